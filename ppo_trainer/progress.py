@@ -1,0 +1,142 @@
+"""A live progress bar fed from inside the jitted training loop.
+
+``ProgressBar.callback`` is the trainer's ``progress_fn``: it is called through
+``jax.debug.callback`` once per update, and once per seed under ``vmap``. It only records the
+values (cheap); the bar is redrawn at most every ``min_interval`` seconds, so a fast loop does not
+spend its time drawing. Values from several seeds are aggregated by update index.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+class ProgressBar:
+    """Steps/s, mean episodic return and (for Snake) apples; off when stderr is not a terminal."""
+
+    def __init__(
+        self,
+        total_updates: int,
+        start_update: int,
+        batch_size: int,
+        num_seeds: int,
+        show_apples: bool,
+        enabled: bool | None = None,
+        min_interval: float = 0.2,
+    ) -> None:
+        self.total_updates = total_updates
+        self.batch_size = batch_size
+        self.num_seeds = num_seeds
+        self.show_apples = show_apples
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.min_interval = min_interval
+        self.completed = start_update
+        self.calls = 0
+        self.redraws = 0
+        self._start_update = start_update
+        self._t0 = time.perf_counter()
+        self._last_draw = 0.0
+        self._pending: dict[int, list[tuple[float, float]]] = {}
+        self._latest = (math.nan, math.nan)
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._task: Any = None
+        self.update_offset = 0  # added to the update index the trainer reports
+
+    # --- context manager ---------------------------------------------------------------------
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]updates"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[stats]}"),
+                console=Console(stderr=True), refresh_per_second=5, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                "train", total=self.total_updates, completed=self.completed, stats="compiling...")
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._draw(force=True)
+            self._progress.stop()
+            self._progress = None
+
+    # --- feeding -----------------------------------------------------------------------------
+    def restart_clock(self) -> None:
+        """Measure steps/s from now (e.g. after compilation)."""
+        with self._lock:
+            self._t0 = time.perf_counter()
+            self._start_update = self.completed
+
+    def callback(self, update_step: Any, metrics: dict[str, Any]) -> None:
+        """``progress_fn(update_step, metrics)``: record, and redraw if enough time has passed."""
+        update = int(np.asarray(update_step)) + self.update_offset
+        ret = float(np.mean(metrics.get("charts/episodic_return", math.nan)))
+        apples = float(np.mean(metrics.get("charts/apples", math.nan)))
+        with self._lock:
+            self.calls += 1
+            seen = self._pending.setdefault(update, [])
+            seen.append((ret, apples))
+            if len(seen) >= self.num_seeds:  # every seed reported this update
+                del self._pending[update]
+                self._latest = (_finite_mean([r for r, _ in seen]), _finite_mean([a for _, a in seen]))
+                self.completed = max(self.completed, update + 1)
+                for old in [u for u in self._pending if u < update]:
+                    del self._pending[old]
+        now = time.perf_counter()
+        if now - self._last_draw >= self.min_interval:
+            self._draw()
+
+    def set_completed(self, update: int) -> None:
+        """After a chunk: the authoritative count (also when no callback is installed)."""
+        with self._lock:
+            self.completed = update
+        self._draw(force=True)
+
+    def log(self, message: str) -> None:
+        """A line above the bar (or on stderr when there is no bar)."""
+        if self._progress is not None:
+            self._progress.console.print(message, highlight=False)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    # --- drawing -----------------------------------------------------------------------------
+    def stats(self) -> str:
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        sps = (self.completed - self._start_update) * self.batch_size * self.num_seeds / elapsed
+        ret, apples = self._latest
+        text = f"{sps:,.0f} steps/s | return {ret:.2f}"
+        if self.show_apples:
+            text += f" | apples {apples:.2f}"
+        return text
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last_draw < self.min_interval:
+            return
+        self._last_draw = now
+        if self._progress is not None:
+            self.redraws += 1
+            self._progress.update(self._task, completed=self.completed, stats=self.stats())
