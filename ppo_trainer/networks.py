@@ -1,0 +1,256 @@
+"""Actor-critic networks for any gymnax observation and action space.
+
+Public API:
+
+- ``make_network(config, env, env_params) -> flax.linen.Module``. The module's
+  ``apply(params, obs)`` returns ``(pi, value)``: a distrax distribution over actions and a value
+  estimate, for any number of leading batch axes (``obs.shape == lead + obs_shape`` gives
+  ``value.shape == lead``). Greedy action: ``pi.mode()``. Dropout (transformer only) is off unless
+  the caller passes ``deterministic=False`` and a ``"dropout"`` rng.
+- Discrete actions -> ``distrax.Categorical``; Box actions -> ``distrax.MultivariateNormalDiag``
+  with a state-independent learned log-std over the flattened action vector (the trainer reshapes
+  and clips to the bounds before stepping; see ``ppo_trainer.envs.make_action_fn``).
+
+Networks (``--network``):
+
+- ``mlp``: separate actor and critic MLPs on the flattened observation (PureJaxRL's layout).
+- ``cnn``: a small conv torso (2 x 3x3 SAME convs, relu) shared by both heads, for ``(H, W, C)``.
+- ``transformer``: one token per board cell, a learned 2-D positional table ``pos_embedding``,
+  pre-LN blocks, final LayerNorm, mean pool. A GPU configuration: on CPU it is ~100x slower.
+- ``auto``: ``mlp`` for every observation. On CPU an MLP on the flattened planes is the cheapest
+  network that still learns Snake/MinAtar well; pick ``cnn``/``transformer`` explicitly.
+
+Every network names its output layers ``policy_head`` and ``value_head`` (and learned embeddings
+``*embed*``) so the Muon grouping rule in docs/CONTRACTS.md applies by name. The transformer's
+input projection of cell features is named ``cell_embed``: like a token embedding it is an input
+layer, which Muon's authors leave to Adam.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import spaces
+
+NETWORKS = ("auto", "mlp", "cnn", "transformer")
+
+_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
+
+
+def _ortho(scale: float) -> Callable:
+    return nn.initializers.orthogonal(scale)
+
+
+_ZEROS = nn.initializers.constant(0.0)
+
+
+class ActorCritic(nn.Module):
+    """Base: handles arbitrary leading batch axes around a single-batch-axis ``torso``.
+
+    Subclasses implement ``forward(x, deterministic) -> (pi, value)`` for ``x`` of shape
+    ``(B, *obs_shape)``.
+    """
+
+    obs_shape: tuple[int, ...]
+    num_actions: int
+    action_dim: int
+
+    def __call__(self, obs: jax.Array, deterministic: bool = True) -> tuple[Any, jax.Array]:
+        obs = jnp.asarray(obs, jnp.float32)
+        lead = obs.shape[: obs.ndim - len(self.obs_shape)]
+        x = obs.reshape((-1, *self.obs_shape))
+        pi, value = self.forward(x, deterministic)
+        if lead == (x.shape[0],):
+            return pi, value
+        # Reshape distribution parameters back to the caller's leading axes.
+        if self.action_dim == 0:
+            pi = distrax.Categorical(logits=pi.logits.reshape((*lead, -1)))
+        else:
+            loc = pi.loc.reshape((*lead, -1))
+            pi = distrax.MultivariateNormalDiag(loc, pi.scale_diag.reshape(loc.shape))
+        return pi, value.reshape(lead)
+
+    def heads(self, actor_x: jax.Array, critic_x: jax.Array) -> tuple[Any, jax.Array]:
+        init = dict(kernel_init=_ortho(0.01), bias_init=_ZEROS, name="policy_head")
+        if self.action_dim == 0:
+            pi = distrax.Categorical(logits=nn.Dense(self.num_actions, **init)(actor_x))
+        else:
+            mean = nn.Dense(self.action_dim, **init)(actor_x)
+            log_std = self.param("log_std", _ZEROS, (self.action_dim,))
+            pi = distrax.MultivariateNormalDiag(
+                mean, jnp.broadcast_to(jnp.exp(log_std), mean.shape)
+            )
+        value = nn.Dense(1, kernel_init=_ortho(1.0), bias_init=_ZEROS, name="value_head")(critic_x)
+        return pi, jnp.squeeze(value, -1)
+
+
+class MLPActorCritic(ActorCritic):
+    """Separate actor and critic MLPs on the flattened observation (PureJaxRL layout)."""
+
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    activation: str = "tanh"
+
+    @nn.compact
+    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+        act = _ACTIVATIONS[self.activation]
+        x = x.reshape((x.shape[0], -1))
+        a, c = x, x
+        for i in range(self.num_hidden_layers):
+            a = act(
+                nn.Dense(
+                    self.hidden_size,
+                    kernel_init=_ortho(math.sqrt(2)),
+                    bias_init=_ZEROS,
+                    name=f"actor_{i}",
+                )(a)
+            )
+            c = act(
+                nn.Dense(
+                    self.hidden_size,
+                    kernel_init=_ortho(math.sqrt(2)),
+                    bias_init=_ZEROS,
+                    name=f"critic_{i}",
+                )(c)
+            )
+        return self.heads(a, c)
+
+
+class CNNActorCritic(ActorCritic):
+    """Two 3x3 SAME convs (relu) shared by both heads, then one hidden Dense layer each."""
+
+    hidden_size: int = 128
+    channels: Sequence[int] = (16, 32)
+    activation: str = "relu"
+
+    @nn.compact
+    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+        act = _ACTIVATIONS[self.activation]
+        for i, ch in enumerate(self.channels):
+            x = nn.relu(
+                nn.Conv(
+                    ch,
+                    (3, 3),
+                    padding="SAME",
+                    kernel_init=_ortho(math.sqrt(2)),
+                    bias_init=_ZEROS,
+                    name=f"conv_{i}",
+                )(x)
+            )
+        x = x.reshape((x.shape[0], -1))
+        a = act(
+            nn.Dense(
+                self.hidden_size, kernel_init=_ortho(math.sqrt(2)), bias_init=_ZEROS, name="actor_0"
+            )(x)
+        )
+        c = act(
+            nn.Dense(
+                self.hidden_size,
+                kernel_init=_ortho(math.sqrt(2)),
+                bias_init=_ZEROS,
+                name="critic_0",
+            )(x)
+        )
+        return self.heads(a, c)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LN block: x + Attn(LN(x)), then x + MLP(LN(x)) with a 4x hidden MLP."""
+
+    d_model: int
+    num_heads: int
+    dropout: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        h = nn.LayerNorm(name="ln_attn")(x)
+        h = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads,
+            qkv_features=self.d_model,
+            dropout_rate=self.dropout,
+            deterministic=deterministic,
+            name="attn",
+        )(h)
+        x = x + nn.Dropout(self.dropout, deterministic=deterministic)(h)
+        h = nn.LayerNorm(name="ln_mlp")(x)
+        h = nn.gelu(nn.Dense(4 * self.d_model, name="mlp_in")(h))
+        h = nn.Dense(self.d_model, name="mlp_out")(h)
+        return x + nn.Dropout(self.dropout, deterministic=deterministic)(h)
+
+
+class TransformerActorCritic(ActorCritic):
+    """Board cells as tokens; shared trunk, mean-pooled into the policy and value heads."""
+
+    d_model: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    dropout: float = 0.0
+
+    @nn.compact
+    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+        b = x.shape[0]
+        tokens = x.reshape((b, -1, x.shape[-1]))  # (B, H*W, C)
+        h = nn.Dense(self.d_model, name="cell_embed")(tokens)
+        pos = self.param(
+            "pos_embedding", nn.initializers.normal(0.02), (tokens.shape[1], self.d_model)
+        )
+        h = nn.Dropout(self.dropout, deterministic=deterministic)(h + pos)
+        for i in range(self.num_layers):
+            h = TransformerBlock(self.d_model, self.num_heads, self.dropout, name=f"block_{i}")(
+                h, deterministic
+            )
+        h = nn.LayerNorm(name="ln_final")(h).mean(axis=1)
+        return self.heads(h, h)
+
+
+def action_spec(env: Any, env_params: Any) -> tuple[int, int]:
+    """``(num_actions, action_dim)``: one is 0. Discrete -> (n, 0); Box -> (0, prod(shape))."""
+    space = env.action_space(env_params)
+    if isinstance(space, spaces.Discrete):
+        return int(space.n), 0
+    if isinstance(space, spaces.Box):
+        return 0, int(np.prod(space.shape)) if space.shape else 1
+    raise ValueError(f"unsupported action space {space!r} (need Discrete or Box)")
+
+
+def make_network(config: Any, env: Any, env_params: Any) -> nn.Module:
+    """Build the actor-critic selected by ``config.network`` for this env's spaces."""
+    obs_shape = tuple(int(d) for d in env.observation_space(env_params).shape)
+    num_actions, action_dim = action_spec(env, env_params)
+    common = dict(obs_shape=obs_shape, num_actions=num_actions, action_dim=action_dim)
+    kind = config.network
+    if kind not in NETWORKS:
+        raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORKS)}")
+    if config.activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {config.activation!r}; choose tanh or relu")
+    if kind in ("auto", "mlp"):
+        return MLPActorCritic(
+            **common,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            activation=config.activation,
+        )
+    if len(obs_shape) != 3:
+        raise ValueError(
+            f"--network {kind} needs (H, W, C) observations, got shape {obs_shape}; use mlp"
+        )
+    if kind == "cnn":
+        return CNNActorCritic(**common, hidden_size=config.hidden_size, activation="relu")
+    if config.d_model % config.num_heads:
+        raise ValueError(
+            f"d_model={config.d_model} must be divisible by num_heads={config.num_heads}"
+        )
+    return TransformerActorCritic(
+        **common,
+        d_model=config.d_model,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        dropout=config.dropout,
+    )
