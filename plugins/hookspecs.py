@@ -1,0 +1,28 @@
+"""The optimizer hook specification and its markers.
+
+Modelled on ``register_models(register)`` in simonw/llm: a plugin implements one hook that
+receives a ``register`` callable, and calls it once per optimizer it provides. The project name
+``ppo_trainer`` ties the markers to our :class:`pluggy.PluginManager`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "ppo_trainer"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_optimizers(register: Callable[..., Any]) -> None:
+    """Register optimizers by calling ``register(name, factory, hyperparams=(), description="")``.
+
+    ``factory(*, learning_rate, max_grad_norm, **declared_hyperparams)`` must return an
+    ``optax.GradientTransformation`` that applies the global-norm clip itself. Import jax/optax
+    inside the factory, not at module level, so that listing optimizers stays fast.
+    """
