@@ -11,7 +11,9 @@ from plugins import HyperParam, hookimpl
 
 HYPERPARAMS = (
     HyperParam("adam_eps", float, 1e-5, "Adam epsilon (1e-5 as PureJaxRL)", exclusive_minimum=0.0),
-    HyperParam("adam_b1", float, 0.9, "Adam first-moment decay", minimum=0.0, exclusive_maximum=1.0),
+    HyperParam(
+        "adam_b1", float, 0.9, "Adam first-moment decay", minimum=0.0, exclusive_maximum=1.0
+    ),
     HyperParam(
         "adam_b2", float, 0.999, "Adam second-moment decay", minimum=0.0, exclusive_maximum=1.0
     ),

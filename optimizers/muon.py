@@ -75,6 +75,7 @@ _POLAR_EXPRESS = tuple(
 _NORM_SCALE = {"cubic": 1.0, "quintic": 1.0, "polar_express": 1.01}
 
 HEAD_MODULES = ("policy_head", "value_head")
+_NEVER_MUON = ("bias", "scale")
 _FANOUT_FIRST_MODULES = ("query", "key", "value")
 
 Coeffs = tuple[tuple[float, float, float], ...]
@@ -157,7 +158,8 @@ def default_dimension_numbers(path: Sequence[Any], x: Any) -> MuonDimensionNumbe
 def param_labels(params: Any, *, muon_heads: bool = True) -> Any:
     """Label each leaf ``"muon"`` or ``"adam"`` (the grouping rule of docs/CONTRACTS.md).
 
-    ndim >= 2 -> ``"muon"``, except paths containing ``embed`` (case-insensitive: embeddings
+    ndim >= 2 -> ``"muon"``, except leaves named ``bias`` or ``scale`` (flax attention biases
+    are ``(heads, head_dim)``) and paths containing ``embed`` (case-insensitive: embeddings
     are lookups, not linear maps) -> ``"adam"``; with ``muon_heads=False``, leaves under a
     module named ``policy_head`` / ``value_head`` -> ``"adam"`` (as the reference Muon
     recommends for output layers). 1-D and scalar leaves -> ``"adam"``.
@@ -165,7 +167,7 @@ def param_labels(params: Any, *, muon_heads: bool = True) -> Any:
 
     def label(path: Any, x: Any) -> str:
         names = path_names(path)
-        if len(getattr(x, "shape", ())) < 2:
+        if len(getattr(x, "shape", ())) < 2 or (names and names[-1] in _NEVER_MUON):
             return "adam"
         if any("embed" in n.lower() for n in names):
             return "adam"
@@ -250,8 +252,10 @@ def scale_by_muon(
         about ``r`` for every shape (Liu et al. 2025 use 0.2 to match AdamW).
       dimension_numbers: ``(path, leaf) -> MuonDimensionNumbers``.
     """
-    coeffs = tuple(map(tuple, ns_coeffs)) if ns_coeffs is not None else ns_coefficients(
-        ns_preset, ns_steps
+    coeffs = (
+        tuple(map(tuple, ns_coeffs))
+        if ns_coeffs is not None
+        else ns_coefficients(ns_preset, ns_steps)
     )
     norm_scale = _NORM_SCALE.get(ns_preset, 1.0) if ns_coeffs is None else 1.0
     dim_fn = dimension_numbers or default_dimension_numbers
@@ -275,8 +279,9 @@ def scale_by_muon(
             look = jax.tree.map(lambda m, g: beta * m + (1 - beta) * g, mu_hat, g_hat)
         else:
             look = optax.tree.bias_correction(mu, beta, count) if bias_correction else mu
-        return _orthogonalize_tree(look, coeffs, eps, norm_scale, dim_fn, consistent_rms), \
-            MuonState(count, mu)
+        return _orthogonalize_tree(
+            look, coeffs, eps, norm_scale, dim_fn, consistent_rms
+        ), MuonState(count, mu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -14,24 +14,47 @@ NS_PRESETS = ("cubic", "quintic", "polar_express")  # = optimizers.muon.NS_PRESE
 
 HYPERPARAMS = (
     HyperParam(
-        "muon_lr", float, 0.02, "learning rate of the Muon (matrix) parameters",
-        schedulable=True, exclusive_minimum=0.0,
+        "muon_lr",
+        float,
+        0.02,
+        "learning rate of the Muon (matrix) parameters",
+        schedulable=True,
+        exclusive_minimum=0.0,
     ),
     HyperParam(
-        "aux_adam_lr", float, None, "learning rate of the auxiliary Adam (None: same as --lr)",
-        schedulable=True, exclusive_minimum=0.0,
+        "aux_adam_lr",
+        float,
+        None,
+        "learning rate of the auxiliary Adam (None: same as --lr)",
+        schedulable=True,
+        exclusive_minimum=0.0,
     ),
-    HyperParam("muon_momentum", float, 0.95, "Muon momentum (EMA decay)",
-               minimum=0.0, exclusive_maximum=1.0),
+    HyperParam(
+        "muon_momentum",
+        float,
+        0.95,
+        "Muon momentum (EMA decay)",
+        minimum=0.0,
+        exclusive_maximum=1.0,
+    ),
     HyperParam("muon_nesterov", bool, True, "Nesterov look-ahead before orthogonalizing"),
-    HyperParam("ns_preset", str, "quintic", "Newton-Schulz polynomial schedule",
-               choices=NS_PRESETS),
+    HyperParam(
+        "ns_preset", str, "quintic", "Newton-Schulz polynomial schedule", choices=NS_PRESETS
+    ),
     HyperParam("ns_steps", int, 5, "Newton-Schulz steps", minimum=1, maximum=50),
-    HyperParam("muon_weight_decay", float, 0.0,
-               "decoupled weight decay of the Muon parameters (times the learning rate)",
-               minimum=0.0),
-    HyperParam("muon_heads", bool, True,
-               "policy_head/value_head kernels use Muon (False: Adam, as reference Muon advises)"),
+    HyperParam(
+        "muon_weight_decay",
+        float,
+        0.0,
+        "decoupled weight decay of the Muon parameters (times the learning rate)",
+        minimum=0.0,
+    ),
+    HyperParam(
+        "muon_heads",
+        bool,
+        True,
+        "policy_head/value_head kernels use Muon (False: Adam, as reference Muon advises)",
+    ),
 )
 
 

@@ -360,7 +360,9 @@ def _check_registration(
     seen: set[str] = set()
     for hp in hps:
         if not isinstance(hp, HyperParam):
-            raise ValueError(f"optimizer {name!r}: hyperparams must be plugins.HyperParam, got {hp!r}")
+            raise ValueError(
+                f"optimizer {name!r}: hyperparams must be plugins.HyperParam, got {hp!r}"
+            )
         hp.check_declaration()
         if hp.name in seen:
             raise ValueError(f"optimizer {name!r} declares hyperparameter {hp.name!r} twice")
@@ -386,8 +388,9 @@ def _entry_points_by_name() -> dict[str, list[str]]:
     return found
 
 
-def make_plugin_manager(registry: OptimizerRegistry, *, entry_points: bool = True,
-                        builtins: bool = True) -> pluggy.PluginManager:
+def make_plugin_manager(
+    registry: OptimizerRegistry, *, entry_points: bool = True, builtins: bool = True
+) -> pluggy.PluginManager:
     """A plugin manager with entry-point plugins and (as fallback) the built-ins loaded.
 
     Entry points are loaded with ``load_setuptools_entrypoints(ENTRY_POINT_GROUP)``; if one
@@ -416,10 +419,14 @@ def make_plugin_manager(registry: OptimizerRegistry, *, entry_points: bool = Tru
                 if failed is None:  # cannot attribute the failure: report it and stop loading
                     registry._warn(f"loading optimizer plugins failed: {type(exc).__name__}: {exc}")
                     break
-                registry._warn(str(PluginLoadError(
-                    f"optimizer plugin {failed!r} from {' and '.join(declared[failed])} failed to "
-                    f"import: {type(exc).__name__}: {exc}"
-                )))
+                registry._warn(
+                    str(
+                        PluginLoadError(
+                            f"optimizer plugin {failed!r} from {' and '.join(declared[failed])} failed to "
+                            f"import: {type(exc).__name__}: {exc}"
+                        )
+                    )
+                )
                 pm.set_blocked(failed)
                 pending.remove(failed)
     if builtins:
@@ -429,10 +436,14 @@ def make_plugin_manager(registry: OptimizerRegistry, *, entry_points: bool = Tru
             try:
                 pm.register(importlib.import_module(module_name), name=ep_name)
             except Exception as exc:
-                registry._warn(str(PluginLoadError(
-                    f"built-in optimizer plugin {ep_name!r} ({module_name}) failed to import: "
-                    f"{type(exc).__name__}: {exc}"
-                )))
+                registry._warn(
+                    str(
+                        PluginLoadError(
+                            f"built-in optimizer plugin {ep_name!r} ({module_name}) failed to import: "
+                            f"{type(exc).__name__}: {exc}"
+                        )
+                    )
+                )
     return pm
 
 
@@ -455,7 +466,9 @@ def _first_unloaded(pm: pluggy.PluginManager, names: Sequence[str]) -> str | Non
 def _collect(pm: pluggy.PluginManager, registry: OptimizerRegistry) -> None:
     """Call each plugin's hook on its own, so one raising hook does not hide the others and each
     registration is attributed to its plugin and distribution."""
-    dists = {id(plugin): _distribution_name(dist) for plugin, dist in pm.list_plugin_distributions()}
+    dists = {
+        id(plugin): _distribution_name(dist) for plugin, dist in pm.list_plugin_distributions()
+    }
     for impl in pm.hook.register_optimizers.get_hookimpls():  # in registration order
         plugin_name = impl.plugin_name
         dist = dists.get(id(impl.plugin))
@@ -479,10 +492,14 @@ def _collect(pm: pluggy.PluginManager, registry: OptimizerRegistry) -> None:
         try:
             impl.function(register=register)
         except Exception as exc:
-            registry._warn(str(PluginLoadError(
-                f"optimizer plugin {plugin_name!r} from {dist or 'no distribution'} failed in "
-                f"register_optimizers: {type(exc).__name__}: {exc}"
-            )))
+            registry._warn(
+                str(
+                    PluginLoadError(
+                        f"optimizer plugin {plugin_name!r} from {dist or 'no distribution'} failed in "
+                        f"register_optimizers: {type(exc).__name__}: {exc}"
+                    )
+                )
+            )
             continue
         for info in batch:
             registry._add(info)
@@ -509,9 +526,13 @@ def make_registry(
         try:
             pm.register(plugin, name=name)
         except Exception as exc:
-            registry._warn(str(PluginLoadError(
-                f"optimizer plugin {name!r} could not be registered: {type(exc).__name__}: {exc}"
-            )))
+            registry._warn(
+                str(
+                    PluginLoadError(
+                        f"optimizer plugin {name!r} could not be registered: {type(exc).__name__}: {exc}"
+                    )
+                )
+            )
     _collect(pm, registry)
     return registry
 
