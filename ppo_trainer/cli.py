@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from ppo_trainer.checkpoint import require_checkpoint
 from ppo_trainer.config import TrainConfig
-from ppo_trainer.errors import CLIError
+from ppo_trainer.errors import CLIError, TrainingInterrupted
 
 PROG = "ppo-train"
 GROUP_TITLES = {
@@ -38,7 +38,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
 }
 # Fields a resumed run must keep: they change array shapes, the meaning of an update, or the keys.
 RESUME_LOCKED = (
-    "env", "width", "height", "num_envs", "num_steps", "num_seeds", "seed", "optimizer",
+    "env", "width", "height", "num_envs", "num_steps", "num_seeds", "seed", "optimizer", "anneal_lr",
     "network", "hidden_size", "num_hidden_layers", "activation", "d_model", "num_layers",
     "num_heads",
 )
@@ -308,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ppo_trainer.runner import train_from_cli
 
         return train_from_cli(config, parsed.given)
+    except TrainingInterrupted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except CLIError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -52,7 +52,6 @@ class ProgressBar:
         self._lock = threading.Lock()
         self._progress: Any = None
         self._task: Any = None
-        self.update_offset = 0  # added to the update index the trainer reports
 
     # --- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ProgressBar:
@@ -92,7 +91,7 @@ class ProgressBar:
 
     def callback(self, update_step: Any, metrics: dict[str, Any]) -> None:
         """``progress_fn(update_step, metrics)``: record, and redraw if enough time has passed."""
-        update = int(np.asarray(update_step)) + self.update_offset
+        update = int(np.asarray(update_step))  # updates completed (global, from RunnerState)
         ret = float(np.mean(metrics.get("charts/episodic_return", math.nan)))
         apples = float(np.mean(metrics.get("charts/apples", math.nan)))
         with self._lock:
@@ -102,7 +101,7 @@ class ProgressBar:
             if len(seen) >= self.num_seeds:  # every seed reported this update
                 del self._pending[update]
                 self._latest = (_finite_mean([r for r, _ in seen]), _finite_mean([a for _, a in seen]))
-                self.completed = max(self.completed, update + 1)
+                self.completed = max(self.completed, update)
                 for old in [u for u in self._pending if u < update]:
                     del self._pending[old]
         now = time.perf_counter()

@@ -1,0 +1,154 @@
+"""ppo-train flag parsing, --help, and the one-line usage errors (no training here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ppo_trainer import cli
+from ppo_trainer.config import TrainConfig
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ppo_trainer.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip() and "warning:" not in line]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("ppo-train: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--num-envs", "8", "--anneal-lr=false"],
+        ["--num_envs", "8", "--anneal_lr=False"],
+        ["--num-envs=8", "--no-anneal-lr"],
+        ["--num_envs=8", "--no_anneal_lr"],
+    ],
+)
+def test_flag_forms(argv: list[str]) -> None:
+    parsed = cli.parse_args(argv)
+    assert parsed.config.num_envs == 8
+    assert parsed.config.anneal_lr is False
+    assert parsed.given == {"num_envs": 8, "anneal_lr": False}
+
+
+def test_boolean_forms() -> None:
+    assert cli.parse_args(["--anneal-lr"]).config.anneal_lr is True
+    assert cli.parse_args(["--anneal-lr=1"]).config.anneal_lr is True
+    assert cli.parse_args(["--wandb=true"]).config.wandb is True
+    assert cli.parse_args(["--wandb", "--no-wandb"]).config.wandb is False
+
+
+def test_optional_fields_and_defaults() -> None:
+    config = cli.parse_args(["--apple-reward", "2.5", "--max-steps=none"]).config
+    assert config.apple_reward == 2.5 and config.max_steps is None
+    defaults = cli.parse_args([]).config
+    assert defaults.replace(optimizer_kwargs={}) == TrainConfig()
+
+
+def test_optimizer_flags_from_plugin() -> None:
+    parsed = cli.parse_args(["--optimizer", "muon", "--muon-lr", "0.05", "--no-muon-nesterov"])
+    assert parsed.config.optimizer_kwargs["muon_lr"] == 0.05
+    assert parsed.config.optimizer_kwargs["muon_nesterov"] is False
+    assert parsed.given["optimizer_kwargs"] == {"muon_lr": 0.05, "muon_nesterov": False}
+    # undeclared values take the plugin defaults; --use-muon selects muon
+    assert cli.parse_args(["--use-muon"]).config.optimizer == "muon"
+    assert cli.parse_args(["--optimizer", "adam"]).config.optimizer_kwargs.keys().isdisjoint(
+        {"muon_lr"})
+
+
+def test_help_lists_groups_and_plugin_flags() -> None:
+    result = run_cli("--optimizer", "muon", "--help")
+    assert result.returncode == 0
+    for text in ("--muon-lr", "--aux-adam-lr", "--muon-momentum", "--muon-nesterov",
+                 "--num-envs", "environment:", "PPO:", "network:", "muon optimizer"):
+        assert text in result.stdout, text
+    adam = run_cli("--optimizer", "adam", "--help")
+    assert "--muon-lr" not in adam.stdout
+
+
+def test_help_is_fast() -> None:
+    run_cli("--help")  # warm the OS file cache
+    t0 = time.perf_counter()
+    result = run_cli("--help")
+    elapsed = time.perf_counter() - t0
+    assert result.returncode == 0
+    assert elapsed < 1.0, f"--help took {elapsed:.2f} s"
+    probe = "import sys, ppo_trainer.cli as c; c.parse_args([]); print(sorted(m for m in ('jax','optax','flax','gymnax') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_list_optimizers() -> None:
+    result = run_cli("--list-optimizers")
+    assert result.returncode == 0
+    assert "muon" in result.stdout and "adam" in result.stdout and "--muon-lr" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["--bogus", "3"], ["unrecognized arguments: --bogus"]),
+        (["--num-envs", "x"], ["--num-envs", "invalid int"]),
+        (["--network", "foo"], ["--network", "invalid choice"]),
+        (["--optimizer", "nope"], ["unknown optimizer 'nope'", "adam", "muon"]),
+        (["--optimizer", "adam", "--muon-lr", "1"], ["unrecognized arguments: --muon-lr"]),
+        (["--muon-lr", "-1"], ["--muon-lr"]),
+        (["--anneal-lr=maybe"], ["--anneal-lr", "true or false"]),
+        (["--num-envs", "4", "--num-steps", "4", "--num-minibatches", "3"],
+         ["--num-minibatches 3 must divide", "16"]),
+        (["--num-envs", "4", "--num-steps", "4", "--total-timesteps", "8"],
+         ["--total-timesteps 8 is less than one batch"]),
+        (["--lr", "0"], ["--lr must be positive"]),
+        (["--num-envs", "-2"], ["--num-envs must be positive"]),
+        (["--gamma", "1.5"], ["--gamma"]),
+        (["--resume", "/nonexistent/run"], ["no such run directory"]),
+    ],
+)
+def test_usage_errors_one_line_exit_2(argv, needles, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        sys.exit(cli.main(argv))
+    assert info.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, *needles)
+
+
+def test_resume_dir_without_checkpoint(tmp_path: Path, capsys) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(TrainConfig().to_dict()))
+    assert cli.main(["--resume", str(tmp_path)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no checkpoint")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["--resume", str(empty)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no config.json")
+
+
+def test_resume_rejects_shape_changing_flags(tmp_path: Path, capsys) -> None:
+    config = TrainConfig(num_envs=4)
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    (tmp_path / "checkpoint.msgpack").write_bytes(b"")
+    assert cli.main(["--resume", str(tmp_path), "--num-envs", "8"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--num-envs 8 differs", "cannot change on --resume")
+
+
+def test_unknown_env_subprocess() -> None:
+    result = run_cli("--env", "NoSuchEnv-v9", "--optimizer", "adam")
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "unknown env 'NoSuchEnv-v9'", "CartPole-v1")
+
+
+def test_unknown_flag_subprocess() -> None:
+    result = run_cli("--num-env", "3")
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "unrecognized arguments")
