@@ -193,10 +193,8 @@ class OptimizerInfo:
         return f"plugin {self.plugin!r} from {self.distribution or 'no distribution'}"
 
 
-_LR = HyperParam(
-    "learning_rate", float, None, "learning rate (--lr)", schedulable=True, exclusive_minimum=0.0
-)
-_CLIP = HyperParam("max_grad_norm", float, None, "global-norm clip (--max-grad-norm)", minimum=0.0)
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -290,10 +288,20 @@ class OptimizerRegistry:
         """
         info = self.get(name)
         values = self.validate(name, **hyperparams)
-        learning_rate = _LR.validate(learning_rate, optimizer=name)
-        if learning_rate is None:
-            raise HyperParameterError(f"optimizer {name!r}: a learning rate (--lr) is required")
-        max_grad_norm = _CLIP.validate(max_grad_norm, optimizer=name)
+        if not _is_schedule(learning_rate):
+            if not (_number(learning_rate) and learning_rate > 0 and math.isfinite(learning_rate)):
+                raise HyperParameterError(
+                    f"optimizer {name!r}: the learning rate (--lr) must be a float > 0 or a "
+                    f"schedule, got {learning_rate!r}"
+                )
+            learning_rate = float(learning_rate)
+        if max_grad_norm is not None:
+            if not (_number(max_grad_norm) and max_grad_norm >= 0):
+                raise HyperParameterError(
+                    f"optimizer {name!r}: max_grad_norm (--max-grad-norm) must be >= 0 "
+                    f"(0 or None: no clipping), got {max_grad_norm!r}"
+                )
+            max_grad_norm = float(max_grad_norm)
         if schedule is not None:
             if isinstance(learning_rate, float):
                 learning_rate = schedule(learning_rate)
@@ -343,7 +351,7 @@ class OptimizerRegistry:
 
 
 def _duplicate_message(name: str, infos: Sequence[OptimizerInfo]) -> str:
-    who = " and ".join(info.source for info in infos)
+    who = " and ".join(sorted(info.source for info in infos))
     return f"optimizer name {name!r} is registered by both {who}; neither is used"
 
 
