@@ -1,0 +1,166 @@
+"""End-to-end ppo-train runs on a tiny CartPole: files, determinism, NaN stop, interrupt + resume.
+
+Every run shares one configuration (annealing off, so the total budget is not a constant in
+the compiled program) and a persistent XLA cache: the chunk program compiles once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+jax = pytest.importorskip("jax")
+
+from flax import serialization  # noqa: E402
+
+from ppo_trainer import cli, evaluate, runner  # noqa: E402
+from ppo_trainer.errors import TrainingInterrupted  # noqa: E402
+from ppo_trainer.sinks import TIMING_KEYS, read_metrics  # noqa: E402
+
+CACHE = Path(tempfile.gettempdir()) / "ppo_trainer_test_xla_cache"
+jax.config.update("jax_compilation_cache_dir", str(CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+BASE = ["--env", "CartPole-v1", "--optimizer", "adam", "--num-envs", "4", "--num-steps", "16",
+        "--total-timesteps", "256", "--num-minibatches", "2", "--update-epochs", "1",
+        "--hidden-size", "16", "--num-hidden-layers", "1", "--save-freq", "2",
+        "--eval-episodes", "4", "--no-anneal-lr"]
+
+
+def untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+def ckpt_state(run: Path) -> dict:
+    return serialization.msgpack_restore((run / "checkpoint.msgpack").read_bytes())
+
+
+def assert_trees_equal(a, b) -> None:
+    import numpy as np
+
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def straight(runs_dir: Path) -> Path:
+    assert cli.main([*BASE, "--run-dir", str(runs_dir), "--run-name", "straight"]) == 0
+    return runs_dir / "straight"
+
+
+def test_run_directory_contents(straight: Path) -> None:
+    for name in ("config.json", "metrics.jsonl", "learning_curve.png", "checkpoint.msgpack",
+                 "eval.json"):
+        assert (straight / name).is_file(), name
+    config = json.loads((straight / "config.json").read_text())
+    assert config["env"] == "CartPole-v1" and config["num_updates"] == 4
+    rows = read_metrics(straight / "metrics.jsonl")
+    assert [r["update"] for r in rows] == [1, 2, 3, 4]
+    for key in ("global_step", "charts/episodic_return", "charts/learning_rate", "charts/SPS",
+                "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl"):
+        assert key in rows[0], key
+    assert rows[-1]["global_step"] == 256
+    summary = json.loads((straight / "eval.json").read_text())
+    assert summary["episodes_per_seed"] == 4 and summary["mean_return"] > 0
+    assert ckpt_state(straight)["update"] == 4
+
+
+def test_same_seed_same_metrics(straight: Path, runs_dir: Path) -> None:
+    assert cli.main([*BASE, "--run-dir", str(runs_dir), "--run-name", "again"]) == 0
+    again = runs_dir / "again"
+    assert untimed(read_metrics(again / "metrics.jsonl")) == untimed(read_metrics(straight / "metrics.jsonl"))
+    assert_trees_equal(ckpt_state(again)["runner_state"], ckpt_state(straight)["runner_state"])
+
+
+def test_interrupt_then_resume_matches_straight_run(straight: Path, runs_dir: Path, capsys) -> None:
+    config = cli.parse_args([*BASE, "--run-dir", str(runs_dir), "--run-name", "resumed"]).config
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        runner.train(config, should_stop=lambda update: update >= 2)
+    run = runs_dir / "resumed"
+    assert ckpt_state(run)["update"] == 2
+    assert len(read_metrics(run / "metrics.jsonl")) == 2
+    assert cli.main(["--resume", str(run)]) == 0
+    assert untimed(read_metrics(run / "metrics.jsonl")) == untimed(read_metrics(straight / "metrics.jsonl"))
+    assert_trees_equal(ckpt_state(run)["runner_state"], ckpt_state(straight)["runner_state"])
+
+
+def test_resume_of_finished_run_extends_budget(straight: Path, runs_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "extended"
+    shutil.copytree(straight, run)
+    assert cli.main(["--resume", str(run), "--total-timesteps", "384"]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["update"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((run / "config.json").read_text())["total_timesteps"] == 384
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(runs_dir: Path, monkeypatch, capsys) -> None:
+    calls = []
+
+    def finite_once(metrics):
+        calls.append(1)
+        return len(calls) == 1
+
+    monkeypatch.setattr(runner, "loss_is_finite", finite_once)
+    code = cli.main([*BASE, "--run-dir", str(runs_dir), "--run-name", "nan"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    assert "--lr" in err and "too high" in err
+    run = runs_dir / "nan"
+    assert ckpt_state(run)["update"] == 2
+    assert [r["update"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
+
+
+def test_ppo_eval_on_finished_run(straight: Path, capsys) -> None:
+    out_json = straight / "eval_cli.json"
+    assert evaluate.main([str(straight), "--episodes", "3", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "greedy eval over 3 episodes" in out and "update 4" in out
+    assert json.loads(out_json.read_text())["episodes_per_seed"] == 3
+
+
+def test_ppo_eval_errors(tmp_path: Path, capsys) -> None:
+    assert evaluate.main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such run directory" in err and "Traceback" not in err
+
+
+def test_sigint_checkpoints_and_resume_finishes(runs_dir: Path) -> None:
+    """A real Ctrl-C on the CLI in a subprocess: exit 130, checkpoint, resume hint; then resume."""
+    run = runs_dir / "sigint"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(CACHE),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    argv = [sys.executable, "-m", "ppo_trainer.cli", *BASE, "--total-timesteps", "64000000",
+            "--run-dir", str(runs_dir), "--run-name", "sigint"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (run / "checkpoint.msgpack").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"--resume {run}" in err
+    update = ckpt_state(run)["update"]
+    assert update >= 2
+    rows = read_metrics(run / "metrics.jsonl")
+    assert rows[-1]["update"] == update
+    # finish with a budget two updates beyond the checkpoint
+    assert cli.main(["--resume", str(run), "--total-timesteps", str((update + 2) * 64)]) == 0
+    assert [r["update"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, update + 3))
