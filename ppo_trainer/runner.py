@@ -48,7 +48,7 @@ def resolve_run_path(config: TrainConfig) -> Path:
     if config.resume:
         return Path(config.resume)
     path = Path(config.run_dir) / (config.run_name or default_run_name(config))
-    if (path / CHECKPOINT_NAME).exists() or (path / CONFIG_NAME).exists():
+    if (path / CHECKPOINT_NAME).exists():
         raise CLIError(f"run directory {path} already holds a run; use --resume {path} or another --run-name")
     return path
 

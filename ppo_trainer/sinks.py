@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ppo_trainer.errors import CLIError
+
 METRICS_NAME = "metrics.jsonl"
 TIMING_KEYS = ("time", "charts/SPS")  # the only fields that differ between identical runs
 
@@ -103,16 +105,22 @@ class WandbSink:
 
     def __init__(self, run_path: Path, config: Mapping[str, Any], project: str,
                  entity: str | None, name: str) -> None:
+        import secrets
+
         import wandb
 
         self._wandb = wandb
         id_file = Path(run_path) / "wandb_id"
-        run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(4)
         id_file.write_text(run_id)
-        self.run = wandb.init(
-            project=project, entity=entity, name=name, id=run_id, resume="allow",
-            dir=str(run_path), config=dict(config),
-        )
+        try:
+            self.run = wandb.init(
+                project=project, entity=entity, name=name, id=run_id, resume="allow",
+                dir=str(run_path), config=dict(config),
+            )
+        except Exception as exc:  # no login, no network in online mode, bad entity...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CLIError(f"--wandb: {first} (try WANDB_MODE=offline)") from None
 
     def log_rows(self, rows: list[dict[str, Any]]) -> None:
         """Per update: the mean over seeds, at ``global_step``."""
