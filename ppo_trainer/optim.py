@@ -3,7 +3,7 @@
 Public API:
 
 - ``make_schedule(config, value) -> optax.Schedule``: the learning-rate schedule for a base value.
-  With ``config.anneal_lr`` it is linear from ``value`` to 0 over the run's optimizer steps
+  With ``config.anneal_lr`` it is linear (same shape as ``optax.linear_schedule``) from ``value`` to 0 over the run's optimizer steps
   (updates x epochs x minibatches). Optax evaluates a schedule at the count of steps already
   taken, so optimizer step ``k`` (1-based) uses ``schedule(k - 1)``; the schedule therefore
   reaches 0 at count ``num_optimizer_steps - 1``: the last optimizer step uses lr 0 and every
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -30,9 +32,18 @@ def _horizon(config: Any) -> int:
 
 def make_schedule(config: Any, value: float) -> optax.Schedule:
     """Linear decay of ``value`` to 0 at the last optimizer step when annealing, else constant."""
-    if config.anneal_lr:
-        return optax.linear_schedule(float(value), 0.0, _horizon(config))
-    return optax.constant_schedule(float(value))
+    value = float(value)
+    if not config.anneal_lr:
+        return optax.constant_schedule(value)
+    horizon = _horizon(config)
+
+    def schedule(count: Any) -> jax.Array:
+        # Integer count of remaining steps, so the last step's lr is exactly 0 even under jit
+        # (optax.linear_schedule's float fraction leaves ~1e-8 * value there).
+        remaining = jnp.clip(horizon - jnp.asarray(count, jnp.int32), 0, horizon)
+        return value * remaining.astype(jnp.float32) / horizon
+
+    return schedule
 
 
 def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Schedule]:
