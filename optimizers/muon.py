@@ -78,6 +78,8 @@ HEAD_MODULES = ("policy_head", "value_head")
 _NEVER_MUON = ("bias", "scale")
 _FANOUT_FIRST_MODULES = ("query", "key", "value")
 
+_CPU_MAX_STACK_ELEMENTS = 32768
+
 Coeffs = tuple[tuple[float, float, float], ...]
 PathDimNums = Callable[[tuple[Any, ...], jax.Array], MuonDimensionNumbers]
 
@@ -322,7 +324,17 @@ def _orthogonalize_tree(
         groups.setdefault((mat.shape, mat.dtype), []).append(i)
         wide.append(mat)
     result: list[Any] = [None] * len(leaves)
-    for idxs in groups.values():
+    # XLA:CPU runs a batched matmul of large matrices slower than separate ones (measured: 8 x
+    # (128, 512) stacked is ~15% slower, 16 x (128, 128) stacked ~1.5x faster), so on CPU only
+    # small matrices are stacked; on accelerators every group is one batched call.
+    max_stack = _CPU_MAX_STACK_ELEMENTS if jax.default_backend() == "cpu" else math.inf
+    batches = []
+    for (shape, _), idxs in groups.items():
+        if len(idxs) > 1 and math.prod(shape) > max_stack:
+            batches.extend([i] for i in idxs)
+        else:
+            batches.append(idxs)
+    for idxs in batches:
         stacked = jnp.stack([wide[i] for i in idxs])
         ortho = orthogonalize(stacked, coeffs, eps=eps, norm_scale=norm_scale)
         for j, i in enumerate(idxs):
