@@ -1,0 +1,35 @@
+"""Snake for gymnax: ``import snake_gymnax`` registers ``Snake-v0`` with ``gymnax.make``.
+
+Installing the package also registers it without this import (see ``snake_gymnax_autoload``),
+so ``gymnax.make("Snake-v0", width=12, height=12)`` works in any project that has it installed.
+"""
+
+from __future__ import annotations
+
+import gymnax
+
+from snake_gymnax.env import CHANNELS, NUM_CHANNELS, EnvParams, EnvState, Snake
+
+ENV_ID = "Snake-v0"
+
+__all__ = ["CHANNELS", "ENV_ID", "NUM_CHANNELS", "EnvParams", "EnvState", "Snake", "make_snake"]
+
+
+def make_snake(width: int = 10, height: int = 10) -> Snake:
+    """Factory registered with gymnax: ``gymnax.make("Snake-v0", width=..., height=...)``."""
+    return Snake(width=width, height=height)
+
+
+def _register() -> None:
+    # gymnax raises on a duplicate id, so a second import, a reload or the auto-load hook
+    # running after an explicit import must all be no-ops.
+    if ENV_ID in gymnax.registered_envs:
+        return
+    try:
+        gymnax.register(ENV_ID, make_snake)
+    except ValueError:  # registered concurrently between the check and the call
+        if ENV_ID not in gymnax.registered_envs:
+            raise
+
+
+_register()

@@ -1,0 +1,134 @@
+"""Random-policy throughput of Snake-v0 (gymnax, auto-reset) against jumanji's Snake-v1.
+
+Both environments run N copies under ``vmap`` inside one jitted ``lax.scan`` of ``--steps``
+steps, with auto-reset inside the loop; compile time is excluded and every timing ends with
+``block_until_ready``.  Prints a markdown table with best and median steps/s and the ratio.
+
+    python benchmarks/bench_env.py --num-envs 2048 --width 12 --height 12 --steps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def snake_gymnax_rollout(num_envs: int, width: int, height: int, steps: int) -> Callable:
+    """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset."""
+    import gymnax
+
+    import snake_gymnax  # noqa: F401  (registers Snake-v0 even without the auto-load hook)
+
+    env, params = gymnax.make("Snake-v0", width=width, height=height)
+    reset = jax.vmap(env.reset, in_axes=(0, None))
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def rollout(key: jax.Array) -> jax.Array:
+        key, reset_key = jax.random.split(key)
+        obs, state = reset(jax.random.split(reset_key, num_envs), params)
+
+        def body(carry, step_key):
+            # The observation rides in the carry, as a trainer would consume it; otherwise XLA
+            # would drop it as dead code and flatter the env.
+            state, obs, total = carry
+            action_key, env_key = jax.random.split(step_key)
+            action = jax.random.randint(action_key, (num_envs,), 0, env.num_actions)
+            obs, state, reward, _, _, _ = step(
+                jax.random.split(env_key, num_envs), state, action, params
+            )
+            return (state, obs, total + reward.sum()), None
+
+        (_, _, total), _ = jax.lax.scan(body, (state, obs, 0.0), jax.random.split(key, steps))
+        return total
+
+    return jax.jit(rollout)
+
+
+def jumanji_rollout(num_envs: int, width: int, height: int, steps: int) -> Callable:
+    """Jitted ``key -> total reward`` for jumanji Snake-v1 with ``AutoResetWrapper``."""
+    import jumanji
+    from jumanji.wrappers import AutoResetWrapper
+
+    env = AutoResetWrapper(jumanji.make("Snake-v1", num_rows=height, num_cols=width))
+    reset = jax.vmap(env.reset)
+    step = jax.vmap(env.step)
+
+    def rollout(key: jax.Array) -> jax.Array:
+        key, reset_key = jax.random.split(key)
+        state, timestep = reset(jax.random.split(reset_key, num_envs))
+
+        def body(carry, action_key):
+            state, timestep, total = carry
+            # Random valid action: uniform over the action mask.
+            logits = jnp.where(timestep.observation.action_mask, 0.0, -jnp.inf)
+            action = jax.random.categorical(action_key, logits)
+            state, timestep = step(state, action)
+            return (state, timestep, total + timestep.reward.sum()), None
+
+        (_, _, total), _ = jax.lax.scan(
+            body, (state, timestep, 0.0), jax.random.split(key, steps)
+        )
+        return total
+
+    return jax.jit(rollout)
+
+
+def measure(fn: Callable, num_envs: int, steps: int, repeats: int) -> tuple[float, float]:
+    """Best and median steps/s over ``repeats`` timed runs, after one compile run."""
+    key = jax.random.key(0)
+    jax.block_until_ready(fn(key))  # compile
+    rates = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(jax.random.fold_in(key, i + 1)))
+        rates.append(num_envs * steps / (time.perf_counter() - start))
+    return max(rates), statistics.median(rates)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, time both environments, print a markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-envs", type=int, default=2048)
+    parser.add_argument("--width", type=int, default=12)
+    parser.add_argument("--height", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-jumanji", action="store_true", help="time Snake-v0 only")
+    args = parser.parse_args(argv)
+
+    rows = []
+    ours = measure(
+        snake_gymnax_rollout(args.num_envs, args.width, args.height, args.steps),
+        args.num_envs,
+        args.steps,
+        args.repeats,
+    )
+    rows.append(("snake_gymnax Snake-v0", *ours))
+    if not args.no_jumanji:
+        theirs = measure(
+            jumanji_rollout(args.num_envs, args.width, args.height, args.steps),
+            args.num_envs,
+            args.steps,
+            args.repeats,
+        )
+        rows.append(("jumanji Snake-v1", *theirs))
+
+    device = jax.devices()[0]
+    print(
+        f"\n{args.num_envs} envs, {args.width}x{args.height} board, {args.steps} steps per run, "
+        f"{args.repeats} repeats, jax {jax.__version__} on {device.platform} ({device.device_kind})\n"
+    )
+    print("| environment | best steps/s | median steps/s | ratio (best) |")
+    print("|---|---:|---:|---:|")
+    for name, best, median in rows:
+        ratio = best / rows[-1][1]
+        print(f"| {name} | {best:,.0f} | {median:,.0f} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
