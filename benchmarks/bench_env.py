@@ -70,9 +70,7 @@ def jumanji_rollout(num_envs: int, width: int, height: int, steps: int) -> Calla
             state, timestep = step(state, action)
             return (state, timestep, total + timestep.reward.sum()), None
 
-        (_, _, total), _ = jax.lax.scan(
-            body, (state, timestep, 0.0), jax.random.split(key, steps)
-        )
+        (_, _, total), _ = jax.lax.scan(body, (state, timestep, 0.0), jax.random.split(key, steps))
         return total
 
     return jax.jit(rollout)

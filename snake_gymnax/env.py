@@ -222,7 +222,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         """Planes (head, body by age, food); see the module docstring."""
         return self.get_obs(state, params, key)
 
-    def get_obs(self, state: EnvState, params: EnvParams | None = None, key: Any = None) -> jax.Array:
+    def get_obs(
+        self, state: EnvState, params: EnvParams | None = None, key: Any = None
+    ) -> jax.Array:
         """Keyless observation, also used by rendering and tests."""
         body = state.body
         head = body == state.length.astype(self.body_dtype)
