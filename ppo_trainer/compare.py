@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -174,6 +174,32 @@ def _reject_run_flags(argv: Sequence[str]) -> None:
             raise CLIError(f"{flag(name)}: use --optimizers SPEC [SPEC ...] in ppo-compare")
 
 
+class _SpecParser(OneLineParser):
+    """Parses one spec's ``key=value`` overrides; errors name the spec."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(prog=PROG, add_help=False, allow_abbrev=False)
+        self.label = label
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"optimizer spec {self.label!r}: {message}")
+
+
+def _reject_foreign_flags(argv: Sequence[str], registry: Any, union: dict[str, Any],
+                          labels: list[str]) -> None:
+    """A flag of a registered optimizer that is not compared: say whose flag it is."""
+    owners: dict[str, list[str]] = {}
+    for name in registry.names():
+        for hp in registry.get(name).hyperparams:
+            owners.setdefault(hp.name, []).append(name)
+    for token in argv:
+        name = token[2:].partition("=")[0].replace("-", "_") if token.startswith("--") else ""
+        name = name[3:] if name.startswith("no_") and name[3:] in owners else name
+        if name in owners and name not in union:
+            raise CLIError(f"{flag(name)} is a hyperparameter of {', '.join(owners[name])}, which "
+                           f"is not among --optimizers {' '.join(labels)}")
+
+
 @dataclasses.dataclass
 class Request:
     """What the command line asked for: one config per spec, plus the comparison options."""
@@ -202,6 +228,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     for info in infos.values():
         for hp in info.hyperparams:
             union.setdefault(hp.name, hp)
+    _reject_foreign_flags(args, registry, union, labels)
     namespace = vars(build_parser(list(union.values())).parse_args(args))
     options = argparse.Namespace(**{k: namespace.pop(k) for k in
                                     ("optimizers", "out", "threshold", "threshold_frac",
@@ -216,8 +243,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     configs = {}
     for spec in specs:
         info = infos[spec.name]
-        spec_parser = OneLineParser(prog=f"{PROG}: optimizer spec {spec.label!r}", add_help=False,
-                                    allow_abbrev=False)
+        spec_parser = _SpecParser(spec.label)
         _add_train_flags(spec_parser, info.hyperparams)
         over = vars(spec_parser.parse_args([f"--{k.replace('_', '-')}={v}"
                                             for k, v in spec.overrides]))
