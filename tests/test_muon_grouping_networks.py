@@ -1,0 +1,66 @@
+"""Which leaves of each of our networks Muon gets (the CONTRACTS.md grouping rule by name)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.envs import make_env
+from ppo_trainer.networks import make_network
+
+muon = pytest.importorskip("optimizers.muon")
+
+HEADS = {"policy_head/kernel", "value_head/kernel"}
+EXPECTED_BODY = {
+    # Hidden kernels of both MLPs (the first layer included: it is a dense map, not an embedding).
+    "mlp": {"actor_0/kernel", "actor_1/kernel", "critic_0/kernel", "critic_1/kernel"},
+    # Conv kernels (kh, kw, cin, cout) are matrices to Muon, as are the hidden Dense kernels.
+    "cnn": {"conv_0/kernel", "conv_1/kernel", "actor_0/kernel", "critic_0/kernel"},
+    # Attention q/k/v/out kernels (3-D) and MLP kernels; cell_embed, pos_embedding, LayerNorm
+    # and every bias (including the (heads, head_dim) attention biases) go to Adam.
+    "transformer": {
+        f"block_{i}/{name}/kernel"
+        for i in range(2)
+        for name in ("attn/query", "attn/key", "attn/value", "attn/out", "mlp_in", "mlp_out")
+    },
+}
+
+
+def muon_leaves(env_id: str, network: str, muon_heads: bool) -> set[str]:
+    cfg = TrainConfig(
+        env=env_id,
+        network=network,
+        hidden_size=8,
+        num_hidden_layers=2,
+        d_model=8,
+        num_layers=2,
+        num_heads=2,
+    )
+    env, env_params = make_env(cfg)
+    net = make_network(cfg, env, env_params)
+    obs = jnp.zeros((1, *env.observation_space(env_params).shape))
+    params = net.init(jax.random.PRNGKey(0), obs)["params"]
+    labels = muon.param_labels(params, muon_heads=muon_heads)
+    return {
+        "/".join(str(getattr(k, "key", k)) for k in path)
+        for path, label in jax.tree_util.tree_leaves_with_path(labels)
+        if label == "muon"
+    }
+
+
+@pytest.mark.parametrize("muon_heads", [True, False])
+@pytest.mark.parametrize(
+    "env_id, network",
+    [
+        ("CartPole-v1", "mlp"),
+        ("Pendulum-v1", "mlp"),  # log_std is 1-D -> Adam
+        ("Breakout-MinAtar", "mlp"),
+        ("Breakout-MinAtar", "cnn"),
+        ("Breakout-MinAtar", "transformer"),
+    ],
+)
+def test_exact_muon_leaves(env_id: str, network: str, muon_heads: bool) -> None:
+    expected = EXPECTED_BODY[network] | (HEADS if muon_heads else set())
+    assert muon_leaves(env_id, network, muon_heads) == expected

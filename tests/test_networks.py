@@ -1,0 +1,122 @@
+"""Networks: output shapes for any leading axes, distributions, head names, dropout, errors."""
+
+from __future__ import annotations
+
+import distrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.envs import make_action_fn, make_env
+from ppo_trainer.networks import (
+    CNNActorCritic,
+    MLPActorCritic,
+    TransformerActorCritic,
+    make_network,
+)
+
+SMALL = dict(hidden_size=8, num_hidden_layers=1, d_model=8, num_layers=1, num_heads=2)
+
+
+def build(env_id: str, network: str, **kw):
+    cfg = TrainConfig(env=env_id, network=network, **{**SMALL, **kw})
+    env, env_params = make_env(cfg)
+    net = make_network(cfg, env, env_params)
+    obs_shape = env.observation_space(env_params).shape
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape)))
+    return env, env_params, net, params, obs_shape
+
+
+def flat_names(params) -> set[str]:
+    return {
+        "/".join(str(getattr(k, "key", k)) for k in path)
+        for path, _ in jax.tree_util.tree_leaves_with_path(params)
+    }
+
+
+@pytest.mark.parametrize(
+    "env_id, network, cls",
+    [
+        ("CartPole-v1", "auto", MLPActorCritic),
+        ("Breakout-MinAtar", "auto", MLPActorCritic),
+        ("Pendulum-v1", "mlp", MLPActorCritic),
+        ("Breakout-MinAtar", "cnn", CNNActorCritic),
+        ("Breakout-MinAtar", "transformer", TransformerActorCritic),
+    ],
+)
+def test_shapes_for_any_leading_axes_and_head_names(env_id, network, cls) -> None:
+    env, env_params, net, params, obs_shape = build(env_id, network)
+    assert isinstance(net, cls)
+    names = flat_names(params)
+    assert {"params/policy_head/kernel", "params/value_head/kernel"} <= names
+    if network == "transformer":
+        assert "params/pos_embedding" in names
+    for lead in [(), (5,), (3, 2)]:
+        obs = jax.random.uniform(jax.random.PRNGKey(1), (*lead, *obs_shape))
+        pi, value = net.apply(params, obs)
+        assert value.shape == lead
+        action = pi.sample(seed=jax.random.PRNGKey(2))
+        assert pi.log_prob(action).shape == lead
+        assert pi.mode().shape == action.shape
+        # Batched and one-at-a-time evaluation agree.
+        if lead == (5,):
+            _, v0 = net.apply(params, obs[0])
+            np.testing.assert_allclose(v0, value[0], rtol=1e-5, atol=1e-5)
+
+
+def test_discrete_is_categorical_box_is_gaussian_with_state_independent_std() -> None:
+    _, _, net, params, _ = build("CartPole-v1", "mlp")
+    pi, _ = net.apply(params, jnp.zeros((2, 4)))
+    assert isinstance(pi, distrax.Categorical)
+    assert pi.logits.shape == (2, 2)
+
+    env, env_params, net, params, _ = build("Pendulum-v1", "mlp")
+    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
+    pi, _ = net.apply(params, obs)
+    assert isinstance(pi, distrax.MultivariateNormalDiag)
+    assert pi.mode().shape == (4, 1)
+    np.testing.assert_allclose(pi.stddev(), 1.0)  # log_std starts at 0, same for every state
+    to_env = make_action_fn(env, env_params)
+    clipped = to_env(jnp.array([[-5.0], [0.5], [9.0]]))
+    np.testing.assert_allclose(clipped, [[-2.0], [0.5], [2.0]])
+
+
+def test_initial_policy_is_near_uniform_and_value_near_zero() -> None:
+    # Orthogonal init with scale 0.01 on the policy head (PureJaxRL).
+    _, _, net, params, obs_shape = build("Breakout-MinAtar", "mlp")
+    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.2, (16, *obs_shape))
+    pi, _ = net.apply(params, obs)
+    np.testing.assert_allclose(pi.probs, 1 / 3, atol=0.02)
+
+
+def test_transformer_dropout_only_when_asked() -> None:
+    _, _, net, params, obs_shape = build("Breakout-MinAtar", "transformer", dropout=0.5)
+    obs = jax.random.uniform(jax.random.PRNGKey(1), (4, *obs_shape))
+    _, v1 = net.apply(params, obs)
+    _, v2 = net.apply(params, obs)
+    np.testing.assert_array_equal(v1, v2)
+    _, v3 = net.apply(params, obs, deterministic=False, rngs={"dropout": jax.random.PRNGKey(3)})
+    assert not np.allclose(v1, v3)
+
+
+def test_snake_observations_with_every_network() -> None:
+    pytest.importorskip("snake_gymnax")
+    for network in ("mlp", "cnn", "transformer"):
+        env, env_params, net, params, obs_shape = build("Snake-v0", network, width=6, height=5)
+        assert obs_shape[:2] == (5, 6)
+        obs, _ = env.reset(jax.random.PRNGKey(0), env_params)
+        pi, value = net.apply(params, obs[None])
+        assert pi.logits.shape == (1, 4) and value.shape == (1,)
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match="H, W, C"):
+        build("CartPole-v1", "cnn")
+    with pytest.raises(ValueError, match="unknown network"):
+        build("CartPole-v1", "resnet")
+    with pytest.raises(ValueError, match="divisible"):
+        build("Breakout-MinAtar", "transformer", d_model=10, num_heads=4)
+    with pytest.raises(ValueError, match="activation"):
+        build("CartPole-v1", "mlp", activation="swish")
