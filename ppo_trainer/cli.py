@@ -183,17 +183,18 @@ def _prescan(argv: list[str]) -> argparse.Namespace:
     return known
 
 
-def load_run_config(run_path: Path) -> TrainConfig:
+def load_run_config(run_path: Path, label: str = "--resume ") -> TrainConfig:
     """The resolved config a run directory was started with."""
+    where = f"{label}{run_path}"
     if not run_path.is_dir():
-        raise CLIError(f"--resume {run_path}: no such run directory")
+        raise CLIError(f"{where}: no such run directory")
     path = run_path / "config.json"
     if not path.is_file():
-        raise CLIError(f"--resume {run_path}: no config.json in it (not a run directory)")
+        raise CLIError(f"{where}: no config.json in it (not a run directory)")
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise CLIError(f"--resume {run_path}: unreadable config.json ({exc})") from None
+        raise CLIError(f"{where}: unreadable config.json ({exc})") from None
     return TrainConfig.from_dict(data)
 
 

@@ -118,13 +118,14 @@ def record_gif(env: Any, env_params: Any, network: Any, params: Any, key: Any, p
                max_steps: int = 1000) -> dict[str, Any] | None:
     """A GIF of one greedy episode (Snake only: uses ``snake_gymnax.render.record_episode``)."""
     import jax
+
     from snake_gymnax.render import record_episode
 
     def policy(_key: Any, obs: Any) -> Any:
         return network.apply(params, obs[None])[0].mode()[0]
 
     stats = record_episode(env, env_params, jax.jit(policy), key, str(path), max_steps=max_steps)
-    return {k: float(v) for k, v in stats.items()}
+    return {k: (v if isinstance(v, str) else float(v)) for k, v in stats.items()}
 
 
 # --- ppo-eval ------------------------------------------------------------------------------------

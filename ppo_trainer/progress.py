@@ -68,7 +68,7 @@ class ProgressBar:
             self._progress = Progress(
                 TextColumn("[bold]updates"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("{task.fields[stats]}"),
-                console=Console(stderr=True), refresh_per_second=5, transient=False,
+                console=Console(stderr=True), auto_refresh=False, transient=False,
             )
             self._progress.start()
             self._task = self._progress.add_task(
@@ -139,3 +139,4 @@ class ProgressBar:
         if self._progress is not None:
             self.redraws += 1
             self._progress.update(self._task, completed=self.completed, stats=self.stats())
+            self._progress.refresh()  # no refresh thread: draw only here, throttled

@@ -119,9 +119,7 @@ def load_run(run_path: Path) -> LoadedRun:
     """A finished or interrupted run's config and last checkpoint (used by ``ppo-eval``)."""
     from ppo_trainer.cli import load_run_config
 
-    if not run_path.is_dir():
-        raise CLIError(f"{run_path}: no such run directory")
-    config = load_run_config(run_path)
+    config = load_run_config(run_path, label="")
     setup = build(config)
     ckpt = load_checkpoint(run_path, state_template(setup))
     return LoadedRun(config, setup.env, setup.env_params, setup.network, ckpt.runner_state, ckpt.update)
@@ -208,7 +206,9 @@ def train(
     if config.resume:
         ckpt = load_checkpoint(run_path, state_template(setup))
         state, start = ckpt.runner_state, ckpt.update
-        say(f"resuming {run_path} from update {start}/{num_updates}")
+        say(f"resuming {run_path} from update {start}/{num_updates}"
+            + (" (already complete: pass a larger --total-timesteps to extend)"
+               if start >= num_updates else ""))
     else:
         run_path.mkdir(parents=True, exist_ok=True)
         state, start = jax.jit(jax.vmap(trainer.init))(setup.keys), 0
@@ -245,7 +245,8 @@ def train(
             while update < num_updates:
                 n = min(chunk, num_updates - update)
                 fn = program(n)
-                bar.restart_clock() if update == start else None
+                if update == start:
+                    bar.restart_clock()  # steps/s without the compilation
                 t0 = time.perf_counter()
                 try:
                     new_state, metrics = fn(state)
