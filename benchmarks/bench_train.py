@@ -1,0 +1,112 @@
+"""Whole-PPO-loop throughput: env steps per second of training (collect + GAE + updates).
+
+Times ``trainer.run(state, num_updates)`` compiled once (compile time reported separately), for
+CartPole-v1 with PureJaxRL's settings (1 seed, and 8 seeds vmapped in one program) and for the
+Snake defaults of ``TrainConfig``. Prints a markdown table.
+
+    python benchmarks/bench_train.py            # the README numbers
+    python benchmarks/bench_train.py --quick    # a few updates each: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from typing import Any
+
+import jax
+
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.envs import make_env
+from ppo_trainer.optim import make_optimizer
+from ppo_trainer.ppo import make_trainer
+
+PUREJAXRL_CARTPOLE = dict(
+    env="CartPole-v1",
+    network="mlp",
+    hidden_size=64,
+    num_hidden_layers=2,
+    activation="tanh",
+    num_envs=4,
+    num_steps=128,
+    total_timesteps=500_000,
+    update_epochs=4,
+    num_minibatches=4,
+    lr=2.5e-4,
+    optimizer="adam",
+)
+
+
+def bench(name: str, cfg: TrainConfig, num_seeds: int, num_updates: int, repeats: int) -> dict:
+    """Compile ``num_updates`` updates for ``num_seeds`` seeds, then time ``repeats`` runs."""
+    env, env_params = make_env(cfg)
+    tx, lr_schedule = make_optimizer(cfg)
+    trainer = make_trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule)
+    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), num_seeds)
+    state = jax.jit(jax.vmap(trainer.init))(keys)
+    run = jax.jit(jax.vmap(lambda s: trainer.run(s, num_updates)))
+
+    t0 = time.perf_counter()
+    compiled = run.lower(state).compile()
+    compile_s = time.perf_counter() - t0
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        state, _ = jax.block_until_ready(compiled(state))
+        times.append(time.perf_counter() - t0)
+    run_s = min(times)
+    steps = num_seeds * num_updates * cfg.batch_size
+    return {
+        "config": name,
+        "seeds": num_seeds,
+        "envs x steps": f"{cfg.num_envs} x {cfg.num_steps}",
+        "network": cfg.network,
+        "optimizer": cfg.optimizer,
+        "env steps timed": steps,
+        "compile s": f"{compile_s:.1f}",
+        "run s": f"{run_s:.2f}",
+        "env steps/s": f"{steps / run_s:,.0f}",
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few updates each (smoke run)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the fastest counts")
+    parser.add_argument("--cartpole-updates", type=int, default=100)
+    parser.add_argument("--snake-updates", type=int, default=5)
+    parser.add_argument("--snake-optimizer", default=TrainConfig.optimizer)
+    parser.add_argument("--skip-snake", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.cartpole_updates, args.snake_updates, args.repeats = 5, 1, 1
+
+    cartpole = TrainConfig(**PUREJAXRL_CARTPOLE)
+    rows = [
+        bench("CartPole-v1 (PureJaxRL)", cartpole, 1, args.cartpole_updates, args.repeats),
+        bench("CartPole-v1 (PureJaxRL)", cartpole, 8, args.cartpole_updates, args.repeats),
+    ]
+    if not args.skip_snake:
+        try:
+            snake = TrainConfig(optimizer=args.snake_optimizer)
+            rows.append(bench("Snake-v0 (defaults)", snake, 1, args.snake_updates, args.repeats))
+        except ValueError as err:  # snake_gymnax not installed
+            print(f"skipping Snake: {err}")
+    device = jax.devices()[0]
+    print(
+        f"jax {jax.__version__} on {device.platform} ({device.device_kind}); {platform.processor() or platform.machine()}"
+    )
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
