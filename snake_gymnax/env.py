@@ -42,6 +42,7 @@ food, because gymnax's ``Environment.step`` computes a reset on every step.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -134,6 +135,37 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         area = self.num_cells
         return EnvParams(max_steps_in_episode=50 * area, max_steps_without_food=2 * area)
 
+    @partial(jax.jit, static_argnames=("self",))
+    def step(
+        self,
+        key: jax.Array,
+        state: EnvState,
+        action: int | float | jax.Array,
+        params: EnvParams | None = None,
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+        """``Environment.step`` (transition, truncation check, auto-reset, same info keys), but
+        one random draw feeds both the transition and the reset.
+
+        gymnax's version splits the key and draws twice per env per step; under ``vmap`` those
+        threefry calls are a sizeable share of this cheap step (~15% of throughput on CPU).
+        """
+        if params is None:
+            params = self.default_params
+        food_u, reset_u = jax.random.uniform(key, (2,))
+        obs_st, state_st, reward, terminated, info = self.transition(state, action, params, food_u)
+        truncated = self.is_truncated(state_st, params)
+        done = terminated | truncated
+        obs_re, state_re = self.initial(reset_u)
+        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
+        obs = jax.lax.select(done, obs_re, obs_st)
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_st,
+        }
+        return obs, state, reward, terminated, truncated, info
+
     def step_env(
         self,
         key: jax.Array,
@@ -141,7 +173,21 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         action: int | float | jax.Array,
         params: EnvParams,
     ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
-        """Move the head, eat or die, grow, and draw new food if needed."""
+        """Move the head, eat or die, grow, and draw new food if needed (no auto-reset)."""
+        return self.transition(state, action, params, jax.random.uniform(key))
+
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """Constant start board; food is one uniform pick from the precomputed free cells."""
+        return self.initial(jax.random.uniform(key))
+
+    def transition(
+        self,
+        state: EnvState,
+        action: int | float | jax.Array,
+        params: EnvParams,
+        food_u: jax.Array,
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
+        """``step_env`` given its one random number: ``food_u`` in [0, 1) picks new food."""
         action = jnp.asarray(action, jnp.int32)
         # Reversal into the neck is ignored: keep going in the old direction.
         direction = jnp.where(action == (state.direction + 2) % 4, state.direction, action)
@@ -167,7 +213,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         body = jnp.where(self._flat_index() == target, length.astype(self.body_dtype), body)
 
         # New food: the u-th free cell, u uniform in [0, free); only used when eating.
-        u = jnp.floor(jax.random.uniform(key) * (self.num_cells - length)).astype(jnp.int32)
+        u = jnp.floor(food_u * (self.num_cells - length)).astype(jnp.int32)
         new_food = self._nth_free_cell(body, u)
         food = jnp.where(eats, new_food, state.food)
 
@@ -192,13 +238,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             "length": length,
             "win": win,
         }
-        obs = self.observe(key, state, action, params)
-        return obs, state, reward, terminated, info
+        return self.get_obs(state, params), state, reward, terminated, info
 
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Constant start board; food is one uniform pick from the precomputed free cells."""
+    def initial(self, food_u: jax.Array) -> tuple[jax.Array, EnvState]:
+        """``reset_env`` given its one random number: ``food_u`` in [0, 1) picks the food."""
         num_free = self._start_free.shape[0]
-        u = jnp.floor(jax.random.uniform(key) * num_free).astype(jnp.int32)
+        u = jnp.floor(food_u * num_free).astype(jnp.int32)
         food = jnp.asarray(self._start_free)[jnp.minimum(u, num_free - 1)]
         state = EnvState(
             body=jnp.asarray(self._start_body),
@@ -210,7 +255,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             steps_without_food=jnp.int32(0),
             time=jnp.int32(0),
         )
-        return self.observe(key, state, None, params), state
+        return self.get_obs(state), state
 
     def observe(
         self,

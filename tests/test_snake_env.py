@@ -69,10 +69,10 @@ def rollout_fn(width: int, height: int):
             obs, new_state, reward, terminated, truncated, info = env.step(
                 step_key, state, action, params
             )
-            # gymnax's Environment.step splits the key the same way: replay the raw transition.
-            raw_key, _ = jax.random.split(step_key)
-            raw_obs, raw_state, raw_reward, raw_term, _ = env.step_env(
-                raw_key, state, action, params
+            # Snake.step feeds the first of two uniforms to the transition: replay it un-reset.
+            food_u = jax.random.uniform(step_key, (2,))[0]
+            raw_obs, raw_state, raw_reward, raw_term, _ = env.transition(
+                state, action, params, food_u
             )
             out = dict(
                 pre=state,
@@ -333,17 +333,17 @@ def loop_policy_rollout(env, params, steps):
 def test_starvation_limit_truncates():
     env = Snake(10, 10)
     params = env.default_params.replace(max_steps_without_food=13, max_steps_in_episode=1000)
-    _, terminated, truncated = loop_policy_rollout(env, params, 30)
+    _, terminated, truncated = loop_policy_rollout(env, params, 13)
     assert not bool(terminated.any())
-    assert np.flatnonzero(np.asarray(truncated)).tolist() == [12, 25]
+    assert np.flatnonzero(np.asarray(truncated)).tolist() == [12]
 
 
 def test_time_limit_truncates():
     env = Snake(10, 10)
     params = env.default_params.replace(max_steps_without_food=1000, max_steps_in_episode=7)
-    _, terminated, truncated = loop_policy_rollout(env, params, 20)
+    _, terminated, truncated = loop_policy_rollout(env, params, 7)
     assert not bool(terminated.any())
-    assert np.flatnonzero(np.asarray(truncated)).tolist() == [6, 13]
+    assert np.flatnonzero(np.asarray(truncated)).tolist() == [6]
 
 
 def test_default_params_scale_with_the_board():
