@@ -35,9 +35,10 @@ counters.  The head cell holds ``length``, the tail holds 1, free cells hold 0. 
 counter is decremented (skipped on an eating step, which is exactly growth by one) and the new
 head cell is set to ``length``.  No Python loops, no dynamic shapes, no scatter: every update is
 a handful of elementwise ops on the board.  New food is the ``u``-th free cell, ``u`` uniform in
-``[0, free)``, found with a cumulative sum over the free mask, so only one random number is
-drawn per step instead of one per cell.  Reset is a constant board plus one table lookup for the
-food, because gymnax's ``Environment.step`` computes a reset on every step.
+``[0, free)``, found in two levels (free cells per row, then within one row), so one random number
+is drawn per step instead of one per cell.  Reset is a constant board plus one table lookup for
+the food, because auto-reset computes a reset on every step; ``Snake.step`` draws the
+transition's and the reset's random numbers in one call.
 """
 
 from __future__ import annotations
