@@ -456,3 +456,32 @@ def test_gymnax_to_gym_wrapper():
     assert np.asarray(obs).shape == (5, 5, 3) and "apples" in info
     frame = gym_env.render()
     assert frame.shape == (5 * 16, 5 * 16, 3) and frame.dtype == np.uint8
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    board=st.sampled_from([(4, 4), (7, 5), (12, 12)]),
+    seed=st.integers(0, 2**31 - 1),
+    density=st.floats(0.0, 1.0),
+)
+def test_food_sampler_picks_exactly_the_nth_free_cell(board, seed, density):
+    """With ``u`` uniform, the n-th-free-cell map makes food uniform over exactly the free cells."""
+    width, height = board
+    env = Snake(width, height)
+    rng = np.random.default_rng(seed)
+    body = (rng.random((height, width)) < density).astype(np.uint8)
+    free = np.flatnonzero(body.reshape(-1) == 0)
+    picks = jax.jit(jax.vmap(env._nth_free_cell, in_axes=(None, 0)))(
+        jnp.asarray(body, env.body_dtype), jnp.arange(free.size + 1, dtype=jnp.int32)
+    )
+    np.testing.assert_array_equal(np.asarray(picks[: free.size]), free)
+    assert int(picks[free.size]) == env.num_cells  # out of range: no free cell left
+
+
+def test_state_space_describes_the_state():
+    env = Snake(6, 5)
+    _, state = env.reset(jax.random.key(0), env.default_params)
+    space = env.state_space(env.default_params)
+    assert set(space.spaces) == set(state.__dataclass_fields__)
+    assert env.action_space(env.default_params).n == env.num_actions == 4
+    assert env.name == "Snake-v0"
