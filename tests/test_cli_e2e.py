@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,10 +23,6 @@ from flax import serialization  # noqa: E402
 from ppo_trainer import cli, evaluate, runner  # noqa: E402
 from ppo_trainer.errors import TrainingInterrupted  # noqa: E402
 from ppo_trainer.sinks import TIMING_KEYS, read_metrics  # noqa: E402
-
-CACHE = Path(tempfile.gettempdir()) / "ppo_trainer_test_xla_cache"
-jax.config.update("jax_compilation_cache_dir", str(CACHE))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 BASE = ["--env", "CartPole-v1", "--optimizer", "adam", "--num-envs", "4", "--num-steps", "16",
         "--total-timesteps", "256", "--num-minibatches", "2", "--update-epochs", "1",
@@ -145,8 +140,7 @@ def test_ppo_eval_errors(tmp_path: Path, capsys) -> None:
 def test_sigint_checkpoints_and_resume_finishes(runs_dir: Path) -> None:
     """A real Ctrl-C on the CLI in a subprocess: exit 130, checkpoint, resume hint; then resume."""
     run = runs_dir / "sigint"
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(CACHE),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = dict(os.environ)  # conftest put the shared compilation cache in the environment
     argv = [sys.executable, "-m", "ppo_trainer.cli", *BASE, "--total-timesteps", "64000000",
             "--run-dir", str(runs_dir), "--run-name", "sigint"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

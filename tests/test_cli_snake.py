@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,6 @@ pytest.importorskip("wandb")
 
 from ppo_trainer import cli  # noqa: E402
 from ppo_trainer.sinks import read_metrics  # noqa: E402
-
-jax.config.update("jax_compilation_cache_dir", str(Path(tempfile.gettempdir()) / "ppo_trainer_test_xla_cache"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def test_snake_run_writes_gif_eval_and_offline_wandb_run(tmp_path: Path, monkeypatch, capsys) -> None:
