@@ -12,6 +12,8 @@ Public API:
   (``num_updates`` is a Python int: mark it static under ``jax.jit``). Both are vmappable over the
   key / the state. Running ``run(s, a)`` then ``run(s', b)`` gives bit-identical results to
   ``run(s, a + b)``: everything a resume needs is in ``RunnerState``.
+- ``mesh=`` (both factories): a 1-D device mesh (axis ``"envs"``) splits the environments over
+  its devices, data-parallel with an all-reduced gradient (``ppo_trainer/parallel.py``).
 - ``RunnerState``: a NamedTuple ``(params, opt_state, env_state, last_obs, rng, update_step)``
   of plain arrays (``rng`` is a raw uint32 key), serializable with ``flax.serialization``.
 - ``metrics``: dict of arrays with leading axis ``num_updates`` (after any vmapped seed axis):
@@ -105,6 +107,7 @@ class Trainer:
         *,
         progress_fn: Callable[[jax.Array, dict[str, jax.Array]], None] | None = None,
         lr_schedule: optax.Schedule | None = None,
+        mesh: jax.sharding.Mesh | None = None,
     ) -> None:
         if config.num_envs < 1 or config.num_steps < 1:
             raise ValueError("num_envs and num_steps must be positive")
@@ -122,6 +125,23 @@ class Trainer:
         self.lr_schedule = lr_schedule or make_schedule(config, config.lr)
         self._to_env_action = make_action_fn(env, env_params)
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
+        # Data parallelism (ppo_trainer/parallel.py): with a mesh of several devices, env-batched
+        # arrays are constrained to be split on their env axis; with none, nothing changes.
+        self.mesh = mesh if mesh is not None and mesh.size > 1 else None
+        if self.mesh is not None and config.num_envs % self.mesh.size:
+            raise ValueError(f"num_envs={config.num_envs} must divide by the device count {self.mesh.size}")
+
+    def _split(self, tree: Any, axis: int = 0) -> Any:
+        """Constrain every leaf of ``tree`` to be sharded over the mesh along ``axis``."""
+        if self.mesh is None:
+            return tree
+        spec = jax.sharding.PartitionSpec(*([None] * axis), "envs")
+        sharding = jax.sharding.NamedSharding(self.mesh, spec)
+        return jax.tree.map(
+            lambda x: jax.lax.with_sharding_constraint(x, sharding)
+            if x.ndim > axis and x.shape[axis] % self.mesh.size == 0 else x,
+            tree,
+        )
 
     # ------------------------------------------------------------------ init
     def init(self, key: jax.Array) -> RunnerState:
@@ -151,14 +171,15 @@ class Trainer:
         # 1. Collect num_steps transitions from every env.
         def env_step(carry, _):
             env_state, obs, rng = carry
+            env_state, obs = self._split((env_state, obs))
             rng, k_act, k_env = jax.random.split(rng, 3)
             pi, value = network.apply(rs.params, obs)
             action = pi.sample(seed=k_act)
             log_prob = pi.log_prob(action)
-            step_keys = jax.random.split(k_env, cfg.num_envs)
-            next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
+            step_keys = self._split(jax.random.split(k_env, cfg.num_envs))
+            next_obs, env_state, reward, terminated, truncated, info = self._split(jax.vmap(
                 env.step, in_axes=(0, 0, 0, None)
-            )(step_keys, env_state, self._to_env_action(action), env_params)
+            )(step_keys, env_state, self._to_env_action(action), env_params))
             transition = {
                 "obs": obs,
                 "action": action,
@@ -179,6 +200,7 @@ class Trainer:
         (env_state, last_obs, rng), traj = jax.lax.scan(
             env_step, (rs.env_state, rs.last_obs, rs.rng), None, length=cfg.num_steps
         )
+        traj = self._split(traj, axis=1)  # (num_steps, num_envs, ...)
 
         # 2. GAE with truncation bootstrapping (see the module docstring).
         _, next_value = network.apply(rs.params, traj["final_obs"])
@@ -217,6 +239,8 @@ class Trainer:
                 ),
                 batch,
             )
+            # Each minibatch is split over the devices: its loss gradient becomes an all-reduce.
+            minibatches = self._split(minibatches, axis=1)
 
             def minibatch_step(carry, mb):
                 params, opt_state, rng = carry
@@ -300,9 +324,15 @@ def make_trainer(
     *,
     progress_fn: Callable[[jax.Array, dict[str, jax.Array]], None] | None = None,
     lr_schedule: optax.Schedule | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Trainer:
-    """The chunked trainer (``init`` / ``run``) used by the CLI for checkpoints and resume."""
-    return Trainer(config, env, env_params, tx, progress_fn=progress_fn, lr_schedule=lr_schedule)
+    """The chunked trainer (``init`` / ``run``) used by the CLI for checkpoints and resume.
+
+    ``mesh``: a 1-D device mesh with axis ``"envs"`` (``ppo_trainer.parallel.make_mesh``) to split
+    the environments over its devices; place the state with ``parallel.state_shardings``.
+    """
+    return Trainer(config, env, env_params, tx, progress_fn=progress_fn, lr_schedule=lr_schedule,
+                   mesh=mesh)
 
 
 def make_train(
@@ -313,10 +343,11 @@ def make_train(
     *,
     progress_fn: Callable[[jax.Array, dict[str, jax.Array]], None] | None = None,
     lr_schedule: optax.Schedule | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
     """``train(key) -> (runner_state, metrics)`` for the whole run; pure, jittable, vmappable."""
     trainer = make_trainer(
-        config, env, env_params, tx, progress_fn=progress_fn, lr_schedule=lr_schedule
+        config, env, env_params, tx, progress_fn=progress_fn, lr_schedule=lr_schedule, mesh=mesh
     )
     if config.num_updates < 1:
         raise ValueError(

@@ -1,0 +1,191 @@
+"""Data-parallel training over many devices (and hosts) with JAX's own SPMD machinery (GSPMD).
+
+Design. One run is one jitted program over a 1-D device mesh whose only axis, ``"envs"``,
+splits the environments: each device steps ``num_envs / D`` environments and runs the network
+on them. Nothing else in ``ppo.py`` changes; the sharding is declared, and XLA's SPMD partitioner
+(GSPMD) writes the communication:
+
+- ``RunnerState`` is placed with :func:`state_shardings`: ``env_state`` and ``last_obs`` are
+  sharded on their env axis (the axis after the seed axis, ``P(None, "envs")``); ``params``,
+  ``opt_state`` (Muon momentum included), ``rng`` and ``update_step`` are replicated (``P()``).
+  ``jit(vmap(run))`` gets the same in/out shardings, so a chunk's output feeds the next chunk's
+  compiled program unchanged, and a replicated update keeps parameters identical everywhere.
+- Inside an update, ``Trainer`` puts ``with_sharding_constraint`` on the env-batched arrays
+  (observations, env states, step keys, the trajectory ``(num_steps, num_envs, ...)``) so env
+  stepping, the rollout's forward passes and GAE stay local to each device, and on each minibatch
+  ``(num_minibatches, minibatch_size, ...)`` so the loss's forward/backward pass is split over
+  the devices too. The loss is a mean over the global minibatch (so are the advantage
+  normalisation statistics), so its gradient becomes an all-reduce: every device applies the same
+  averaged gradient, exactly as one device would.
+- Under ``vmap`` over seeds the constraints' seed axis is left unconstrained by JAX's batching
+  rule and pinned to ``None`` (replicated) by the jit boundary: seeds and devices compose, each
+  device holds ``num_envs / D`` environments of every seed.
+
+Why GSPMD and not ``shard_map`` with hand-written ``pmean``: the program stays the 1-device
+program, so training on D devices gives the same learning curve as 1 device with the same global
+batch and seed, up to floating-point reassociation in the reductions (tested). The price is the
+minibatch shuffle: one *global* permutation of the whole batch per epoch, as on one device, so
+XLA gathers the batch across devices before slicing minibatches (an all-gather of
+``num_envs x num_steps`` samples per epoch). A device-local shuffle would avoid that traffic but
+change the sampled minibatches, and so the results, with the device count; for PPO's small
+observations the all-gather is cheap next to the environment steps. With one device no mesh is
+built and nothing is constrained: the single-device program is exactly the old one.
+
+Multi-host: :func:`initialize_distributed` (``ppo-train --distributed``) calls
+``jax.distributed.initialize`` before any computation; afterwards ``jax.devices()`` lists every
+device of every process, the mesh spans them all, and each process feeds and steps only its own
+shard. :func:`to_host` gathers a (sharded) state to every host before a checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+AXIS = "envs"
+
+
+def initialize_distributed() -> dict[str, int]:
+    """``jax.distributed.initialize()`` with the settings from the environment; call it first.
+
+    JAX itself reads ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of process 0) and
+    ``JAX_LOCAL_DEVICE_IDS``, and auto-detects SLURM, Open MPI and Cloud TPU; this adds
+    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` for plain launchers (ssh, torchrun-style scripts).
+    Returns ``{"process_index", "process_count"}``.
+    """
+    import jax
+
+    kwargs: dict[str, Any] = {}
+    for env_name, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if os.environ.get(env_name):
+            kwargs[arg] = int(os.environ[env_name])
+    jax.distributed.initialize(**kwargs)
+    return {"process_index": jax.process_index(), "process_count": jax.process_count()}
+
+
+def select_devices(requested: int | None, devices: Sequence[Any] | None = None,
+                   process_count: int | None = None) -> list[Any]:
+    """The devices a run uses: all of them for ``None``/0, else ``requested`` of them.
+
+    ``devices`` defaults to ``jax.devices()``: the GLOBAL list (every process's devices after
+    ``jax.distributed.initialize``). With several processes, ``requested`` must divide by the
+    process count and takes the same number of devices from each process (every process must
+    own a shard). Raises ``ValueError`` with a one-line message.
+    """
+    import jax
+
+    devices = list(jax.devices() if devices is None else devices)
+    if process_count is None:
+        process_count = len({d.process_index for d in devices})
+    if not requested:
+        return devices
+    if requested < 0:
+        raise ValueError(f"--devices must be >= 0 (0: all), got {requested}")
+    if requested > len(devices):
+        raise ValueError(f"--devices {requested} but only {len(devices)} device(s) are visible "
+                         f"({devices[0].platform})")
+    if process_count == 1:
+        return devices[:requested]
+    if requested % process_count:
+        raise ValueError(f"--devices {requested} must divide by the process count {process_count} "
+                         "(each process needs the same number of devices)")
+    per = requested // process_count
+    chosen: list[Any] = []
+    for p in sorted({d.process_index for d in devices}):
+        local = [d for d in devices if d.process_index == p]
+        if len(local) < per:
+            raise ValueError(f"--devices {requested} needs {per} devices on each process; "
+                             f"process {p} has {len(local)}")
+        chosen += local[:per]
+    return chosen
+
+
+def make_mesh(devices: Sequence[Any]) -> Any:
+    """A 1-D mesh over ``devices`` with the single axis ``"envs"``."""
+    import numpy as np
+    from jax.sharding import Mesh
+
+    return Mesh(np.asarray(list(devices)), (AXIS,))
+
+
+def check_divisible(num_envs: int, num_devices: int) -> None:
+    """``--num-envs`` is global: it must split evenly over the devices (one-line ValueError)."""
+    if num_envs % num_devices:
+        raise ValueError(f"--num-envs {num_envs} must divide by the device count {num_devices} "
+                         f"(use --devices to pick fewer devices, or a multiple of {num_devices} envs)")
+
+
+def state_shardings(mesh: Any, state: Any, *, seed_axis: bool = True) -> Any:
+    """NamedShardings for a RunnerState (or its shape template): env axis sharded, rest replicated.
+
+    ``seed_axis``: the state has a leading vmapped seed axis (as in the CLI), so the env axis is
+    axis 1; otherwise axis 0.
+    """
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    replicated = NamedSharding(mesh, P())
+    env = NamedSharding(mesh, P(None, AXIS) if seed_axis else P(AXIS))
+    return type(state)(
+        params=jax.tree.map(lambda _: replicated, state.params),
+        opt_state=jax.tree.map(lambda _: replicated, state.opt_state),
+        env_state=jax.tree.map(lambda _: env, state.env_state),
+        last_obs=env,
+        rng=replicated,
+        update_step=replicated,
+    )
+
+
+def replicated(mesh: Any) -> Any:
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    return NamedSharding(mesh, P())
+
+
+def shard(tree: Any, shardings: Any) -> Any:
+    """Place host arrays (identical on every process) with ``shardings``; works multi-host."""
+    import jax
+    import numpy as np
+
+    def put(x: Any, sharding: Any) -> Any:
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree, shardings)
+
+
+def to_host(tree: Any) -> Any:
+    """Numpy copies of (possibly sharded, possibly multi-host) arrays, complete on every host.
+
+    Single process: ``jax.device_get``. Several processes: replicated arrays are read from a
+    local shard; sharded ones are gathered with ``multihost_utils.process_allgather`` (a
+    collective: every process must call this at the same point).
+    """
+    import jax
+    import numpy as np
+
+    def get(x: Any) -> Any:
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(jax.device_get(x))
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(get, tree)
+
+
+def describe(devices: Sequence[Any], num_envs: int) -> str:
+    """One status line: device count, kind, processes, envs per device."""
+    import jax
+
+    d = devices[0]
+    procs = jax.process_count()
+    text = f"{len(devices)} device(s): {d.platform} ({d.device_kind})"
+    if procs > 1:
+        text += f" across {procs} processes (this is process {jax.process_index()})"
+    return text + f"; {num_envs // len(devices)} env(s) per device"
