@@ -30,6 +30,7 @@ GROUP_TITLES = {
     "ppo": "PPO",
     "network": "network",
     "run": "run, logging and checkpoints",
+    "devices": "devices and hosts (data-parallel training)",
 }
 # Choices for string fields whose valid values are fixed (used unless the field declares its own).
 FIELD_CHOICES: dict[str, tuple[str, ...]] = {
@@ -260,6 +261,11 @@ def validate(config: TrainConfig) -> None:
     for name in ("num_hidden_layers", "eval_freq", "ent_coef", "vf_coef"):
         if getattr(config, name) < 0:
             raise CLIError(f"{flag(name)} must be >= 0, got {getattr(config, name)}")
+    if config.devices is not None and config.devices < 0:
+        raise CLIError(f"--devices must be >= 0 (0: all devices), got {config.devices}")
+    if config.devices and config.num_envs % config.devices:
+        raise CLIError(f"--num-envs {config.num_envs} must divide by the device count "
+                       f"{config.devices} (--devices)")
     if config.max_steps is not None and config.max_steps <= 0:
         raise CLIError(f"--max-steps must be positive, got {config.max_steps}")
     for name in ("gamma", "gae_lambda"):

@@ -71,6 +71,15 @@ class TrainConfig:
     wandb_entity: str | None = _f(None, "W&B entity", "run")
     resume: str | None = _f(None, "run directory to resume from its last checkpoint", "run")
 
+    # --- devices and hosts (ppo_trainer/parallel.py) ---
+    devices: int | None = _f(
+        None, "devices to split the environments over, data-parallel (None/0: every device JAX "
+        "sees, on every host); --num-envs is the global count and must divide by it", "devices")
+    distributed: bool = _f(
+        False, "call jax.distributed.initialize() first, for multi-host runs (reads "
+        "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or detects SLURM/Open MPI)",
+        "devices")
+
     # Optimizer-specific hyperparameters (declared by the optimizer plugin), e.g. muon_lr.
     optimizer_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "plugin hyperparameters", "group": "internal"}

@@ -29,6 +29,7 @@ from ppo_trainer.evaluate import (
     is_snake,
     record_gif,
 )
+from ppo_trainer.parallel import to_host
 from ppo_trainer.plots import CURVE_NAME, plot_learning_curve
 from ppo_trainer.progress import ProgressBar
 from ppo_trainer.sinks import METRICS_NAME, MetricsFile, WandbSink, chunk_rows, read_metrics
@@ -73,29 +74,45 @@ class Setup:
     env_params: Any
     trainer: Any
     keys: Any
+    devices: list[Any] = field(default_factory=list)
+    mesh: Any = None  # a jax Mesh when the run is split over several devices, else None
 
     @property
     def network(self) -> Any:
         return self.trainer.network
 
 
-def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None) -> Setup:
-    """Env, optimizer and trainer for ``config``; user mistakes become one-line CLIErrors."""
+def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *,
+          parallel: bool = False) -> Setup:
+    """Env, optimizer and trainer for ``config``; user mistakes become one-line CLIErrors.
+
+    ``parallel``: split the environments over ``config.devices`` devices (all by default) with
+    a device mesh (``ppo_trainer/parallel.py``); otherwise, and with one device, no mesh.
+    """
     import jax
 
+    from ppo_trainer import parallel as par
     from ppo_trainer.envs import make_env
     from ppo_trainer.optim import make_optimizer
     from ppo_trainer.ppo import make_trainer
 
+    devices, mesh = [], None
+    if parallel:
+        try:
+            devices = par.select_devices(config.devices)
+            par.check_divisible(config.num_envs, len(devices))
+        except ValueError as exc:
+            raise _one_line(exc) from None
+        mesh = par.make_mesh(devices) if len(devices) > 1 else None
     try:
         env, env_params = make_env(config)
         tx, lr_schedule = make_optimizer(config)
         trainer = make_trainer(config, env, env_params, tx, progress_fn=progress_fn,
-                               lr_schedule=lr_schedule)
+                               lr_schedule=lr_schedule, mesh=mesh)
     except ValueError as exc:  # unknown env, env params, plugin errors (OptimizerError)
         raise _one_line(exc) from None
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
-    return Setup(config, env, env_params, trainer, keys)
+    return Setup(config, env, env_params, trainer, keys, devices, mesh)
 
 
 def state_template(setup: Setup) -> Any:
@@ -191,17 +208,26 @@ def train(
         (tests use it to interrupt deterministically).
       log: where status lines go (default: above the bar / stderr).
     """
+    if config.distributed:  # before anything touches a jax backend
+        from ppo_trainer.parallel import initialize_distributed
+
+        initialize_distributed()
     import jax
     import numpy as np
 
+    from ppo_trainer import parallel as par
+
     run_path = resolve_run_path(config)
     num_updates = config.num_updates
+    # Multi-host: every process runs the same program; only process 0 writes the run directory.
+    main = jax.process_index() == 0
     bar = ProgressBar(num_updates, 0, config.batch_size, config.num_seeds, show_apples=False,
-                      enabled=progress)
+                      enabled=progress if main else False)
     say = log or bar.log
-    setup = build(config, progress_fn=bar.callback if bar.enabled else None)
+    setup = build(config, progress_fn=bar.callback if bar.enabled else None, parallel=True)
     bar.show_apples = is_snake(setup.env)
     trainer = setup.trainer
+    say("training on " + par.describe(setup.devices, config.num_envs))
 
     if config.resume:
         ckpt = load_checkpoint(run_path, state_template(setup))
@@ -210,17 +236,26 @@ def train(
             + (" (already complete: pass a larger --total-timesteps to extend)"
                if start >= num_updates else ""))
     else:
-        run_path.mkdir(parents=True, exist_ok=True)
+        if main:
+            run_path.mkdir(parents=True, exist_ok=True)
         state, start = jax.jit(jax.vmap(trainer.init))(setup.keys), 0
-    # Strong-typed device arrays, so fresh and restored states hit the same compiled program.
-    state = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(np.asarray(x)), state)
-    write_config(run_path, config)
+    # Strong-typed device arrays, so fresh and restored states hit the same compiled program;
+    # with a mesh, env axis sharded and the rest replicated (a resume may change the device count).
+    if setup.mesh is None:
+        state = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(np.asarray(x)), state)
+        state_sh = metrics_sh = None
+    else:
+        state_sh = par.state_shardings(setup.mesh, state)
+        metrics_sh = par.replicated(setup.mesh)
+        state = par.shard(par.to_host(state), state_sh)
+    if main:
+        write_config(run_path, config)
     bar.completed = bar._start_update = start
-    metrics_file = MetricsFile(run_path, resume_update=start if config.resume else None)
-    previous = read_metrics(metrics_file.path)
+    metrics_file = MetricsFile(run_path, resume_update=start if config.resume else None) if main else None
+    previous = read_metrics(metrics_file.path) if main else []
     time_offset = float(previous[-1].get("time") or 0.0) if previous else 0.0
     wandb = None
-    if config.wandb:
+    if config.wandb and main:
         wandb = WandbSink(run_path, config.to_dict(), config.wandb_project, config.wandb_entity,
                           run_path.name)
 
@@ -230,11 +265,20 @@ def train(
     def program(n: int) -> Any:
         if n not in compiled:
             t0 = time.perf_counter()
-            fn = jax.jit(jax.vmap(lambda s: trainer.run(s, n)))
+            fn = jax.vmap(lambda s: trainer.run(s, n))
+            if setup.mesh is None:
+                fn = jax.jit(fn)
+            else:
+                fn = jax.jit(fn, in_shardings=(state_sh,), out_shardings=(state_sh, metrics_sh))
             compiled[n] = fn.lower(state).compile()
             say(f"compiled a {n}-update chunk x {config.num_seeds} seed(s) in "
                 f"{time.perf_counter() - t0:.1f} s")
         return compiled[n]
+
+    def checkpoint(st: Any, upd: int) -> None:
+        host_state = par.to_host(st)  # a collective with several processes: all call it
+        if main:
+            save_checkpoint(run_path, host_state, upd, config.to_dict())
 
     update, saved = start, start
     t_start = time.perf_counter()
@@ -250,7 +294,7 @@ def train(
                 t0 = time.perf_counter()
                 try:
                     new_state, metrics = fn(state)
-                    metrics = jax.device_get(metrics)
+                    metrics = par.to_host(metrics)
                 except KeyboardInterrupt:
                     stop.requested = True
                     say("abandoned the running chunk")
@@ -258,7 +302,7 @@ def train(
                 dt = time.perf_counter() - t0
                 if not loss_is_finite(metrics):
                     if saved != update:
-                        save_checkpoint(run_path, state, update, config.to_dict())
+                        checkpoint(state, update)
                         saved = update
                     exit_code = 1
                     raise TrainingDiverged(divergence_message(config, update + n, saved, run_path))
@@ -267,16 +311,17 @@ def train(
                 rows = chunk_rows(metrics, update - n, {
                     "charts/SPS": round(sps, 1),
                     "time": round(time_offset + time.perf_counter() - t_start, 3)})
-                metrics_file.write(rows)
+                if main:
+                    metrics_file.write(rows)
                 if wandb is not None:
                     wandb.log_rows(rows)
                 bar.set_completed(update)
                 if update % config.save_freq == 0 or update == num_updates:
-                    save_checkpoint(run_path, state, update, config.to_dict())
+                    checkpoint(state, update)
                     saved = update
                 say(_chunk_line(rows[-config.num_seeds:], update, num_updates, sps))
                 if config.eval_freq and update // config.eval_freq > (update - n) // config.eval_freq \
-                        and update < num_updates:
+                        and update < num_updates and main:
                     summary = _evaluate(setup, state, update)
                     with open(evals_path, "a") as fh:
                         fh.write(json.dumps({"update": update, **summary}) + "\n")
@@ -291,15 +336,17 @@ def train(
                     break
         if stop.requested and update < num_updates:
             if saved != update:
-                save_checkpoint(run_path, state, update, config.to_dict())
+                checkpoint(state, update)
                 saved = update
             exit_code = 130
             raise TrainingInterrupted(
                 f"interrupted at update {update}/{num_updates}; checkpoint saved. "
                 f"Resume with: ppo-train --resume {run_path}")
+        if not main:
+            return RunResult(run_path, update)
         return _finish(setup, state, update, run_path, wandb, say)
     finally:
-        if (run_path / METRICS_NAME).is_file() and exit_code:
+        if main and (run_path / METRICS_NAME).is_file() and exit_code:
             _safe_plot(run_path, config)
         if wandb is not None and exit_code:
             wandb.finish(exit_code=exit_code)
@@ -321,7 +368,8 @@ def _evaluate(setup: Setup, state: Any, update: int) -> dict[str, Any]:
     import jax
 
     key = jax.random.fold_in(jax.random.PRNGKey(setup.config.seed), 1_000_003 + update)
-    return evaluate_seeds(setup.env, setup.env_params, setup.network, state.params, key,
+    params = to_host(state.params)  # replicated: a local copy, evaluated on one device
+    return evaluate_seeds(setup.env, setup.env_params, setup.network, params, key,
                           setup.config.eval_episodes)
 
 
@@ -347,7 +395,7 @@ def _finish(setup: Setup, state: Any, update: int, run_path: Path, wandb: WandbS
     gif = None
     if is_snake(setup.env):
         try:
-            first = jax.tree_util.tree_map(lambda x: x[0], state.params)
+            first = jax.tree_util.tree_map(lambda x: x[0], to_host(state.params))
             key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
             record_gif(setup.env, setup.env_params, setup.network, first, key, run_path / GIF_NAME)
             gif = run_path / GIF_NAME
