@@ -25,10 +25,12 @@ Why GSPMD and not ``shard_map`` with hand-written ``pmean``: the program stays t
 program, so training on D devices gives the same learning curve as 1 device with the same global
 batch and seed, up to floating-point reassociation in the reductions (tested). The price is the
 minibatch shuffle: one *global* permutation of the whole batch per epoch, as on one device, so
-XLA gathers the batch across devices before slicing minibatches (an all-gather of
-``num_envs x num_steps`` samples per epoch). A device-local shuffle would avoid that traffic but
-change the sampled minibatches, and so the results, with the device count; for PPO's small
-observations the all-gather is cheap next to the environment steps. With one device no mesh is
+XLA all-gathers the flattened ``num_envs x num_steps`` batch once per update (seen in the
+compiled HLO: the rollout itself has no collectives; each update has these all-gathers, and
+each minibatch step one fused all-reduce of the gradients plus small ones for the loss
+statistics). A device-local shuffle would avoid the gather but change the sampled minibatches,
+and so the results, with the device count; for PPO's small observations the gather is cheap
+next to the environment steps. With one device no mesh is
 built and nothing is constrained: the single-device program is exactly the old one.
 
 Multi-host: :func:`initialize_distributed` (``ppo-train --distributed``) calls
