@@ -181,6 +181,22 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(get, tree)
 
 
+def any_process(flag: bool) -> bool:
+    """True on every process if ``flag`` is true on any (a collective: all processes call it).
+
+    The run loop uses it so that a Ctrl-C (or a scheduler's signal) reaching the processes in
+    different chunks still makes all of them stop, checkpoint and exit after the same chunk.
+    """
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.asarray(multihost_utils.process_allgather(np.asarray(flag))).any())
+
+
 def describe(devices: Sequence[Any], num_envs: int) -> str:
     """One status line: device count, kind, processes, envs per device."""
     import jax

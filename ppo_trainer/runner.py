@@ -331,7 +331,10 @@ def train(
                                        **({"eval/mean_apples": summary["mean_apples"]}
                                           if "mean_apples" in summary else {})},
                                       step=int(rows[-1]["global_step"]))
-                if stop.requested or (should_stop is not None and should_stop(update)):
+                wants_stop = stop.requested or (should_stop is not None and should_stop(update))
+                if jax.process_count() > 1:  # every process stops after the same chunk
+                    wants_stop = par.any_process(wants_stop)
+                if wants_stop:
                     stop.requested = True
                     break
         if stop.requested and update < num_updates:
