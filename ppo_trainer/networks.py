@@ -44,8 +44,42 @@ NETWORKS = ("auto", "mlp", "cnn", "transformer")
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+def _orthonormal_columns(a: jax.Array) -> jax.Array:
+    """Gram-Schmidt (run twice per column, "CGS2") on a tall ``(m, n)`` matrix, ``m >= n``.
+
+    Returns the ``Q`` of ``a = Q R`` with ``diag(R) > 0``: for Gaussian ``a`` it is Haar-distributed,
+    the same law as flax's QR-based orthogonal initializer with its sign fix.
+    """
+    n = a.shape[1]
+
+    def column(j: jax.Array, q: jax.Array) -> jax.Array:
+        earlier = (jnp.arange(n) < j).astype(q.dtype)
+        v = q[:, j]
+        for _ in range(2):  # the second pass removes what rounding left of earlier directions
+            v = v - q @ ((q.T @ v) * earlier)
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, n, column, a)
+
+
 def _ortho(scale: float) -> Callable:
-    return nn.initializers.orthogonal(scale)
+    """Orthogonal init (PureJaxRL's scales) computed with matmuls only, not LAPACK's QR.
+
+    Written by hand because flax's ``orthogonal`` calls ``jnp.linalg.qr``, and on XLA:CPU
+    (jaxlib 0.10.2) a *batched* QR -- which is what ``jax.vmap(train)`` over seeds makes of it --
+    runs LAPACK's ``ParallelBatchMap`` on the intra-op pool and deadlocks on 2-core machines:
+    concurrent QR thunks each block a pool thread waiting for sub-tasks queued behind them
+    (5 of 6 runs of a vmapped-QR reproducer hung here). Init cost is negligible either way.
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q = _orthonormal_columns(a)
+        q = q.T if rows < cols else q
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
 
 
 _ZEROS = nn.initializers.constant(0.0)

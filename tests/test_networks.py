@@ -120,3 +120,24 @@ def test_errors() -> None:
         build("Breakout-MinAtar", "transformer", d_model=10, num_heads=4)
     with pytest.raises(ValueError, match="activation"):
         build("CartPole-v1", "mlp", activation="swish")
+
+
+@pytest.mark.parametrize("shape", [(300, 128), (128, 128), (128, 4), (4, 300), (3, 3, 4, 16)])
+def test_orthogonal_init_is_orthogonal_at_its_scale(shape) -> None:
+    from ppo_trainer.networks import _ortho
+
+    w = np.asarray(_ortho(2.0)(jax.random.PRNGKey(0), shape)).reshape(-1, shape[-1])
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, 4.0 * np.eye(len(gram)), atol=1e-4)
+    other = np.asarray(_ortho(2.0)(jax.random.PRNGKey(1), shape)).reshape(w.shape)
+    assert not np.allclose(w, other)
+
+
+@pytest.mark.parametrize("network", ["mlp", "cnn", "transformer"])
+def test_vmapped_init_has_no_lapack_call(network: str) -> None:
+    """A batched LAPACK QR (flax's orthogonal init under vmap over seeds) deadlocks XLA:CPU on
+    2 cores; the networks' init must stay matmul-only so `jax.vmap(train)` is safe."""
+    env, env_params, net, _, obs_shape = build("Breakout-MinAtar", network)
+    init = jax.vmap(lambda k: net.init(k, jnp.zeros((1, *obs_shape))))
+    hlo = jax.jit(init).lower(jax.random.split(jax.random.PRNGKey(0), 3)).as_text()
+    assert "lapack" not in hlo.lower() and "geqrf" not in hlo.lower()

@@ -128,8 +128,7 @@ CLI_CHILD = textwrap.dedent(
 
 def _run_child(code: str, *args: str) -> tuple[dict, str]:
     env = dict(os.environ)
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # ppo_trainer appends its flag
-    env.pop("PPO_TRAINER_KEEP_XLA_FLAGS", None)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -150,9 +149,8 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 # --------------------------------------------------------------------------- library, 4 devices
 
 
-def test_child_sees_four_devices_and_keeps_workaround_flag(library: dict) -> None:
+def test_child_sees_four_devices(library: dict) -> None:
     assert library["device_count"] == 4
-    assert "--xla_cpu_multi_thread_eigen=false" in library["xla_flags"]
 
 
 @pytest.mark.parametrize("n", [2, 4])
