@@ -157,6 +157,32 @@ class MLPActorCritic(ActorCritic):
         return self.heads(a, c)
 
 
+class PatchConv(nn.Module):
+    """A SAME, stride-1 convolution computed as image patches times the kernel matrix (im2col).
+
+    Same parameters as ``nn.Conv`` (``kernel`` ``(kh, kw, cin, cout)``, ``bias``) and the same
+    result. Written by hand because XLA:CPU runs ``jax.vmap`` over per-seed conv kernels (what
+    ``jax.vmap(train)`` makes of ``nn.Conv``) as a grouped convolution that is orders of
+    magnitude slower; patches + a batched matmul vmaps into ordinary fast kernels.
+    """
+
+    features: int
+    kernel_size: tuple[int, int] = (3, 3)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kh, kw = self.kernel_size
+        cin = x.shape[-1]
+        kernel = self.param("kernel", _ortho(math.sqrt(2)), (kh, kw, cin, self.features))
+        bias = self.param("bias", _ZEROS, (self.features,))
+        # Patch features are ordered (cin, kh, kw); reorder the kernel to match.
+        patches = jax.lax.conv_general_dilated_patches(
+            x, (kh, kw), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        matrix = kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, self.features)
+        return patches @ matrix + bias
+
+
 class CNNActorCritic(ActorCritic):
     """Two 3x3 SAME convs (relu) shared by both heads, then one hidden Dense layer each."""
 
@@ -168,16 +194,7 @@ class CNNActorCritic(ActorCritic):
     def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
         act = _ACTIVATIONS[self.activation]
         for i, ch in enumerate(self.channels):
-            x = nn.relu(
-                nn.Conv(
-                    ch,
-                    (3, 3),
-                    padding="SAME",
-                    kernel_init=_ortho(math.sqrt(2)),
-                    bias_init=_ZEROS,
-                    name=f"conv_{i}",
-                )(x)
-            )
+            x = nn.relu(PatchConv(ch, name=f"conv_{i}")(x))
         x = x.reshape((x.shape[0], -1))
         a = act(
             nn.Dense(

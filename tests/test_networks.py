@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import distrax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -141,3 +142,14 @@ def test_vmapped_init_has_no_lapack_call(network: str) -> None:
     init = jax.vmap(lambda k: net.init(k, jnp.zeros((1, *obs_shape))))
     hlo = jax.jit(init).lower(jax.random.split(jax.random.PRNGKey(0), 3)).as_text()
     assert "lapack" not in hlo.lower() and "geqrf" not in hlo.lower()
+
+
+def test_patch_conv_equals_flax_conv() -> None:
+    from ppo_trainer.networks import PatchConv
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 10, 10, 4))
+    patch = PatchConv(16)
+    params = patch.init(jax.random.PRNGKey(1), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero bias too
+    expected = nn.Conv(16, (3, 3), padding="SAME").apply(params, x)
+    np.testing.assert_allclose(patch.apply(params, x), expected, rtol=1e-5, atol=1e-5)
