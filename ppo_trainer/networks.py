@@ -161,9 +161,10 @@ class PatchConv(nn.Module):
     """A SAME, stride-1 convolution computed as image patches times the kernel matrix (im2col).
 
     Same parameters as ``nn.Conv`` (``kernel`` ``(kh, kw, cin, cout)``, ``bias``) and the same
-    result. Written by hand because XLA:CPU runs ``jax.vmap`` over per-seed conv kernels (what
-    ``jax.vmap(train)`` makes of ``nn.Conv``) as a grouped convolution that is orders of
-    magnitude slower; patches + a batched matmul vmaps into ordinary fast kernels.
+    result. Written by hand because XLA:CPU's convolutions (with their gradients, and as grouped
+    convolutions under ``jax.vmap`` over per-seed kernels) are slow: PPO on Breakout-MinAtar
+    with this CNN ran 1,299 env steps/s vs 160 with ``nn.Conv`` (1 seed, 16 envs x 64 steps,
+    2-core CPU). Patches + a (batched) matmul lower to ordinary matmul kernels.
     """
 
     features: int
