@@ -468,7 +468,7 @@ def format_table(data: dict[str, Any], summary: dict[str, Any]) -> str:
               "env steps/s counts all seeds together, excludes compilation (reported separately), "
               "and was measured on the machine below; wall-clock curves use "
               + ", ".join(sorted({runs[lb]["wall_clock_source"] for lb in labels}))
-              + " time stamps (see docs/readme_compare.md).", ""]
+              + " time stamps (see the README, 'Does Muon help PPO?').", ""]
     host = data.get("host", {})
     lines.append(f"Host: {host.get('cpu_count', '?')} CPU cores, jax backend "
                  f"{host.get('backend', '?')}; load average (1/5/15 min) before/after each run: "

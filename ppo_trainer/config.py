@@ -39,7 +39,9 @@ class TrainConfig:
     # --- PPO ---
     num_envs: int = _f(128, "parallel environments (global count)")
     num_steps: int = _f(128, "steps per environment per rollout")
-    total_timesteps: int = _f(10_000_000, "total environment steps per seed (Snake default: ~5 min on 2 CPU cores)")
+    total_timesteps: int = _f(
+        10_000_000, "total environment steps per seed (Snake default: ~4 min on 2 CPU cores)"
+    )
     update_epochs: int = _f(4, "epochs over each rollout")
     num_minibatches: int = _f(4, "minibatches per epoch (must divide num_envs * num_steps)")
     gamma: float = _f(0.99, "discount factor")
