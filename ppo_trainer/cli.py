@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from plugins import OptimizerError
 from ppo_trainer.checkpoint import require_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import CLIError, TrainingInterrupted
@@ -321,9 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except ValueError as exc:  # plugin errors (OptimizerError) carry one-line messages
-        if type(exc).__module__.split(".")[0] != "plugins":
-            raise
+    except OptimizerError as exc:  # the registry's errors carry one-line messages
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from plugins import OptimizerError
 from ppo_trainer import stats
 from ppo_trainer.cli import (
     FIELD_CHOICES,
@@ -598,9 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except ValueError as exc:  # plugin errors (OptimizerError) carry one-line messages
-        if type(exc).__module__.split(".")[0] != "plugins":
-            raise
+    except OptimizerError as exc:  # the registry's errors carry one-line messages
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 
