@@ -17,25 +17,10 @@ from typing import Any
 
 import jax
 
-from ppo_trainer.config import TrainConfig
+from ppo_trainer.config import TrainConfig, purejaxrl_cartpole
 from ppo_trainer.envs import make_env
 from ppo_trainer.optim import make_optimizer
 from ppo_trainer.ppo import make_trainer
-
-PUREJAXRL_CARTPOLE = dict(
-    env="CartPole-v1",
-    network="mlp",
-    hidden_size=64,
-    num_hidden_layers=2,
-    activation="tanh",
-    num_envs=4,
-    num_steps=128,
-    total_timesteps=500_000,
-    update_epochs=4,
-    num_minibatches=4,
-    lr=2.5e-4,
-    optimizer="adam",
-)
 
 
 def bench(name: str, cfg: TrainConfig, num_seeds: int, num_updates: int, repeats: int) -> dict:
@@ -90,7 +75,7 @@ def main() -> None:
     if args.quick:
         args.cartpole_updates, args.snake_updates, args.repeats = 5, 1, 1
 
-    cartpole = TrainConfig(**PUREJAXRL_CARTPOLE)
+    cartpole = purejaxrl_cartpole()
     rows = [
         bench("CartPole-v1 (PureJaxRL)", cartpole, 1, args.cartpole_updates, args.repeats),
         bench("CartPole-v1 (PureJaxRL)", cartpole, 8, args.cartpole_updates, args.repeats),

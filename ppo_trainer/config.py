@@ -115,3 +115,30 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def purejaxrl_cartpole(**overrides: Any) -> TrainConfig:
+    """PureJaxRL's CartPole PPO (4 envs x 128 steps, 4 epochs x 4 minibatches, tanh MLP 64x2,
+    Adam 2.5e-4, 500k steps): the reference setting of the benchmarks and learning tests."""
+    settings: dict[str, Any] = dict(
+        env="CartPole-v1",
+        network="mlp",
+        hidden_size=64,
+        num_hidden_layers=2,
+        activation="tanh",
+        num_envs=4,
+        num_steps=128,
+        total_timesteps=500_000,
+        update_epochs=4,
+        num_minibatches=4,
+        lr=2.5e-4,
+        anneal_lr=True,
+        gamma=0.99,
+        gae_lambda=0.95,
+        clip_eps=0.2,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        max_grad_norm=0.5,
+        optimizer="adam",
+    )
+    return TrainConfig(**{**settings, **overrides})

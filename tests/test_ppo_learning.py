@@ -7,36 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ppo_trainer.config import TrainConfig
+from ppo_trainer.config import TrainConfig, purejaxrl_cartpole
 from ppo_trainer.envs import make_env
 from ppo_trainer.networks import make_network
 from ppo_trainer.optim import make_optimizer
 from ppo_trainer.ppo import make_train
-
-
-def purejaxrl_cartpole(optimizer: str, total_timesteps: int) -> TrainConfig:
-    """PureJaxRL's CartPole PPO: 4 envs x 128 steps, 4 epochs x 4 minibatches, tanh 64x2."""
-    return TrainConfig(
-        env="CartPole-v1",
-        network="mlp",
-        hidden_size=64,
-        num_hidden_layers=2,
-        activation="tanh",
-        num_envs=4,
-        num_steps=128,
-        total_timesteps=total_timesteps,
-        update_epochs=4,
-        num_minibatches=4,
-        lr=2.5e-4,
-        anneal_lr=True,
-        gamma=0.99,
-        gae_lambda=0.95,
-        clip_eps=0.2,
-        ent_coef=0.01,
-        vf_coef=0.5,
-        max_grad_norm=0.5,
-        optimizer=optimizer,
-    )
 
 
 def train_seeds(cfg: TrainConfig, num_seeds: int):
@@ -80,7 +55,7 @@ def greedy_returns(cfg, env, env_params, params, num_episodes: int = 16) -> np.n
 @pytest.mark.parametrize("optimizer", ["adam", "muon"])
 def test_cartpole_learns_within_a_small_budget(optimizer: str) -> None:
     """150k steps x 2 vmapped seeds (~25 s here): random play scores ~22; learning breaks -> fail."""
-    cfg = purejaxrl_cartpole(optimizer, total_timesteps=150_000)
+    cfg = purejaxrl_cartpole(optimizer=optimizer, total_timesteps=150_000)
     _, _, _, metrics = train_seeds(cfg, num_seeds=2)
     returns = np.asarray(metrics["charts/episodic_return"])
     assert returns.shape == (2, cfg.num_updates)
@@ -97,7 +72,7 @@ def test_cartpole_solved_500k_steps_8_seeds(optimizer: str) -> None:
     with heads on Muon (the default) one of these 8 seeds collapsed late (greedy 264; mean 462.7),
     with heads on Adam all 8 reach 500 (measured; see the README).
     """
-    cfg = purejaxrl_cartpole(optimizer, total_timesteps=500_000)
+    cfg = purejaxrl_cartpole(optimizer=optimizer, total_timesteps=500_000)
     if optimizer == "muon":
         cfg = cfg.replace(optimizer_kwargs={"muon_heads": False})
     env, env_params, state, _ = train_seeds(cfg, num_seeds=8)
