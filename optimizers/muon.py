@@ -48,7 +48,19 @@ import jax.numpy as jnp
 import optax
 from optax.contrib import MuonDimensionNumbers
 
-NS_PRESETS = ("cubic", "quintic", "polar_express")
+from optimizers.defaults import (
+    ADAM_B1,
+    ADAM_B2,
+    ADAM_EPS,
+    MUON_HEADS,
+    MUON_MOMENTUM,
+    MUON_NESTEROV,
+    MUON_WEIGHT_DECAY,
+    NS_EPS,
+    NS_PRESET,
+    NS_PRESETS,
+    NS_STEPS,
+)
 
 _CUBIC = (1.5, -0.5, 0.0)
 # Reference Muon (KellerJordan/Muon, modded-nanogpt): slope 3.4445 at 0, converges to a band
@@ -84,7 +96,7 @@ Coeffs = tuple[tuple[float, float, float], ...]
 PathDimNums = Callable[[tuple[Any, ...], jax.Array], MuonDimensionNumbers]
 
 
-def ns_coefficients(preset: str = "quintic", steps: int = 5) -> Coeffs:
+def ns_coefficients(preset: str = NS_PRESET, steps: int = NS_STEPS) -> Coeffs:
     """Per-step ``(a, b, c)`` of ``X <- a X + b (X X^T) X + c (X X^T)^2 X`` for a preset.
 
     ``cubic``: ``(1.5, -0.5, 0)``, the classical Newton-Schulz step; converges to 1 but slowly
@@ -104,7 +116,7 @@ def ns_coefficients(preset: str = "quintic", steps: int = 5) -> Coeffs:
 
 
 def orthogonalize(
-    x: jax.Array, coeffs: Coeffs, *, eps: float = 1e-8, norm_scale: float = 1.0
+    x: jax.Array, coeffs: Coeffs, *, eps: float = NS_EPS, norm_scale: float = 1.0
 ) -> jax.Array:
     r"""Approximate the orthogonal polar factor of each matrix in ``x`` (shape ``(..., m, n)``).
 
@@ -157,8 +169,8 @@ def default_dimension_numbers(path: Sequence[Any], x: Any) -> MuonDimensionNumbe
     return MuonDimensionNumbers(reduction_axis=tuple(range(ndim - 1)), output_axis=(ndim - 1,))
 
 
-def param_labels(params: Any, *, muon_heads: bool = True) -> Any:
-    """Label each leaf ``"muon"`` or ``"adam"`` (the grouping rule of docs/CONTRACTS.md).
+def param_labels(params: Any, *, muon_heads: bool = MUON_HEADS) -> Any:
+    """Label each leaf ``"muon"`` or ``"adam"`` (the grouping rule of docs/optimizers.md).
 
     ndim >= 2 -> ``"muon"``, except leaves named ``bias`` or ``scale`` (flax attention biases
     are ``(heads, head_dim)``) and paths containing ``embed`` (case-insensitive: embeddings
@@ -183,7 +195,7 @@ def param_labels(params: Any, *, muon_heads: bool = True) -> Any:
 def muon_dimension_numbers(
     params: Any,
     *,
-    muon_heads: bool = True,
+    muon_heads: bool = MUON_HEADS,
     label_fn: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A tree of ``MuonDimensionNumbers`` (Muon leaves) or ``None`` (Adam leaves).
@@ -220,13 +232,13 @@ class MuonState(NamedTuple):
 
 def scale_by_muon(
     *,
-    ns_preset: str = "quintic",
-    ns_steps: int = 5,
+    ns_preset: str = NS_PRESET,
+    ns_steps: int = NS_STEPS,
     ns_coeffs: Coeffs | None = None,
-    momentum: float = 0.95,
-    nesterov: bool = True,
+    momentum: float = MUON_MOMENTUM,
+    nesterov: bool = MUON_NESTEROV,
     bias_correction: bool = False,
-    eps: float = 1e-8,
+    eps: float = NS_EPS,
     consistent_rms: float | None = None,
     dimension_numbers: PathDimNums | None = None,
 ) -> optax.GradientTransformation:
@@ -351,15 +363,15 @@ def _clip(max_grad_norm: float | None) -> optax.GradientTransformation:
 def muon(
     learning_rate: optax.ScalarOrSchedule,
     *,
-    momentum: float = 0.95,
-    nesterov: bool = True,
-    ns_preset: str = "quintic",
-    ns_steps: int = 5,
+    momentum: float = MUON_MOMENTUM,
+    nesterov: bool = MUON_NESTEROV,
+    ns_preset: str = NS_PRESET,
+    ns_steps: int = NS_STEPS,
     ns_coeffs: Coeffs | None = None,
-    weight_decay: float = 0.0,
+    weight_decay: float = MUON_WEIGHT_DECAY,
     weight_decay_mask: Any = None,
     bias_correction: bool = False,
-    eps: float = 1e-8,
+    eps: float = NS_EPS,
     consistent_rms: float | None = None,
     dimension_numbers: PathDimNums | None = None,
 ) -> optax.GradientTransformation:
@@ -392,20 +404,20 @@ def multi_transform_with_muon(
     muon_lr: optax.ScalarOrSchedule,
     aux_lr: optax.ScalarOrSchedule,
     *,
-    momentum: float = 0.95,
-    nesterov: bool = True,
-    ns_preset: str = "quintic",
-    ns_steps: int = 5,
+    momentum: float = MUON_MOMENTUM,
+    nesterov: bool = MUON_NESTEROV,
+    ns_preset: str = NS_PRESET,
+    ns_steps: int = NS_STEPS,
     ns_coeffs: Coeffs | None = None,
-    weight_decay: float = 0.0,
-    muon_heads: bool = True,
+    weight_decay: float = MUON_WEIGHT_DECAY,
+    muon_heads: bool = MUON_HEADS,
     label_fn: Callable[[Any], Any] | None = None,
     bias_correction: bool = False,
-    eps: float = 1e-8,
+    eps: float = NS_EPS,
     consistent_rms: float | None = None,
-    adam_b1: float = 0.9,
-    adam_b2: float = 0.999,
-    adam_eps: float = 1e-5,
+    adam_b1: float = ADAM_B1,
+    adam_b2: float = ADAM_B2,
+    adam_eps: float = ADAM_EPS,
     adam_eps_root: float = 0.0,
     adam_nesterov: bool = False,
     adam_weight_decay: float = 0.0,
@@ -450,12 +462,16 @@ def chain_with_muon(
     muon_lr: optax.ScalarOrSchedule,
     aux_lr: optax.ScalarOrSchedule,
     max_grad_norm: float | None,
-    momentum: float = 0.95,
-    nesterov: bool = True,
+    momentum: float = MUON_MOMENTUM,
+    nesterov: bool = MUON_NESTEROV,
     **kwargs: Any,
 ) -> optax.GradientTransformation:
     """Global-norm clip of the whole gradient (``None``/0: none), then
-    :func:`multi_transform_with_muon` (``kwargs`` are passed on)."""
+    :func:`multi_transform_with_muon` (``kwargs`` are passed on).
+
+    For use outside the registry (benchmarks, notebooks): the ``muon`` plugin builds
+    :func:`multi_transform_with_muon` and the registry's ``build`` adds the clip.
+    """
     return optax.chain(
         _clip(max_grad_norm),
         multi_transform_with_muon(muon_lr, aux_lr, momentum=momentum, nesterov=nesterov, **kwargs),
