@@ -1,22 +1,22 @@
-"""Entry point ``muon``: registers :func:`optimizers.muon.chain_with_muon`.
+"""Entry point ``muon``: registers :func:`optimizers.muon.multi_transform_with_muon`.
 
 Cheap to import (no jax/optax): the factory imports them when the optimizer is built.
-``--lr`` is the auxiliary Adam's learning rate unless ``--aux-adam-lr`` is given.
+``--lr`` is the auxiliary Adam's learning rate unless ``--aux-adam-lr`` is given; the registry
+applies the global-norm clip before it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from optimizers import defaults as d
 from plugins import HyperParam, hookimpl
-
-NS_PRESETS = ("cubic", "quintic", "polar_express")  # = optimizers.muon.NS_PRESETS (no jax here)
 
 HYPERPARAMS = (
     HyperParam(
         "muon_lr",
         float,
-        0.02,
+        d.MUON_LR,
         "learning rate of the Muon (matrix) parameters",
         schedulable=True,
         exclusive_minimum=0.0,
@@ -32,27 +32,29 @@ HYPERPARAMS = (
     HyperParam(
         "muon_momentum",
         float,
-        0.95,
+        d.MUON_MOMENTUM,
         "Muon momentum (EMA decay)",
         minimum=0.0,
         exclusive_maximum=1.0,
     ),
-    HyperParam("muon_nesterov", bool, True, "Nesterov look-ahead before orthogonalizing"),
     HyperParam(
-        "ns_preset", str, "quintic", "Newton-Schulz polynomial schedule", choices=NS_PRESETS
+        "muon_nesterov", bool, d.MUON_NESTEROV, "Nesterov look-ahead before orthogonalizing"
     ),
-    HyperParam("ns_steps", int, 5, "Newton-Schulz steps", minimum=1, maximum=50),
+    HyperParam(
+        "ns_preset", str, d.NS_PRESET, "Newton-Schulz polynomial schedule", choices=d.NS_PRESETS
+    ),
+    HyperParam("ns_steps", int, d.NS_STEPS, "Newton-Schulz steps", minimum=1, maximum=50),
     HyperParam(
         "muon_weight_decay",
         float,
-        0.0,
+        d.MUON_WEIGHT_DECAY,
         "decoupled weight decay of the Muon parameters (times the learning rate)",
         minimum=0.0,
     ),
     HyperParam(
         "muon_heads",
         bool,
-        True,
+        d.MUON_HEADS,
         "policy_head/value_head kernels use Muon (False: Adam, as reference Muon advises)",
     ),
 )
@@ -61,23 +63,21 @@ HYPERPARAMS = (
 def make_muon(
     *,
     learning_rate: Any,
-    max_grad_norm: float | None,
-    muon_lr: Any = 0.02,
-    aux_adam_lr: Any = None,
-    muon_momentum: float = 0.95,
-    muon_nesterov: bool = True,
-    ns_preset: str = "quintic",
-    ns_steps: int = 5,
-    muon_weight_decay: float = 0.0,
-    muon_heads: bool = True,
+    muon_lr: Any,
+    aux_adam_lr: Any,
+    muon_momentum: float,
+    muon_nesterov: bool,
+    ns_preset: str,
+    ns_steps: int,
+    muon_weight_decay: float,
+    muon_heads: bool,
 ) -> Any:
-    """Factory: global-norm clip, then Muon for the weight matrices and Adam for the rest."""
-    from optimizers.muon import chain_with_muon
+    """Factory: Muon for the weight matrices, Adam for the rest (values from the registry)."""
+    from optimizers.muon import multi_transform_with_muon
 
-    return chain_with_muon(
+    return multi_transform_with_muon(
         muon_lr,
         learning_rate if aux_adam_lr is None else aux_adam_lr,
-        max_grad_norm,
         momentum=muon_momentum,
         nesterov=muon_nesterov,
         ns_preset=ns_preset,

@@ -1,38 +1,46 @@
-"""The optimizer registry: pluggy hook specs, markers and a plugin manager.
+"""The optimizer registry: pluggy hook specs, markers and a registry of plugin optimizers.
 
-Third-party packages declare a module in the ``ppo_trainer.optimizers`` entry-point group; the
-module implements ``register_optimizers(register)`` with :data:`hookimpl`. Our own built-ins
+A package declares a module in the ``ppo_trainer.optimizers`` entry-point group; the module
+implements ``register_optimizers(register)`` with :data:`hookimpl`. Our own built-ins
 (``optimizers.adam_plugin``, ``optimizers.muon_plugin``) come in the same way. This package
-imports neither jax nor optax, so listing optimizers stays fast.
+imports neither jax nor optax, so listing optimizers stays fast. Reference: docs/optimizers.md.
 """
 
-from plugins.hookspecs import PROJECT_NAME, hookimpl, hookspec
-from plugins.registry import (
-    BUILTIN_PLUGINS,
-    ENTRY_POINT_GROUP,
-    DuplicateOptimizerError,
-    HyperParam,
+from plugins.errors import (
+    AmbiguousOptimizerError,
     HyperParameterError,
     OptimizerError,
-    OptimizerInfo,
-    OptimizerRegistry,
-    PluginLoadError,
     UnknownOptimizerError,
+)
+from plugins.hookspecs import PROJECT_NAME, hookimpl, hookspec
+from plugins.hyperparams import HyperParam
+from plugins.loader import (
+    BUILTIN_DISTRIBUTION,
+    BUILTIN_PLUGINS,
+    ENTRY_POINT_GROUP,
+    OptimizerInfo,
+    Plugin,
+)
+from plugins.registry import (
+    ALWAYS_RESERVED,
+    OptimizerRegistry,
     get_registry,
     make_registry,
 )
 
 __all__ = [
+    "ALWAYS_RESERVED",
+    "BUILTIN_DISTRIBUTION",
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
-    "DuplicateOptimizerError",
+    "AmbiguousOptimizerError",
     "HyperParam",
     "HyperParameterError",
     "OptimizerError",
     "OptimizerInfo",
     "OptimizerRegistry",
-    "PluginLoadError",
+    "Plugin",
     "UnknownOptimizerError",
     "get_registry",
     "hookimpl",

@@ -22,7 +22,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def register_optimizers(register: Callable[..., Any]) -> None:
     """Register optimizers by calling ``register(name, factory, hyperparams=(), description="")``.
 
-    ``factory(*, learning_rate, max_grad_norm, **declared_hyperparams)`` must return an
-    ``optax.GradientTransformation`` that applies the global-norm clip itself. Import jax/optax
-    inside the factory, not at module level, so that listing optimizers stays fast.
+    The registry calls ``factory(*, learning_rate, **declared_hyperparams)`` with every declared
+    hyperparameter (so a factory needs no defaults of its own) and applies the global-norm clip
+    itself; the factory returns an ``optax.GradientTransformation`` without a clip. Import
+    jax/optax inside the factory, not at module level, so that listing optimizers stays fast.
     """

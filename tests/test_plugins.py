@@ -1,4 +1,4 @@
-"""The optimizer registry: entry-point loading, the example plugin, and every failure mode."""
+"""The optimizer registry: entry-point loading, names, the example plugin, every failure mode."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import plugins
+from optimizers import defaults
 from plugins import (
-    DuplicateOptimizerError,
+    AmbiguousOptimizerError,
     HyperParam,
     HyperParameterError,
     OptimizerError,
@@ -29,48 +30,59 @@ EXAMPLE = ROOT / "examples" / "ppo-optimizer-lion"
 
 @pytest.fixture
 def fake_dists(tmp_path, monkeypatch):
-    """Install fake distributions: a dist-info (METADATA + entry_points.txt) and modules on
-    sys.path, the way pip lays them out; undone after the test."""
+    """Install fake distributions the way pip lays them out: a dist-info (METADATA and
+    entry_points.txt) and modules, in a directory of their own on sys.path (appended, or
+    prepended with ``first=True``); undone after the test."""
     before = set(sys.modules)
-    monkeypatch.syspath_prepend(str(tmp_path))
 
-    def install(dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-        info = tmp_path / f"{dist.replace('-', '_')}-0.1.dist-info"
-        info.mkdir()
+    def install(
+        dist: str, entry_points: dict[str, str], modules: dict[str, str], first: bool = False
+    ) -> None:
+        root = tmp_path / dist
+        info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+        info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
         lines = [f"{name} = {target}" for name, target in entry_points.items()]
         (info / "entry_points.txt").write_text(
             f"[{plugins.ENTRY_POINT_GROUP}]\n" + "\n".join(lines) + "\n"
         )
         for module, source in modules.items():
-            (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+            (root / f"{module}.py").write_text(textwrap.dedent(source))
+        path = [str(root), *sys.path] if first else [*sys.path, str(root)]
+        monkeypatch.setattr(sys, "path", path)
 
     yield install
     for name in set(sys.modules) - before:
         del sys.modules[name]
 
 
-GOOD = """
-    from plugins import HyperParam, hookimpl
+def plugin_source(name: str, hyperparam: str = "good_b") -> str:
+    """A working plugin module registering an SGD optimizer called ``name``."""
+    return f"""
+        from plugins import HyperParam, hookimpl
 
-    def make(*, learning_rate, max_grad_norm, good_b=0.5):
-        import optax
-        return optax.sgd(learning_rate, momentum=good_b)
+        def make(*, learning_rate, {hyperparam}):
+            import optax
+            return optax.sgd(learning_rate, momentum={hyperparam})
 
-    @hookimpl
-    def register_optimizers(register):
-        register("good", make, [HyperParam("good_b", float, 0.5, "momentum")], "sgd")
-"""
+        @hookimpl
+        def register_optimizers(register):
+            register({name!r}, make, [HyperParam({hyperparam!r}, float, 0.5, "momentum")], "sgd")
+    """
+
+
+GOOD = plugin_source("good")
 
 
 def test_builtins_listed_with_distribution_and_hyperparams() -> None:
     registry = plugins.get_registry()
-    assert {"adam", "muon"} <= set(registry.names())
+    assert registry.names() == ["adam", "muon"] and registry.warnings == []
     muon = registry.get("muon")
-    assert muon.distribution.startswith("snake-ppo-jax")  # loaded through its entry point
-    assert muon.plugin == "muon"
+    assert muon.distribution == "snake-ppo-jax 0.1.0"  # loaded through its entry point
+    assert muon.plugin.key == "snake-ppo-jax:muon" and muon.plugin.builtin
+    assert registry.get("snake-ppo-jax:muon") is muon is registry.get("Snake_PPO_jax:muon")
     hp = {h.name: h for h in muon.hyperparams}
-    assert set(hp) == {
+    assert list(hp) == [
         "muon_lr",
         "aux_adam_lr",
         "muon_momentum",
@@ -79,25 +91,27 @@ def test_builtins_listed_with_distribution_and_hyperparams() -> None:
         "ns_steps",
         "muon_weight_decay",
         "muon_heads",
-    }
-    assert hp["muon_lr"].schedulable and hp["muon_lr"].default == 0.02
+    ]
+    assert hp["muon_lr"].schedulable and hp["muon_lr"].default == defaults.MUON_LR == 0.02
     assert hp["aux_adam_lr"].default is None and hp["aux_adam_lr"].schedulable
     assert hp["ns_preset"].choices == ("cubic", "quintic", "polar_express")
     assert hp["ns_preset"].flag == "--ns-preset"
-    assert registry.get("adam").defaults() == {"adam_eps": 1e-5, "adam_b1": 0.9, "adam_b2": 0.999}
-    assert registry.schedulable("muon") == ["muon_lr", "aux_adam_lr"]
+    assert {h.name: h.default for h in registry.get("adam").hyperparams} == {
+        "adam_eps": 1e-5,
+        "adam_b1": 0.9,
+        "adam_b2": 0.999,
+    }
     assert "--muon-lr float = 0.02 (schedulable)" in registry.format_table()
 
 
 def test_source_tree_fallback_registers_builtins_once() -> None:
     no_eps = make_registry(entry_points=False)
-    assert no_eps.names() == ["adam", "muon"]
-    assert no_eps.get("muon").distribution == "<source tree>"
+    assert no_eps.names() == ["adam", "muon"] and no_eps.warnings == []
+    assert no_eps.get("muon").distribution == "snake-ppo-jax (source tree)"
     # With the dist-info present, the entry points win and the fallback adds nothing.
     registry = make_registry()
-    assert registry.names().count("muon") == 1 and not registry.warnings
-    pm = plugins.registry.make_plugin_manager(plugins.OptimizerRegistry())
-    assert [n for n, _ in pm.list_name_plugin() if n in ("adam", "muon")] == ["adam", "muon"]
+    assert registry.names() == ["adam", "muon"] and registry.warnings == []
+    assert registry.get("adam").distribution == "snake-ppo-jax 0.1.0"
 
 
 def test_import_is_cheap() -> None:
@@ -116,7 +130,7 @@ def test_build_muon_and_adam() -> None:
 
     registry = plugins.get_registry()
     params = {"dense": {"kernel": jnp.ones((4, 8)), "bias": jnp.ones(8)}}
-    for name in ("adam", "muon"):
+    for name in ("adam", "muon", "snake-ppo-jax:muon"):
         tx = registry.build(
             name,
             learning_rate=1e-3,
@@ -138,9 +152,10 @@ def test_example_plugin_via_generated_dist_info(fake_dists) -> None:
         {"ppo_optimizer_lion": (EXAMPLE / "ppo_optimizer_lion.py").read_text()},
     )
     registry = make_registry()
-    assert {"adam", "lion", "muon"} <= set(registry.names()), registry.warnings
+    assert registry.names() == ["adam", "lion", "muon"] and registry.warnings == []
     info = registry.get("lion")
-    assert info.distribution == "ppo-optimizer-lion 0.1" and info.plugin == "lion"
+    assert info.distribution == "ppo-optimizer-lion 0.1" and info.plugin.entry_point == "lion"
+    assert registry.get("ppo-optimizer-lion:lion") is info
     assert [h.name for h in info.hyperparams] == ["lion_b1", "lion_b2", "lion_weight_decay"]
     import jax.numpy as jnp
 
@@ -171,10 +186,10 @@ def test_example_plugin_pip_install(tmp_path) -> None:
         pytest.skip(f"pip could not build the example (offline?): {result.stderr[-300:]}")
     code = (
         "import plugins; r = plugins.get_registry(); i = r.get('lion'); "
-        "print(r.names(), i.distribution); r.build('lion', learning_rate=1e-3)"
+        "print(r.names(), i.distribution, r.warnings); r.build('lion', learning_rate=1e-3)"
     )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
-    assert "'lion'" in out.stdout and "ppo-optimizer-lion 0.1.0" in out.stdout
+    assert out.stdout.strip() == "['adam', 'lion', 'muon'] ppo-optimizer-lion 0.1.0 []"
 
 
 # --- failure modes ---------------------------------------------------------------------------
@@ -189,6 +204,9 @@ def test_unknown_optimizer_lists_available() -> None:
     )
     with pytest.raises(UnknownOptimizerError, match="available: adam, muon"):
         registry.build("lamb", learning_rate=1e-3)
+    with pytest.raises(UnknownOptimizerError):
+        registry.get("other-dist:muon")
+    assert "lamb" not in registry and "other-dist:muon" not in registry
     assert issubclass(UnknownOptimizerError, OptimizerError) and issubclass(
         OptimizerError, ValueError
     )
@@ -201,11 +219,68 @@ def test_plugin_import_error_is_reported_and_others_work(fake_dists) -> None:
     fake_dists("good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD})
     with pytest.warns(RuntimeWarning, match="broken"):
         registry = make_registry()
-    assert {"adam", "good", "muon"} <= set(registry.names())
+    assert registry.names() == ["adam", "good", "muon"]
     assert registry.warnings == [
         "optimizer plugin 'broken' from broken-dist 0.1 failed to import: "
         "ModuleNotFoundError: No module named 'no_such_mod'"
     ]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["broken-first", "broken-last"])
+def test_broken_third_party_muon_cannot_remove_the_builtin(fake_dists, first: bool) -> None:
+    """A broken entry point named ``muon`` in another distribution (item 7): pluggy keyed
+    plugins by entry-point name, so blocking it blocked ours (or it was skipped silently)."""
+    fake_dists(
+        "evil-dist", {"muon": "evil_muon"}, {"evil_muon": "raise ImportError('nope')\n"}, first
+    )
+    with pytest.warns(RuntimeWarning):
+        registry = make_registry()
+    assert registry.warnings == [
+        "optimizer plugin 'muon' from evil-dist 0.1 failed to import: ImportError: nope"
+    ]
+    assert registry.names() == ["adam", "muon"]
+    assert registry.get("muon").plugin.key == "snake-ppo-jax:muon"
+    registry.build("muon", learning_rate=1e-3)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["prepended", "appended"])
+def test_working_third_party_muon_is_reachable_only_qualified(fake_dists, first: bool) -> None:
+    """Same result in both sys.path orders; the built-in keeps the plain name."""
+    fake_dists("other-dist", {"muon": "other_muon"}, {"other_muon": plugin_source("muon")}, first)
+    with pytest.warns(RuntimeWarning, match="built-in"):
+        registry = make_registry()
+    assert registry.warnings == [
+        "optimizer plugin 'muon' from other-dist 0.1: optimizer 'muon' is a built-in name; this "
+        "one is available only as --optimizer other-dist:muon"
+    ]
+    assert registry.names() == ["adam", "muon", "other-dist:muon"]
+    assert registry.get("muon").plugin.builtin
+    assert registry.get("other-dist:muon").plugin.key == "other-dist:muon"
+    assert [h.name for h in registry.get("other-dist:muon").hyperparams] == ["good_b"]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["second-dist-first", "first-dist-first"])
+def test_two_third_parties_one_name_is_ambiguous_in_any_order(fake_dists, first: bool) -> None:
+    """Two working plugins registering ``good``: the same result whichever is first on sys.path
+    (both prepended: second-dist ends up first); the plain name is an error listing both
+    qualified names, each of which builds."""
+    fake_dists("first-dist", {"plug": "p1"}, {"p1": GOOD}, first)
+    fake_dists("second-dist", {"plug": "p2"}, {"p2": GOOD}, first)
+    with pytest.warns(RuntimeWarning, match="registered by 2 plugins"):
+        registry = make_registry()
+    message = (
+        "optimizer name 'good' is registered by 2 plugins; use --optimizer first-dist:good "
+        "or --optimizer second-dist:good"
+    )
+    assert registry.warnings == [message]
+    assert registry.names() == ["adam", "first-dist:good", "muon", "second-dist:good"]
+    assert "good" not in registry
+    with pytest.raises(AmbiguousOptimizerError) as err:
+        registry.build("good", learning_rate=1e-3)
+    assert str(err.value) == message
+    assert registry.get("first-dist:good").plugin.key == "first-dist:plug"
+    for name in ("first-dist:good", "second-dist:good"):
+        registry.build(name, learning_rate=1e-3)
 
 
 def test_raising_hook_is_reported_and_others_work(fake_dists) -> None:
@@ -234,7 +309,7 @@ def test_malformed_registration_is_reported(fake_dists) -> None:
 
         @hookimpl
         def register_optimizers(register):
-            register("bad", lambda **kw: None, [HyperParam("lr", float, "x", "not a float")])
+            register("bad", lambda **kw: None, [HyperParam("beta", float, "x", "not a float")])
     """
     fake_dists("bad-dist", {"bad": "bad_plugin"}, {"bad_plugin": bad})
     with pytest.warns(RuntimeWarning):
@@ -242,25 +317,142 @@ def test_malformed_registration_is_reported(fake_dists) -> None:
     assert "bad" not in registry
     assert registry.warnings == [
         "optimizer plugin 'bad' from bad-dist 0.1 failed in register_optimizers: "
-        "HyperParameterError: optimizer '<declaration>': hyperparameter 'lr' (--lr) must be a "
-        "float, got str 'x'"
+        "HyperParameterError: optimizer '<declaration>': hyperparameter 'beta' (--beta) must be "
+        "a float, got str 'x'"
     ]
 
 
-def test_duplicate_name_names_both_plugins(fake_dists) -> None:
-    fake_dists("first-dist", {"first": "first_plugin"}, {"first_plugin": GOOD})
-    fake_dists("second-dist", {"second": "second_plugin"}, {"second_plugin": GOOD})
-    with pytest.warns(RuntimeWarning, match="registered by both"):
+# --- hooks that silently registered nothing (item 10) ------------------------------------------
+
+SILENT = {
+    "misspelt": (
+        """
+        from plugins import hookimpl
+
+        @hookimpl
+        def register_optimizer(register):
+            register("x", lambda **kw: None)
+        """,
+        "optimizer plugin 'plug' from misspelt-dist 0.1: hook 'register_optimizer' matches no "
+        "hook spec (expected 'register_optimizers'); it registers nothing",
+    ),
+    "unmarked": (
+        """
+        def register_optimizers(register):
+            register("x", lambda **kw: None)
+        """,
+        "optimizer plugin 'plug' from unmarked-dist 0.1: its register_optimizers is not marked "
+        "with @plugins.hookimpl; it registers nothing",
+    ),
+    "empty": (
+        """
+        from plugins import hookimpl
+
+        @hookimpl
+        def register_optimizers(register):
+            pass
+        """,
+        "optimizer plugin 'plug' from empty-dist 0.1: register_optimizers registered no optimizer",
+    ),
+    "nohook": (
+        "X = 1\n",
+        "optimizer plugin 'plug' from nohook-dist 0.1: it has no register_optimizers hook",
+    ),
+    "wrongarg": (
+        """
+        from plugins import hookimpl
+
+        @hookimpl
+        def register_optimizers(reg):
+            reg("x", lambda **kw: None)
+        """,
+        "optimizer plugin 'plug' from wrongarg-dist 0.1 cannot be registered: "
+        "PluginValidationError: Plugin 'wrongarg-dist:plug' for hook 'register_optimizers' "
+        "hookimpl definition: register_optimizers(reg) Argument(s) {'reg'} are declared in the "
+        "hookimpl but can not be found in the hookspec",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(SILENT))
+def test_plugin_that_registers_nothing_says_why(fake_dists, kind: str) -> None:
+    source, message = SILENT[kind]
+    fake_dists(f"{kind}-dist", {"plug": f"{kind}_plugin"}, {f"{kind}_plugin": source})
+    with pytest.warns(RuntimeWarning):
         registry = make_registry()
-    message = (
-        "optimizer name 'good' is registered by both plugin 'first' from first-dist 0.1 and "
-        "plugin 'second' from second-dist 0.1; neither is used"
-    )
     assert registry.warnings == [message]
-    assert "good" not in registry.names() and {"adam", "muon"} <= set(registry.names())
-    with pytest.raises(DuplicateOptimizerError) as err:
-        registry.build("good", learning_rate=1e-3)
-    assert str(err.value) == message
+    assert registry.names() == ["adam", "muon"]
+
+
+def test_extra_unknown_hook_is_reported_but_the_plugin_works(fake_dists) -> None:
+    source = textwrap.dedent(GOOD) + "\n@hookimpl\ndef configure_optimizers():\n    pass\n"
+    fake_dists("extra-dist", {"plug": "extra_plugin"}, {"extra_plugin": source})
+    with pytest.warns(RuntimeWarning):
+        registry = make_registry()
+    assert registry.warnings == [
+        "optimizer plugin 'plug' from extra-dist 0.1: hook 'configure_optimizers' matches no "
+        "hook spec (expected 'register_optimizers')"
+    ]
+    assert "good" in registry
+
+
+# --- hyperparameters named like the application's flags (item 8) ------------------------------
+
+
+def test_reserved_hyperparameter_names_reject_that_optimizer(fake_dists) -> None:
+    two = """
+        from plugins import HyperParam, hookimpl
+
+        @hookimpl
+        def register_optimizers(register):
+            register("clash", lambda **kw: None, [HyperParam("seed", int, 0, "a seed")])
+            register("fine", lambda **kw: None, [HyperParam("fine_b", float, 0.5, "b")])
+    """
+    fake_dists("clash-dist", {"plug": "clash_plugin"}, {"clash_plugin": two})
+    with pytest.warns(RuntimeWarning, match="'seed' is reserved"):
+        registry = make_registry(reserved={"seed", "lr", "use_muon"})
+    assert registry.warnings == [
+        "optimizer plugin 'plug' from clash-dist 0.1: optimizer 'clash' is not registered: its "
+        "hyperparameter 'seed' is reserved by the application"
+    ]
+    assert registry.names() == ["adam", "fine", "muon"]
+    # Without the application's names only the always-reserved ones count.
+    assert {"clash", "fine"} <= set(make_registry().names())
+
+
+def test_learning_rate_is_always_reserved(fake_dists) -> None:
+    source = """
+        from plugins import HyperParam, hookimpl
+
+        @hookimpl
+        def register_optimizers(register):
+            register("lr", lambda **kw: None, [HyperParam("learning_rate", float, 0.1, "lr")])
+    """
+    fake_dists("lr-dist", {"plug": "lr_plugin"}, {"lr_plugin": source})
+    with pytest.warns(RuntimeWarning, match="'learning_rate' is reserved"):
+        registry = make_registry()
+    assert "lr" not in registry and registry.names() == ["adam", "muon"]
+
+
+def test_get_registry_is_cached_per_reserved_set() -> None:
+    a = plugins.get_registry(reserved=frozenset({"seed"}))
+    assert plugins.get_registry(reserved={"seed"}) is a
+    assert plugins.get_registry() is not a and plugins.get_registry() is plugins.get_registry()
+
+
+def test_builtins_declare_no_trainer_flag() -> None:
+    """What ppo-train reserves: every TrainConfig field and its CLI-only flags."""
+    import dataclasses
+
+    from ppo_trainer.config import TrainConfig
+
+    reserved = {f.name for f in dataclasses.fields(TrainConfig)}
+    reserved |= {"use_muon", "list_optimizers", "help", "show_config", "preset"}
+    registry = make_registry(reserved=reserved)
+    assert registry.names() == ["adam", "muon"] and registry.warnings == []
+
+
+# --- hyperparameter values --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -279,6 +471,10 @@ def test_duplicate_name_names_both_plugins(fake_dists) -> None:
         (
             {"muon_lr": 0.0},
             "optimizer 'muon': hyperparameter 'muon_lr' (--muon-lr) must be > 0.0, got 0.0",
+        ),
+        (
+            {"muon_lr": -0.02},
+            "optimizer 'muon': hyperparameter 'muon_lr' (--muon-lr) must be > 0.0, got -0.02",
         ),
         (
             {"ns_preset": "septic"},
@@ -320,7 +516,7 @@ def test_bad_hyperparameter(kwargs: dict, message: str) -> None:
 
 def test_bad_learning_rate_and_clip() -> None:
     registry = plugins.get_registry()
-    for bad in (-1e-3, 0.0, None, "1e-3", True):
+    for bad in (-1e-3, 0.0, None, "1e-3", True, float("inf")):
         with pytest.raises(HyperParameterError) as err:
             registry.build("adam", learning_rate=bad)
         assert str(err.value) == (

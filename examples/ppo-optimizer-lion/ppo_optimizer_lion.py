@@ -1,7 +1,9 @@
-"""An example third-party optimizer plugin: optax's Lion behind a global-norm clip.
+"""An example third-party optimizer plugin: optax's Lion.
 
 It depends only on ``plugins`` (the hook marker and ``HyperParam``) and optax, and imports optax
-inside the factory so that ``ppo-train --help`` stays fast.
+inside the factory so that ``ppo-train --help`` stays fast. The registry passes every declared
+hyperparameter to the factory (the defaults live in the declarations alone) and applies the
+global-norm clip (``--max-grad-norm``) before the optimizer, so the factory does neither.
 """
 
 from __future__ import annotations
@@ -10,23 +12,20 @@ from typing import Any
 
 from plugins import HyperParam, hookimpl
 
+HYPERPARAMS = [
+    HyperParam("lion_b1", float, 0.9, "Lion interpolation rate", minimum=0.0, maximum=1.0),
+    HyperParam("lion_b2", float, 0.99, "Lion momentum decay", minimum=0.0, maximum=1.0),
+    HyperParam("lion_weight_decay", float, 0.0, "decoupled weight decay", minimum=0.0),
+]
+
 
 def make_lion(
-    *,
-    learning_rate: Any,
-    max_grad_norm: float | None,
-    lion_b1: float = 0.9,
-    lion_b2: float = 0.99,
-    lion_weight_decay: float = 0.0,
+    *, learning_rate: Any, lion_b1: float, lion_b2: float, lion_weight_decay: float
 ) -> Any:
-    """Factory: ``clip_by_global_norm`` then ``optax.lion`` at ``--lr``."""
+    """Factory: ``optax.lion`` at ``--lr`` (a float or an optax schedule)."""
     import optax
 
-    clip = optax.clip_by_global_norm(max_grad_norm) if max_grad_norm else optax.identity()
-    return optax.chain(
-        clip,
-        optax.lion(learning_rate, b1=lion_b1, b2=lion_b2, weight_decay=lion_weight_decay),
-    )
+    return optax.lion(learning_rate, b1=lion_b1, b2=lion_b2, weight_decay=lion_weight_decay)
 
 
 @hookimpl
@@ -34,10 +33,6 @@ def register_optimizers(register: Any) -> None:
     register(
         "lion",
         make_lion,
-        hyperparams=[
-            HyperParam("lion_b1", float, 0.9, "Lion interpolation rate", minimum=0.0, maximum=1.0),
-            HyperParam("lion_b2", float, 0.99, "Lion momentum decay", minimum=0.0, maximum=1.0),
-            HyperParam("lion_weight_decay", float, 0.0, "decoupled weight decay", minimum=0.0),
-        ],
-        description="Lion (sign momentum, Chen et al. 2023) after a global-norm clip",
+        hyperparams=HYPERPARAMS,
+        description="Lion (sign momentum, Chen et al. 2023)",
     )

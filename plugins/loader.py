@@ -1,0 +1,175 @@
+"""Loading optimizer plugins: every entry point in a fixed order, each one isolated.
+
+Not pluggy's ``load_setuptools_entrypoints``: that keys a plugin by its entry-point name alone
+(a broken third-party ``muon`` entry point would block our own ``muon``) and loads in
+``sys.path`` order. Here the entry points of :data:`ENTRY_POINT_GROUP` are imported sorted by
+(distribution, entry-point name), a failing import or hook costs only its own plugin, and each
+plugin is known to pluggy as ``"<distribution>:<entry point>"``. pluggy supplies the hook spec,
+the markers, hook validation and the call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from plugins import hookspecs
+from plugins.hyperparams import HyperParam, check_declarations
+
+ENTRY_POINT_GROUP = "ppo_trainer.optimizers"
+"""The entry-point group a package declares its optimizer plugin modules in."""
+
+BUILTIN_DISTRIBUTION = "snake-ppo-jax"
+"""Our own distribution: its optimizers keep their plain names whatever else is installed."""
+
+BUILTIN_PLUGINS: Mapping[str, str] = {
+    "adam": "optimizers.adam_plugin",
+    "muon": "optimizers.muon_plugin",
+}
+"""Our entry points (declared in pyproject.toml), imported by module name when a source tree
+runs without our dist-info."""
+
+
+def normalize_dist(name: str) -> str:
+    """The PEP 503 form of a distribution name (``PPO_Optimizer.Lion`` -> ``ppo-optimizer-lion``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class Plugin:
+    """A plugin module and where it came from; ``str()`` names it in messages."""
+
+    dist: str  # normalized distribution name
+    version: str | None  # None: a built-in imported from the source tree
+    entry_point: str
+    module: Any = None
+
+    @property
+    def key(self) -> str:
+        """``"<dist>:<entry point>"``: unique, so one plugin can never block another."""
+        return f"{self.dist}:{self.entry_point}"
+
+    @property
+    def builtin(self) -> bool:
+        """Whether it comes from our own distribution."""
+        return self.dist == BUILTIN_DISTRIBUTION
+
+    @property
+    def source(self) -> str:
+        """``"<dist> <version>"``, or ``"<dist> (source tree)"``."""
+        return f"{self.dist} {'(source tree)' if self.version is None else self.version}"
+
+    def __str__(self) -> str:
+        return f"optimizer plugin {self.entry_point!r} from {self.source}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerInfo:
+    """One optimizer a plugin registered: what the CLI lists and the trainer builds."""
+
+    name: str
+    factory: Callable[..., Any]
+    hyperparams: tuple[HyperParam, ...]
+    description: str
+    plugin: Plugin
+
+    @property
+    def qualified_name(self) -> str:
+        """``"<dist>:<name>"``, which always selects this optimizer."""
+        return f"{self.plugin.dist}:{self.name}"
+
+    @property
+    def distribution(self) -> str:
+        """``"<dist> <version>"`` (or ``"<dist> (source tree)"``) for listings."""
+        return self.plugin.source
+
+
+def load_plugins(
+    *, entry_points: bool = True, builtins: bool = True
+) -> tuple[list[Plugin], list[str]]:
+    """Import the plugins; return them, sorted, and one line per plugin that failed to import.
+
+    Args:
+      entry_points: import the modules declared in :data:`ENTRY_POINT_GROUP`.
+      builtins: import each of :data:`BUILTIN_PLUGINS` by module name if our distribution does
+        not declare it (a source tree without dist-info).
+    """
+    found: list[tuple[Plugin, Callable[[], Any]]] = []
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = normalize_dist(getattr(ep.dist, "name", None) or "unknown")
+            found.append((Plugin(dist, getattr(ep.dist, "version", ""), ep.name), ep.load))
+    declared = {plugin.key for plugin, _ in found}
+    for ep_name, module in BUILTIN_PLUGINS.items() if builtins else ():
+        plugin = Plugin(BUILTIN_DISTRIBUTION, None, ep_name)
+        if plugin.key not in declared:
+            found.append((plugin, lambda module=module: importlib.import_module(module)))
+    loaded, problems = [], []
+    for plugin, load in sorted(found, key=lambda item: (item[0].dist, item[0].entry_point)):
+        try:
+            loaded.append(dataclasses.replace(plugin, module=load()))
+        except Exception as exc:  # any import-time failure costs only this plugin
+            problems.append(f"{plugin} failed to import: {type(exc).__name__}: {exc}")
+    return loaded, problems
+
+
+def collect(pm: pluggy.PluginManager, plugin: Plugin) -> tuple[list[OptimizerInfo], str | None]:
+    """Register ``plugin`` with ``pm``, call its hook; return what it registered and a problem.
+
+    Each way of silently registering nothing becomes a one-line problem: pluggy rejects the hook
+    (wrong arguments), a hook matches no spec (misspelt), ``register_optimizers`` lacks the
+    marker, the hook raises or registers something malformed, or it registers nothing.
+    """
+    try:
+        pm.register(plugin.module, name=plugin.key)
+    except Exception as exc:  # pluggy's validation, or a module already loaded as another plugin
+        return [], f"{plugin} cannot be registered: {type(exc).__name__}: {exc}"
+    problems = [
+        f"hook {caller.name!r} matches no hook spec (expected 'register_optimizers')"
+        for caller in pm.get_hookcallers(plugin.module) or ()
+        if not caller.has_spec()
+    ]
+    others = [other for other in pm.get_plugins() if other is not plugin.module]
+    hook = pm.subset_hook_caller("register_optimizers", remove_plugins=others)
+    if not hook.get_hookimpls():
+        if callable(getattr(plugin.module, "register_optimizers", None)):
+            problems.append("its register_optimizers is not marked with @plugins.hookimpl")
+        problems.append(
+            "it registers nothing" if problems else "it has no register_optimizers hook"
+        )
+        return [], f"{plugin}: {'; '.join(problems)}"
+    batch: list[OptimizerInfo] = []
+
+    def register(
+        name: str,
+        factory: Callable[..., Any],
+        hyperparams: Sequence[HyperParam] = (),
+        description: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+            raise ValueError(f"optimizer name {name!r} must be an identifier (dashes allowed)")
+        if not callable(factory) or not isinstance(description, str):
+            raise ValueError(f"optimizer {name!r}: factory must be callable, description a str")
+        hps = check_declarations(name, hyperparams)
+        batch.append(OptimizerInfo(name, factory, hps, description, plugin))
+
+    try:
+        hook(register=register)
+    except Exception as exc:  # one raising or malformed plugin must not hide the others
+        return [], f"{plugin} failed in register_optimizers: {type(exc).__name__}: {exc}"
+    if not batch:
+        problems.append("register_optimizers registered no optimizer")
+    return batch, f"{plugin}: {'; '.join(problems)}" if problems else None
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager that knows our hook spec and no plugin yet."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
