@@ -1,4 +1,4 @@
-"""Which leaves of each of our networks Muon gets (the CONTRACTS.md grouping rule by name)."""
+"""Which leaves of each of our networks Muon gets (the grouping rule of docs/optimizers.md)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from optimizers import muon
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
 from ppo_trainer.networks import make_network
-
-muon = pytest.importorskip("optimizers.muon")
 
 HEADS = {"policy_head/kernel", "value_head/kernel"}
 EXPECTED_BODY = {
