@@ -8,16 +8,40 @@ from __future__ import annotations
 
 import gymnax
 
-from snake_gymnax.env import CHANNELS, NUM_CHANNELS, EnvParams, EnvState, Snake
+from snake_gymnax.env import (
+    ACTION_MODES,
+    CHANNELS,
+    EGOCENTRIC_CHANNELS,
+    NUM_CHANNELS,
+    OBSERVATIONS,
+    EnvParams,
+    EnvState,
+    Snake,
+)
 
 ENV_ID = "Snake-v0"
 
-__all__ = ["CHANNELS", "ENV_ID", "NUM_CHANNELS", "EnvParams", "EnvState", "Snake", "make_snake"]
+__all__ = [
+    "ACTION_MODES",
+    "CHANNELS",
+    "EGOCENTRIC_CHANNELS",
+    "ENV_ID",
+    "NUM_CHANNELS",
+    "OBSERVATIONS",
+    "EnvParams",
+    "EnvState",
+    "Snake",
+    "make_snake",
+]
 
 
-def make_snake(width: int = 10, height: int = 10) -> Snake:
-    """Factory registered with gymnax: ``gymnax.make("Snake-v0", width=..., height=...)``."""
-    return Snake(width=width, height=height)
+def make_snake(
+    width: int = 10, height: int = 10, actions: str = "absolute", observation: str = "planes"
+) -> Snake:
+    """Factory registered with gymnax, so every constructor option reaches ``gymnax.make``:
+    ``gymnax.make("Snake-v0", width=12, height=12, actions="relative", observation="egocentric")``.
+    """
+    return Snake(width=width, height=height, actions=actions, observation=observation)
 
 
 def _register() -> None:

@@ -1,9 +1,18 @@
 """Snake as a gymnax environment, built to be stepped under ``vmap`` by the thousand.
 
 The board is ``height`` rows by ``width`` columns (constructor arguments, since they fix array
-shapes).  The snake starts with length 3 in the centre, heading right; food appears uniformly
-on a free cell.  Actions are absolute directions: 0 up, 1 right, 2 down, 3 left.  An action
-that points straight back into the neck is ignored and the snake keeps its direction.
+shapes).  The snake starts with length 3 in the centre, heading right (or, with
+``EnvParams.random_start``, anywhere on the board with any heading); food appears uniformly on a
+free cell.
+
+Actions (constructor argument ``actions``):
+
+* ``"absolute"`` (default, 4 actions): 0 up, 1 right, 2 down, 3 left.  An action that points
+  straight back into the neck is ignored and the snake keeps its direction.
+* ``"relative"`` (3 actions): 0 turn left, 1 straight, 2 turn right.
+
+An out-of-range action (negative, or ``>= num_actions``) means "keep going straight", like the
+reversal: it never kills the snake by itself.
 
 Dynamics, per step:
 
@@ -13,11 +22,17 @@ Dynamics, per step:
 * entering the food cell grows the snake by one (reward ``apple_reward``) and new food is drawn
   uniformly from the free cells; filling the whole board is a win (``terminated`` with
   ``info["win"]``);
-* any other step gives ``step_penalty``;
+* any other step gives ``step_penalty``, plus the optional food-distance shaping term
+  ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
+  food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
+  fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
 * two truncations, never terminations: ``max_steps_in_episode`` (time limit) and
   ``max_steps_without_food`` (starvation limit, so looping policies cannot stall an episode).
+  ``0`` means "derived from the board": ``max(50 * area, area**2 // 2)`` and ``2 * area``.
 
-Observation: float32 ``(height, width, 3)`` planes, so a policy sees what a human sees.
+Observations (constructor argument ``observation``):
+
+``"planes"`` (default): float32 ``(height, width, 3)``, so a policy sees what a human sees.
 
 ======= ========= ===========================================================================
 channel name      value
@@ -30,6 +45,18 @@ channel name      value
 2       food      1 on the food cell, 0 elsewhere (no food once the board is full)
 ======= ========= ===========================================================================
 
+``"egocentric"``: float32 ``(S, S, 3)`` with ``S = 2 * max(height, width) - 1``: the board
+re-centred on the head (which sits at ``(S // 2, S // 2)``) and rotated so that the heading
+points up (row 0).  Wherever the head is, the whole board fits in the window.
+
+======= ========= ===========================================================================
+channel name      value
+======= ========= ===========================================================================
+0       body      as ``planes`` channel 1 (the head is the centre cell, value 1)
+1       food      1 on the food cell
+2       wall      1 on every cell outside the board, 0 inside
+======= ========= ===========================================================================
+
 Representation (chosen for speed under ``vmap``): the body is an int grid of remaining-lifetime
 counters.  The head cell holds ``length``, the tail holds 1, free cells hold 0.  Each step every
 counter is decremented (skipped on an eating step, which is exactly growth by one) and the new
@@ -37,12 +64,13 @@ head cell is set to ``length``.  No Python loops, no dynamic shapes, no scatter:
 a handful of elementwise ops on the board.  New food is the ``u``-th free cell, ``u`` uniform in
 ``[0, free)``, found in two levels (free cells per row, then within one row), so one random number
 is drawn per step instead of one per cell.  Reset is a constant board plus one table lookup for
-the food, because auto-reset computes a reset on every step; ``Snake.step`` draws the
-transition's and the reset's random numbers in one call.
+the food, because auto-reset computes a reset on every step; ``Snake.step`` draws all of a
+step's random numbers (transition food, reset food, random start) from one call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -52,13 +80,23 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from snake_gymnax.frame import draw_board
+
 NUM_CHANNELS = 3
 CHANNELS = ("head", "body", "food")
+EGOCENTRIC_CHANNELS = ("body", "food", "wall")
 INITIAL_LENGTH = 3
+ACTION_MODES = ("absolute", "relative")
+OBSERVATIONS = ("planes", "egocentric")
 
-# Row/column offsets of the four absolute actions: up, right, down, left.
+# Row/column offsets of the four directions: up, right, down, left (clockwise).
 _DROW = np.array([-1, 0, 1, 0], dtype=np.int32)
 _DCOL = np.array([0, 1, 0, -1], dtype=np.int32)
+# Where a left-right mirror of the board sends each direction (up, left, down, right).
+_MIRROR_DIRECTION = np.array([0, 3, 2, 1], dtype=np.int32)
+
+Observation = jax.Array
+Symmetry = tuple[Callable[[Observation], Observation], np.ndarray]
 
 
 @struct.dataclass
@@ -73,21 +111,27 @@ class EnvState(environment.EnvState):
     length: jax.Array  # int32
     steps_without_food: jax.Array  # int32
     time: jax.Array  # int32
+    # True after a fatal step, so ``is_terminal``/``discount`` see deaths (the board is unchanged).
+    dead: jax.Array = False  # bool
 
 
 @struct.dataclass
 class EnvParams(environment.EnvParams):
     """Everything that does not change an array shape, so it can be vmapped.
 
-    The class defaults match a 10 x 10 board; ``Snake.default_params`` scales both limits with
-    the board area.
+    The limits default to ``0``, "derived from the board" (resolved in ``Snake.is_truncated``),
+    so ``EnvParams()`` suits any board size; ``Snake.default_params`` fills in the numbers.
+    Every other default reproduces the original Snake-v0 exactly.
     """
 
     apple_reward: float = 1.0
     death_penalty: float = -1.0
     step_penalty: float = 0.0
-    max_steps_in_episode: int = 5000  # time limit (truncation): 50 * area
-    max_steps_without_food: int = 200  # starvation limit (truncation): 2 * area
+    max_steps_in_episode: int = 0  # time limit (truncation); 0: max(50 * area, area**2 // 2)
+    max_steps_without_food: int = 0  # starvation limit (truncation); 0: 2 * area
+    food_shaping: float = 0.0  # coefficient of the food-distance shaping term; 0: off
+    food_shaping_decay: float = 0.0  # shaping coef scaled by max(0, 1 - decay * length / area)
+    random_start: bool = False  # random start cell and heading instead of centre, heading right
 
 
 def _body_dtype(num_cells: int) -> Any:
@@ -99,10 +143,62 @@ def _body_dtype(num_cells: int) -> Any:
     return jnp.int32
 
 
-class Snake(environment.Environment[EnvState, EnvParams]):
-    """Snake on a ``height`` x ``width`` board with absolute actions (0 up, 1 right, 2 down, 3 left)."""
+def _is_off(value: Any) -> bool:
+    """True for a concrete Python/NumPy zero or False (an untraced ``EnvParams`` field).
 
-    def __init__(self, width: int = 10, height: int = 10):
+    Lets an option that is off cost nothing when the params are closed over (the usual case);
+    traced or vmapped params take the ``jnp.where`` path, which is correct for any value.
+    """
+    return isinstance(value, (bool, int, float, np.bool_, np.number)) and not value
+
+
+def _resolve_limit(value: Any, auto: int) -> Any:
+    """``value`` if positive, else the board-derived ``auto``; static when ``value`` is."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value) if value > 0 else auto
+    value = jnp.asarray(value)
+    return jnp.where(value > 0, value, auto)
+
+
+def _unit_float(mantissa: jax.Array) -> jax.Array:
+    """Uniform float32 in [0, 1) from 23 random bits, exactly as ``jax.random.uniform`` does."""
+    bits = mantissa | jnp.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.float32(1.0)
+
+
+def _identity(obs: Observation) -> Observation:
+    """The identity symmetry."""
+    return obs
+
+
+def _board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Observation]:
+    """``rot90**rotations`` (counter-clockwise) after an optional left-right flip, on (H, W, C)."""
+
+    def transform(obs: Observation) -> Observation:
+        if flip:
+            obs = jnp.flip(obs, axis=1)
+        return jnp.rot90(obs, rotations, axes=(0, 1)) if rotations % 4 else obs
+
+    name = "_".join(([f"rot{90 * (rotations % 4)}"] if rotations % 4 else []) + ["flip"] * flip)
+    transform.__name__ = transform.__qualname__ = name
+    return transform
+
+
+class Snake(environment.Environment[EnvState, EnvParams]):
+    """Snake on a ``height`` x ``width`` board.
+
+    ``actions``: ``"absolute"`` (0 up, 1 right, 2 down, 3 left) or ``"relative"`` (0 left,
+    1 straight, 2 right).  ``observation``: ``"planes"`` (head, body, food on the board) or
+    ``"egocentric"`` (body, food, wall in a head-centred window rotated to the heading).
+    """
+
+    def __init__(
+        self,
+        width: int = 10,
+        height: int = 10,
+        actions: str = "absolute",
+        observation: str = "planes",
+    ):
         super().__init__()
         width, height = int(width), int(height)
         if width < INITIAL_LENGTH or height < 1 or width * height <= INITIAL_LENGTH:
@@ -110,11 +206,27 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 f"board {width}x{height} too small: need width >= {INITIAL_LENGTH} and at least "
                 f"{INITIAL_LENGTH + 1} cells"
             )
+        if actions not in ACTION_MODES:
+            raise ValueError(f"actions must be one of {ACTION_MODES}, got {actions!r}")
+        if observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
         self.width = width
         self.height = height
+        self.actions = actions
+        self.observation = observation
         self.num_cells = width * height
-        self.obs_shape = (height, width, NUM_CHANNELS)
         self.body_dtype = _body_dtype(self.num_cells)
+        # Limits used when the EnvParams field is 0: a Hamiltonian-cycle player needs at most
+        # `area` steps per apple and about area**2 / 4 steps per won game.
+        self.auto_max_steps_in_episode = max(50 * self.num_cells, self.num_cells**2 // 2)
+        self.auto_max_steps_without_food = 2 * self.num_cells
+
+        if observation == "planes":
+            self.obs_shape = (height, width, NUM_CHANNELS)
+        else:
+            self.ego_size = 2 * max(height, width) - 1
+            self.obs_shape = (self.ego_size, self.ego_size, len(EGOCENTRIC_CHANNELS))
+            self._ego_offsets = self._egocentric_offsets(self.ego_size)
 
         # Constant start: horizontal snake in the centre, head right of centre, heading right.
         row, col = height // 2, width // 2
@@ -127,14 +239,41 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self._start_col = col
         # Free cells of the start board, so reset draws food with a single lookup.
         self._start_free = np.flatnonzero(body.ravel() == 0).astype(np.int32)
+        self._random_starts = self._start_table()
 
     # ------------------------------------------------------------------ gymnax API
 
     @property
     def default_params(self) -> EnvParams:
-        """Limits scale with the area: a board-filling snake needs ~area^2/2 steps at worst."""
-        area = self.num_cells
-        return EnvParams(max_steps_in_episode=50 * area, max_steps_without_food=2 * area)
+        """Explicit limits derived from the board (the same numbers ``0`` resolves to)."""
+        return EnvParams(
+            max_steps_in_episode=self.auto_max_steps_in_episode,
+            max_steps_without_food=self.auto_max_steps_without_food,
+        )
+
+    def resolve_params(self, params: EnvParams) -> EnvParams:
+        """``params`` with "auto" (0) limits replaced by this board's numbers."""
+        return params.replace(
+            max_steps_in_episode=_resolve_limit(
+                params.max_steps_in_episode, self.auto_max_steps_in_episode
+            ),
+            max_steps_without_food=_resolve_limit(
+                params.max_steps_without_food, self.auto_max_steps_without_food
+            ),
+        )
+
+    def uniforms(self, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """A step's random numbers from one draw: ``(food_u, reset_u, start_u)``.
+
+        Two 32-bit words: the top 23 bits of each make ``food_u`` (transition) and ``reset_u``
+        (the reset's food), bit for bit what ``jax.random.uniform(key, (2,))`` returns; the
+        18 low bits left over make ``start_u`` (the random start), so the option costs no draw.
+        """
+        bits = jax.random.bits(key, (2,), jnp.uint32)
+        food_u = _unit_float(bits[0] >> 9)
+        reset_u = _unit_float(bits[1] >> 9)
+        spare = ((bits[0] & 0x1FF) << 9) | (bits[1] & 0x1FF)
+        return food_u, reset_u, _unit_float(spare << 5)
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -152,11 +291,11 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         """
         if params is None:
             params = self.default_params
-        food_u, reset_u = jax.random.uniform(key, (2,))
+        food_u, reset_u, start_u = self.uniforms(key)
         obs_st, state_st, reward, terminated, info = self.transition(state, action, params, food_u)
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
-        obs_re, state_re = self.initial(reset_u)
+        obs_re, state_re = self.initial(reset_u, params, start_u)
         state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
         obs = jax.lax.select(done, obs_re, obs_st)
         info = {
@@ -178,8 +317,23 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         return self.transition(state, action, params, jax.random.uniform(key))
 
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Constant start board; food is one uniform pick from the precomputed free cells."""
-        return self.initial(jax.random.uniform(key))
+        """Start board (constant, or random with ``random_start``) and food on a free cell."""
+        _, reset_u, start_u = self.uniforms(key)
+        return self.initial(reset_u, params, start_u)
+
+    def next_direction(self, direction: jax.Array, action: jax.Array) -> jax.Array:
+        """Direction the head moves in after ``action``: the action rules in one place.
+
+        Absolute: the action, except a reversal into the neck or an out-of-range action, which
+        keep the current direction.  Relative: turn left/go straight/turn right; out of range
+        goes straight.
+        """
+        action = jnp.asarray(action, jnp.int32)
+        if self.actions == "absolute":
+            keep = (action < 0) | (action > 3) | (action == (direction ^ 2))
+            return jnp.where(keep, direction, action)
+        turn = jnp.where((action >= 0) & (action <= 2), action - 1, 0)
+        return (direction + turn) & 3
 
     def transition(
         self,
@@ -189,9 +343,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         food_u: jax.Array,
     ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
         """``step_env`` given its one random number: ``food_u`` in [0, 1) picks new food."""
-        action = jnp.asarray(action, jnp.int32)
-        # Reversal into the neck is ignored: keep going in the old direction.
-        direction = jnp.where(action == (state.direction + 2) % 4, state.direction, action)
+        direction = self.next_direction(state.direction, action)
         row = state.head_row + jnp.asarray(_DROW)[direction]
         col = state.head_col + jnp.asarray(_DCOL)[direction]
         inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
@@ -218,7 +370,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         new_food = self._nth_free_cell(body, u)
         food = jnp.where(eats, new_food, state.food)
 
-        state = EnvState(
+        new_state = EnvState(
             body=body,
             head_row=jnp.where(dies, state.head_row, row),
             head_col=jnp.where(dies, state.head_col, col),
@@ -227,6 +379,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             length=length,
             steps_without_food=jnp.where(eats, 0, state.steps_without_food + 1),
             time=state.time + 1,
+            dead=dies,
         )
         terminated = dies | win
         reward = jnp.where(
@@ -234,15 +387,24 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             params.death_penalty,
             jnp.where(eats, params.apple_reward, params.step_penalty),
         ).astype(jnp.float32)
+        if not _is_off(params.food_shaping):
+            reward = reward + self._food_shaping(state, row, col, dies | eats, params)
         info = {
             "apples": length - INITIAL_LENGTH,
             "length": length,
             "win": win,
+            "discount": jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
         }
-        return self.get_obs(state, params), state, reward, terminated, info
+        return self.get_obs(new_state, params), new_state, reward, terminated, info
 
-    def initial(self, food_u: jax.Array) -> tuple[jax.Array, EnvState]:
-        """``reset_env`` given its one random number: ``food_u`` in [0, 1) picks the food."""
+    def initial(
+        self,
+        food_u: jax.Array,
+        params: EnvParams | None = None,
+        start_u: jax.Array | float = 0.0,
+    ) -> tuple[jax.Array, EnvState]:
+        """``reset_env`` given its random numbers: ``food_u`` picks the food, ``start_u`` the
+        random start (only with ``params.random_start``)."""
         num_free = self._start_free.shape[0]
         u = jnp.floor(food_u * num_free).astype(jnp.int32)
         food = jnp.asarray(self._start_free)[jnp.minimum(u, num_free - 1)]
@@ -255,8 +417,13 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             length=jnp.int32(INITIAL_LENGTH),
             steps_without_food=jnp.int32(0),
             time=jnp.int32(0),
+            dead=jnp.bool_(False),
         )
-        return self.get_obs(state), state
+        if params is not None and not _is_off(params.random_start):
+            random = self._random_start_state(food_u, start_u)
+            flag = jnp.asarray(params.random_start, jnp.bool_)
+            state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
+        return self.get_obs(state, params), state
 
     def observe(
         self,
@@ -265,13 +432,15 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         action: int | float | jax.Array | None,
         params: EnvParams,
     ) -> jax.Array:
-        """Planes (head, body by age, food); see the module docstring."""
+        """The configured observation; see the module docstring."""
         return self.get_obs(state, params, key)
 
     def get_obs(
         self, state: EnvState, params: EnvParams | None = None, key: Any = None
     ) -> jax.Array:
-        """Keyless observation, also used by rendering and tests."""
+        """Keyless observation (planes or egocentric), also used by rendering and tests."""
+        if self.observation == "egocentric":
+            return self._egocentric_obs(state)
         body = state.body
         head = body == state.length.astype(self.body_dtype)
         age = body.astype(jnp.float32) / state.length.astype(jnp.float32)
@@ -279,14 +448,96 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         return jnp.stack([head.astype(jnp.float32), age, food.astype(jnp.float32)], axis=-1)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """Time limit or starvation limit: both are truncations, never terminations."""
-        return (state.time >= params.max_steps_in_episode) | (
-            state.steps_without_food >= params.max_steps_without_food
-        )
+        """Time limit or starvation limit (0 = derived from the board): never terminations."""
+        time_limit = _resolve_limit(params.max_steps_in_episode, self.auto_max_steps_in_episode)
+        food_limit = _resolve_limit(params.max_steps_without_food, self.auto_max_steps_without_food)
+        return (state.time >= time_limit) | (state.steps_without_food >= food_limit)
 
-    def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """A state is terminal once the board is full (deaths are only known in ``step_env``)."""
-        return state.length >= self.num_cells
+    def is_terminated(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Dead (recorded by the fatal step) or the board is full."""
+        return jnp.asarray(state.dead, jnp.bool_) | (state.length >= self.num_cells)
+
+    def is_terminal(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Same as ``is_terminated``: truncations are not terminal."""
+        return self.is_terminated(state, params)
+
+    def discount(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """0.0 on a terminal state (death or win), else 1.0; ``info["discount"]`` per step."""
+        return jnp.where(self.is_terminated(state, params), 0.0, 1.0).astype(jnp.float32)
+
+    def valid_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Bool ``(num_actions,)``: False only for the absolute move back into the neck.
+
+        That move does nothing (the snake goes straight), so masking it removes a duplicate of
+        "straight" from the policy; relative actions have no such move, all are True.
+        """
+        if self.actions == "relative":
+            return jnp.ones((3,), jnp.bool_)
+        return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
+
+    def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Bool ``(num_actions,)``: ``valid_actions`` that do not die at once (wall or body).
+
+        Same collision rule as the step (the leaving tail is free unless the move eats).  May be
+        all False when the snake is trapped: fall back to ``valid_actions`` then.
+        """
+        actions = jnp.arange(self.num_actions, dtype=jnp.int32)
+        direction = self.next_direction(jnp.asarray(state.direction), actions)
+        row = state.head_row + jnp.asarray(_DROW)[direction]
+        col = state.head_col + jnp.asarray(_DCOL)[direction]
+        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
+        flat = jnp.where(inside, row * self.width + col, 0)
+        cell = state.body.reshape(-1)[flat].astype(jnp.int32)
+        eats = inside & (flat == state.food)
+        dies = ~inside | (cell > jnp.where(eats, 0, 1))
+        return self.valid_actions(state, params) & ~dies
+
+    def symmetries(self, params: EnvParams | None = None) -> tuple[Symmetry, ...]:
+        """Symmetries for data augmentation: ``(obs_transform, action_permutation)`` pairs.
+
+        ``obs_transform`` acts on one observation of shape ``obs_shape``; if action ``a`` is
+        right in ``obs``, then ``perm[a]`` is right in ``obs_transform(obs)``.  The first
+        element is the identity.  Planes: the board's rotations and reflections (all 8 of D4 on
+        a square board, the 4 that keep the shape otherwise); rotations permute absolute
+        actions and leave relative ones alone, reflections also swap left and right turns.
+        Egocentric with relative actions: the left-right mirror (perm ``[2, 1, 0]``).
+        Egocentric with absolute actions: identity only (the heading is not observed, so a
+        mirrored view has no single matching absolute action).
+        """
+        n = self.num_actions
+        identity: Symmetry = (_identity, np.arange(n, dtype=np.int32))
+        if self.observation == "egocentric":
+            if self.actions == "relative":
+                return (identity, (_board_symmetry(0, True), np.array([2, 1, 0], np.int32)))
+            return (identity,)
+        rotations = range(4) if self.width == self.height else (0, 2)
+        out: list[Symmetry] = []
+        for flip in (False, True):
+            for k in rotations:
+                if self.actions == "absolute":
+                    mirrored = _MIRROR_DIRECTION if flip else np.arange(4, dtype=np.int32)
+                    # np.rot90 (counter-clockwise) turns up into left: direction d -> d - 1.
+                    perm = ((mirrored - k) % 4).astype(np.int32)
+                else:
+                    perm = np.array([2, 1, 0] if flip else [0, 1, 2], np.int32)
+                out.append(
+                    (_identity if (k, flip) == (0, False) else _board_symmetry(k, flip), perm)
+                )
+        return tuple(out)
+
+    def render_frame(
+        self, state: EnvState, params: EnvParams | None = None, cell_px: int = 16
+    ) -> jax.Array:
+        """RGB ``uint8`` ``(height * cell_px, width * cell_px, 3)`` image; jittable, vmappable.
+
+        The generic frame hook for GIFs: ``jax.vmap(env.render_frame)(states)`` renders a
+        stacked rollout in one call.  Always shows the whole board, whatever the observation.
+        """
+        return draw_board(state.body, state.length, state.food, cell_px)
+
+    def render(self, state: EnvState, params: EnvParams | None = None) -> np.ndarray:
+        """RGB frame as a NumPy array (used by ``GymnaxToGymWrapper.render``)."""
+        return np.asarray(self.render_frame(state, params))
 
     @property
     def name(self) -> str:
@@ -295,12 +546,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
 
     @property
     def num_actions(self) -> int:
-        """Four absolute directions."""
-        return 4
+        """Four absolute directions or three relative turns."""
+        return 4 if self.actions == "absolute" else 3
 
     def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
-        """0 up, 1 right, 2 down, 3 left."""
-        return spaces.Discrete(4)
+        """Absolute: 0 up, 1 right, 2 down, 3 left.  Relative: 0 left, 1 straight, 2 right."""
+        return spaces.Discrete(self.num_actions)
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
         """Float planes in [0, 1]."""
@@ -308,7 +559,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
 
     def state_space(self, params: EnvParams | None = None) -> spaces.Dict:
         """Bounds of every state field."""
-        params = self.default_params if params is None else params
+        params = self.resolve_params(self.default_params if params is None else params)
         n = self.num_cells
         return spaces.Dict(
             {
@@ -318,18 +569,111 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 "direction": spaces.Discrete(4),
                 "food": spaces.Discrete(n + 1),
                 "length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32),
-                "steps_without_food": spaces.Discrete(params.max_steps_without_food + 1),
-                "time": spaces.Discrete(params.max_steps_in_episode + 1),
+                "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
+                "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
+                "dead": spaces.Discrete(2),
             }
         )
 
-    def render(self, state: EnvState, params: EnvParams | None = None) -> np.ndarray:
-        """RGB frame as a NumPy array (used by ``GymnaxToGymWrapper.render``)."""
-        from snake_gymnax.render import render_frame
-
-        return np.asarray(render_frame(self, state))
-
     # ------------------------------------------------------------------ helpers
+
+    def _food_shaping(
+        self,
+        state: EnvState,
+        row: jax.Array,
+        col: jax.Array,
+        unshaped: jax.Array,
+        params: EnvParams,
+    ) -> jax.Array:
+        """``coef * (d_before - d_after) / (height + width)``; 0 on eating or fatal steps."""
+        food_row, food_col = state.food // self.width, state.food % self.width
+        before = jnp.abs(state.head_row - food_row) + jnp.abs(state.head_col - food_col)
+        after = jnp.abs(row - food_row) + jnp.abs(col - food_col)
+        fill = state.length.astype(jnp.float32) / self.num_cells
+        coef = params.food_shaping * jnp.maximum(0.0, 1.0 - params.food_shaping_decay * fill)
+        shaping = coef * (before - after).astype(jnp.float32) / (self.height + self.width)
+        return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
+
+    def _start_table(self) -> np.ndarray:
+        """``(row, col, direction)`` of every straight length-3 start with a free cell ahead.
+
+        Falls back to every start that fits when no start has room ahead (e.g. 3 x 3).
+        """
+
+        def starts(room_ahead: int) -> list[tuple[int, int, int]]:
+            out = []
+            for d in range(4):
+                for r in range(self.height):
+                    for c in range(self.width):
+                        cells = [
+                            (r - k * _DROW[d], c - k * _DCOL[d])
+                            for k in range(-room_ahead, INITIAL_LENGTH)
+                        ]
+                        if all(0 <= y < self.height and 0 <= x < self.width for y, x in cells):
+                            out.append((r, c, d))
+            return out
+
+        table = starts(1) or starts(0)
+        return np.asarray(table, dtype=np.int32)
+
+    def _random_start_state(self, food_u: jax.Array, start_u: jax.Array | float) -> EnvState:
+        """Uniformly drawn start from ``_start_table``; food uniform on the free cells."""
+        count = self._random_starts.shape[0]
+        pick = jnp.minimum(jnp.floor(start_u * count).astype(jnp.int32), count - 1)
+        row, col, direction = jnp.asarray(self._random_starts)[pick]
+        head = row * self.width + col
+        stride = jnp.asarray(_DROW)[direction] * self.width + jnp.asarray(_DCOL)[direction]
+        flat = self._flat_index()
+        body = jnp.where(
+            flat == head,
+            3,
+            jnp.where(flat == head - stride, 2, jnp.where(flat == head - 2 * stride, 1, 0)),
+        ).astype(self.body_dtype)
+        # The u-th free cell: step u over the three body cells in ascending order.
+        low, high = jnp.minimum(head, head - 2 * stride), jnp.maximum(head, head - 2 * stride)
+        food = jnp.floor(food_u * (self.num_cells - INITIAL_LENGTH)).astype(jnp.int32)
+        food = jnp.minimum(food, self.num_cells - INITIAL_LENGTH - 1)
+        for occupied in (low, head - stride, high):
+            food = food + (food >= occupied).astype(jnp.int32)
+        return EnvState(
+            body=body,
+            head_row=row,
+            head_col=col,
+            direction=direction,
+            food=food,
+            length=jnp.int32(INITIAL_LENGTH),
+            steps_without_food=jnp.int32(0),
+            time=jnp.int32(0),
+            dead=jnp.bool_(False),
+        )
+
+    def _egocentric_offsets(self, size: int) -> np.ndarray:
+        """``(4, size, size, 2)`` board (row, col) offsets of each window cell, per heading.
+
+        Window cell ``(i, j)`` is ``c - i`` cells ahead of the head and ``j - c`` to its right
+        (``c`` the centre), so the heading always points to row 0.
+        """
+        centre = size // 2
+        ahead = (centre - np.arange(size))[:, None]
+        right = (np.arange(size) - centre)[None, :]
+        out = np.zeros((4, size, size, 2), np.int32)
+        for d in range(4):
+            r = (d + 1) % 4
+            out[d, ..., 0] = _DROW[d] * ahead + _DROW[r] * right
+            out[d, ..., 1] = _DCOL[d] * ahead + _DCOL[r] * right
+        return out
+
+    def _egocentric_obs(self, state: EnvState) -> jax.Array:
+        """One gather: window cells -> board cells (rotated by the heading), walls outside."""
+        offsets = jnp.asarray(self._ego_offsets)[state.direction]
+        row = state.head_row + offsets[..., 0]
+        col = state.head_col + offsets[..., 1]
+        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
+        flat = jnp.where(inside, row * self.width + col, 0)
+        cell = jnp.where(inside, state.body.reshape(-1)[flat], 0).astype(jnp.float32)
+        body = cell / state.length.astype(jnp.float32)
+        food = inside & (flat == state.food)
+        return jnp.stack([body, food.astype(jnp.float32), (~inside).astype(jnp.float32)], axis=-1)
 
     def _nth_free_cell(self, body: jax.Array, n: jax.Array) -> jax.Array:
         """Flat index of the ``n``-th free cell in row-major order (``num_cells`` if none).

@@ -1,9 +1,9 @@
-"""Pictures of Snake: RGB frames (jittable), GIF files, and a one-call episode recorder.
+"""Pictures of Snake on the host: GIF files and a one-call episode recorder.
 
-``render_frame`` is pure ``jnp`` so a whole rollout can be rendered with one ``vmap``;
-``write_gif`` and ``record_episode`` are the thin host-side part the trainer uses to show an
-agent.  Colours: dark background with faint grid lines, bright yellow head, body fading from
-green (neck) to dark green (tail) by age, red food.
+The jittable part lives below this module: ``Snake.render_frame`` (drawing in
+``snake_gymnax.frame``) gives one RGB frame per state, so a whole rollout renders with one
+``vmap``.  ``write_gif`` and ``record_episode`` are the thin host-side part the trainer uses to
+show an agent.  Imports point one way: ``render -> env -> frame``, never back.
 """
 
 from __future__ import annotations
@@ -17,42 +17,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from snake_gymnax.env import EnvParams, EnvState, Snake
+from snake_gymnax.frame import BACKGROUND, BODY_NEW, BODY_OLD, FOOD, GRID, HEAD
 
-BACKGROUND = (24, 24, 32)
-GRID = (40, 40, 52)
-HEAD = (255, 220, 60)
-BODY_NEW = (80, 220, 100)  # the neck
-BODY_OLD = (20, 90, 40)  # the tail
-FOOD = (230, 50, 50)
+__all__ = [
+    "BACKGROUND",
+    "BODY_NEW",
+    "BODY_OLD",
+    "FOOD",
+    "GRID",
+    "HEAD",
+    "record_episode",
+    "render_frame",
+    "write_gif",
+]
 
 
 def render_frame(env: Snake, state: EnvState, cell_px: int = 16) -> jax.Array:
     """RGB ``uint8`` image ``(height * cell_px, width * cell_px, 3)`` of one state.
 
-    Jittable and vmappable (``env`` and ``cell_px`` are static).
+    Same as ``env.render_frame(state, cell_px=cell_px)``; jittable and vmappable (``env`` and
+    ``cell_px`` are static).
     """
-    body = state.body.astype(jnp.float32)
-    length = state.length.astype(jnp.float32)
-    occupied = body > 0
-    head = body >= length
-    # 1 at the neck, 0 at the tail; a length-1 tail cannot happen (length >= 3).
-    age = jnp.clip((body - 1.0) / jnp.maximum(length - 2.0, 1.0), 0.0, 1.0)[..., None]
-    body_rgb = age * jnp.asarray(BODY_NEW, jnp.float32) + (1.0 - age) * jnp.asarray(
-        BODY_OLD, jnp.float32
-    )
-    food = (jnp.arange(env.num_cells).reshape(env.height, env.width) == state.food)[..., None]
-    cells = jnp.where(occupied[..., None], body_rgb, jnp.asarray(BACKGROUND, jnp.float32))
-    cells = jnp.where(head[..., None], jnp.asarray(HEAD, jnp.float32), cells)
-    cells = jnp.where(food, jnp.asarray(FOOD, jnp.float32), cells)
-
-    image = jnp.repeat(jnp.repeat(cells, cell_px, axis=0), cell_px, axis=1)
-    if cell_px >= 4:  # one-pixel grid lines on the top/left edge of every free cell
-        edge = (jnp.arange(env.height * cell_px) % cell_px == 0)[:, None] | (
-            jnp.arange(env.width * cell_px) % cell_px == 0
-        )[None, :]
-        free = jnp.repeat(jnp.repeat(~occupied & ~food[..., 0], cell_px, 0), cell_px, 1)
-        image = jnp.where((edge & free)[..., None], jnp.asarray(GRID, jnp.float32), image)
-    return jnp.round(image).astype(jnp.uint8)
+    return env.render_frame(state, cell_px=cell_px)
 
 
 def write_gif(frames: Any, path: str | Path, fps: int = 10) -> Path:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnax.wrappers import FlattenObservationWrapper, GymnaxToGymWrapper, LogWrapper
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from snake_gymnax import EnvParams, EnvState, Snake
@@ -38,6 +38,7 @@ def build_state(env: Snake, cells: list[tuple[int, int]], food, direction: int) 
         length=jnp.int32(len(cells)),
         steps_without_food=jnp.int32(0),
         time=jnp.int32(0),
+        dead=jnp.bool_(False),
     )
 
 
@@ -64,13 +65,15 @@ def rollout_fn(width: int, height: int):
 
         def body(state, inputs):
             step_key, choice = inputs
-            # choice 0-3: that action; 4-7: greedy towards the food.
-            action = jnp.where(choice < 4, choice, greedy_action(state, width)).astype(jnp.int32)
+            # choice 0-3: that action; 4-7: greedy towards the food; 8-9: out of range.
+            action = jnp.where(choice < 4, choice, greedy_action(state, width))
+            action = jnp.where(choice == 8, -1, jnp.where(choice == 9, 4 + state.time % 4, action))
+            action = action.astype(jnp.int32)
             obs, new_state, reward, terminated, truncated, info = env.step(
                 step_key, state, action, params
             )
-            # Snake.step feeds the first of two uniforms to the transition: replay it un-reset.
-            food_u = jax.random.uniform(step_key, (2,))[0]
+            # Snake.step feeds the first of its uniforms to the transition: replay it un-reset.
+            food_u = env.uniforms(step_key)[0]
             raw_obs, raw_state, raw_reward, raw_term, _ = env.transition(
                 state, action, params, food_u
             )
@@ -115,14 +118,17 @@ def check_invariants(env: Snake, state, where: str) -> None:
         assert body.reshape(-1)[food] == 0, f"food on the body: {where}"
 
 
-reward_values = st.floats(-10, 10, allow_nan=False, width=32).filter(lambda x: x != 0.0)
+# No subnormals: XLA on CPU flushes them to zero.
+reward_values = st.floats(-10, 10, allow_nan=False, allow_subnormal=False, width=32).filter(
+    lambda x: x != 0.0
+)
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     board=st.sampled_from(BOARDS),
     seed=st.integers(0, 2**31 - 1),
-    choices=st.lists(st.integers(0, 7), min_size=STEPS, max_size=STEPS),
+    choices=st.lists(st.integers(0, 9), min_size=STEPS, max_size=STEPS),
     apple=reward_values,
     death=reward_values,
     step_penalty=reward_values,
@@ -132,6 +138,8 @@ reward_values = st.floats(-10, 10, allow_nan=False, width=32).filter(lambda x: x
 def test_random_play_properties(
     board, seed, choices, apple, death, step_penalty, max_steps, max_hungry
 ):
+    # Distinct rewards, or the reward check below cannot tell the outcomes apart.
+    assume(len({apple, death, step_penalty}) == 3)
     width, height = board
     env, run = rollout_fn(width, height)
     params = EnvParams(
@@ -156,8 +164,9 @@ def test_random_play_properties(
 
         action = int(out["action"][t])
         old_dir = int(p["direction"])
-        # Reversal into the neck is ignored.
-        expected_dir = old_dir if action == (old_dir + 2) % 4 else action
+        # Reversal into the neck and out-of-range actions are ignored: keep going straight.
+        ignored = action not in range(4) or action == (old_dir + 2) % 4
+        expected_dir = old_dir if ignored else action
         assert int(r["direction"]) == expected_dir, where
         row = int(p["head_row"]) + DROW[expected_dir]
         col = int(p["head_col"]) + DCOL[expected_dir]
@@ -182,6 +191,8 @@ def test_random_play_properties(
 
         # Termination is death or a win; truncations are never terminations.
         assert bool(out["terminated"][t]) == (dies or win), where
+        assert bool(r["dead"]) == dies, where
+        assert float(info["discount"][t]) == (0.0 if dies or win else 1.0), where
         hungry = int(p["steps_without_food"]) + 1 if not eats else 0
         timeout = int(p["time"]) + 1 >= max_steps
         assert bool(out["truncated"][t]) == (timeout or hungry >= max_hungry), where
@@ -350,9 +361,168 @@ def test_default_params_scale_with_the_board():
     small, large = Snake(5, 5).default_params, Snake(20, 10).default_params
     assert large.max_steps_without_food == 8 * small.max_steps_without_food
     assert large.max_steps_in_episode > large.max_steps_without_food
-    assert Snake().default_params.max_steps_in_episode >= 1000
+    # 10 x 10 keeps its original limits; past 100 cells the time limit grows as area**2 / 2,
+    # what a board-filling snake needs (50 * area is too short there).
+    ten = Snake().default_params
+    assert (ten.max_steps_in_episode, ten.max_steps_without_food) == (5000, 200)
+    sixteen = Snake(16, 16).default_params
+    assert (sixteen.max_steps_in_episode, sixteen.max_steps_without_food) == (256**2 // 2, 512)
     with pytest.raises(ValueError):
         Snake(2, 5)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_zero_limits_are_derived_from_the_board(traced):
+    """``EnvParams()`` (limits 0 = auto) truncates at the board's limits, not 10 x 10's."""
+    env = Snake(16, 16)
+    params = EnvParams()
+    assert (params.max_steps_in_episode, params.max_steps_without_food) == (0, 0)
+    truncated = jax.jit(env.is_truncated) if traced else env.is_truncated
+    state = build_state(env, [(4, 4), (4, 3), (4, 2)], food=(9, 9), direction=RIGHT)
+
+    def at(time, hungry):
+        s = state.replace(time=jnp.int32(time), steps_without_food=jnp.int32(hungry))
+        return bool(truncated(s, params))
+
+    assert not at(32767, 511)
+    assert at(32768, 0) and at(0, 512)
+    # Explicit values still win over the board's.
+    assert bool(truncated(state.replace(time=jnp.int32(7)), params.replace(max_steps_in_episode=7)))
+    resolved = env.resolve_params(params)
+    assert (resolved.max_steps_in_episode, resolved.max_steps_without_food) == (32768, 512)
+    assert resolved == env.default_params
+
+
+# ----------------------------------------------------------------------------- hardening
+
+
+def hamiltonian_actions(width: int, height: int) -> np.ndarray:
+    """Absolute action per cell of a fixed Hamiltonian cycle (``height`` even).
+
+    Row 0 runs right, then rows 1..H-1 snake left/right over columns 1..W-1, and column 0 leads
+    back up.  The centre start (row H/2, heading right, body to the left) lies on the cycle.
+    """
+    assert height % 2 == 0
+    table = np.zeros((height, width), np.int32)
+    for r in range(height):
+        for c in range(width):
+            if c == 0:
+                table[r, c] = RIGHT if r == 0 else UP
+            elif r == 0:
+                table[r, c] = RIGHT if c < width - 1 else DOWN
+            elif r % 2 == 1:  # odd rows run left
+                table[r, c] = LEFT if c > 1 or r == height - 1 else DOWN
+            else:  # even rows (>= 2) run right
+                table[r, c] = RIGHT if c < width - 1 else DOWN
+    return table
+
+
+@functools.cache
+def hamiltonian_player(width: int, height: int):
+    """Jitted ``(key, params) -> (steps, win, terminated, truncated, apples)`` of one episode."""
+    env = Snake(width, height)
+    table = jnp.asarray(hamiltonian_actions(width, height))
+
+    def play(key, params):
+        _, state = env.reset(key, params)
+
+        def cond(carry):
+            return ~carry[1]
+
+        def body(carry):
+            state, _, steps, key, _ = carry
+            key, step_key = jax.random.split(key)
+            action = table[state.head_row, state.head_col]
+            _, state, _, terminated, truncated, info = env.step(step_key, state, action, params)
+            outcome = jnp.stack([info["win"], terminated, truncated])
+            return state, terminated | truncated, steps + 1, key, (outcome, info["apples"])
+
+        init = (state, jnp.bool_(False), jnp.int32(0), key, (jnp.zeros(3, bool), jnp.int32(0)))
+        _, _, steps, _, (outcome, apples) = jax.lax.while_loop(cond, body, init)
+        return steps, outcome[0], outcome[1], outcome[2], apples
+
+    return env, jax.jit(play)
+
+
+def test_hamiltonian_cycle_player_wins_16x16_with_default_limits():
+    """A board-filling snake needs ~area**2 / 4 steps: the default limits must allow a win."""
+    env, play = hamiltonian_player(16, 16)
+    key = jax.random.key(0)
+    for params in (env.default_params, EnvParams()):
+        steps, win, terminated, truncated, apples = play(key, params)
+        assert bool(win) and bool(terminated) and not bool(truncated), (params, int(steps))
+        assert int(apples) == 256 - 3
+        assert 50 * 256 < int(steps) <= env.auto_max_steps_in_episode
+    # The old limit (50 * area) truncates this very game before the win.
+    steps, win, _, truncated, _ = play(key, env.default_params.replace(max_steps_in_episode=12800))
+    assert bool(truncated) and not bool(win) and int(steps) == 12800
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 5, 7, 100, -(2**31)])
+def test_out_of_range_absolute_actions_keep_going_straight(bad):
+    env = Snake(8, 8)
+    params = env.default_params
+    for direction, cells in [
+        (RIGHT, [(4, 4), (4, 3), (4, 2)]),
+        (UP, [(3, 2), (4, 2), (5, 2)]),
+        (LEFT, [(2, 2), (2, 3), (2, 4)]),
+        (DOWN, [(5, 6), (4, 6), (3, 6)]),
+    ]:
+        state = build_state(env, cells, food=(7, 0), direction=direction)
+        _, new, reward, terminated, info = env.step_env(jax.random.key(0), state, bad, params)
+        assert not bool(terminated) and float(reward) == 0.0, (bad, direction)
+        assert int(new.direction) == direction
+        assert (int(new.head_row), int(new.head_col)) == (
+            cells[0][0] + DROW[direction],
+            cells[0][1] + DCOL[direction],
+        )
+
+
+def test_death_is_recorded_for_is_terminal_and_discount():
+    env = Snake(6, 6)
+    params = env.default_params
+    state = build_state(env, [(0, 2), (1, 2), (2, 2)], food=(5, 5), direction=UP)
+    assert not bool(env.is_terminal(state, params)) and float(env.discount(state, params)) == 1.0
+    # Into the wall.
+    _, dead, _, terminated, info = env.step_env(jax.random.key(0), state, UP, params)
+    assert bool(terminated) and bool(dead.dead)
+    assert bool(env.is_terminal(dead, params)) and bool(env.is_terminated(dead))
+    assert float(env.discount(dead, params)) == 0.0 and float(env.discount(dead)) == 0.0
+    assert float(info["discount"]) == 0.0
+    # A safe step: discount 1, not terminal.
+    _, alive, _, terminated, info = env.step_env(jax.random.key(0), state, RIGHT, params)
+    assert not bool(terminated) and not bool(alive.dead)
+    assert float(info["discount"]) == 1.0 and float(env.discount(alive, params)) == 1.0
+    # Through the auto-resetting step: info carries the discount of the transition.
+    *_, terminated, truncated, info = env.step(jax.random.key(0), state, UP, params)
+    assert bool(terminated) and float(info["discount"]) == 0.0
+    assert info["discount"].dtype == jnp.float32
+
+
+def test_win_is_terminal_with_zero_discount():
+    env = Snake(4, 1)
+    _, state = env.reset(jax.random.key(3), env.default_params)
+    _, full, reward, terminated, info = env.step_env(
+        jax.random.key(0), state, RIGHT, env.default_params
+    )
+    assert bool(info["win"]) and bool(terminated) and not bool(full.dead)
+    assert bool(env.is_terminal(full)) and float(env.discount(full)) == 0.0
+    assert float(info["discount"]) == 0.0
+
+
+def test_uniforms_are_one_draw_matching_jax_random_uniform():
+    """``Snake.step`` draws once; its first two numbers are exactly ``uniform(key, (2,))``."""
+    env = Snake(6, 6)
+    keys = jax.random.split(jax.random.key(0), 512)
+    food_u, reset_u, start_u = jax.vmap(env.uniforms)(keys)
+    expected = jax.vmap(lambda k: jax.random.uniform(k, (2,)))(keys)
+    np.testing.assert_array_equal(food_u, expected[:, 0])
+    np.testing.assert_array_equal(reset_u, expected[:, 1])
+    start_u = np.asarray(start_u)
+    assert ((start_u >= 0) & (start_u < 1)).all()
+    # Spare bits: independent of the other two, and roughly uniform.
+    assert abs(np.corrcoef(start_u, np.asarray(food_u))[0, 1]) < 0.15
+    assert np.histogram(start_u, bins=4, range=(0, 1))[0].min() > 80
 
 
 # ----------------------------------------------------------------------------- observation
@@ -405,7 +575,8 @@ def test_vmap_over_env_params():
     env = Snake(8, 8)
     n = 5
     apple = jnp.linspace(0.5, 4.5, n)
-    params = EnvParams(
+    # Every field gets the batch axis (the ones not varied here are broadcast).
+    params = jax.tree.map(lambda x: jnp.full(n, x), EnvParams()).replace(
         apple_reward=apple,
         death_penalty=-jnp.arange(n, dtype=jnp.float32),
         step_penalty=jnp.full(n, -0.1),
