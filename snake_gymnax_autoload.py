@@ -8,6 +8,12 @@ finder; the finder waits for ``import gymnax`` to finish and then imports ``snak
 importlib machinery beyond what the interpreter has already loaded, so ``python -c pass`` costs
 the same as before the install.
 
+The finder stays armed until gymnax's module has actually executed: a probe such as
+``importlib.util.find_spec("gymnax")`` also calls it, and the spec it returns is thrown away, so
+uninstalling there (or relying on the wrapped loader of a discarded spec) would lose the
+registration.  Every ``find_spec`` wraps the loader of the spec it hands out; whichever wrapped
+loader executes gymnax registers the env and uninstalls the finder.
+
 The hook must never break ``import gymnax``: any failure while registering becomes a warning.
 Set ``SNAKE_GYMNAX_NO_AUTOLOAD=1`` to switch it off.
 """
@@ -20,7 +26,11 @@ _TARGET = "snake_gymnax"
 
 
 class _GymnaxImportHook:
-    """One-shot meta-path finder: wraps gymnax's loader so registration runs after it."""
+    """Meta-path finder that wraps gymnax's loader so registration runs after gymnax executes.
+
+    It stays in ``sys.meta_path`` until a wrapped loader has executed gymnax: ``find_spec``
+    alone (an optional-dependency probe) must not disarm it.
+    """
 
     def __init__(self) -> None:
         self._busy = False
@@ -33,15 +43,18 @@ class _GymnaxImportHook:
             spec = _find_with_others(self, fullname, path, target)
         finally:
             self._busy = False
-        _uninstall()
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module
+        if getattr(exec_module, "_snake_gymnax_wrapped", False):
+            return spec  # a finder handed out the same loader object again
 
         def exec_then_register(module):
-            exec_module(module)  # errors in gymnax itself propagate untouched
+            exec_module(module)  # errors in gymnax itself propagate untouched; stay armed
+            _uninstall()
             _register_quietly()
 
+        exec_then_register._snake_gymnax_wrapped = True
         # Instance attribute: only this loader object (gymnax's) is wrapped.
         spec.loader.exec_module = exec_then_register
         return spec

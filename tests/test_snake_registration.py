@@ -27,6 +27,28 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+REPO = Path(__file__).resolve().parents[1]
+HOOK_SOURCE = REPO / "snake_gymnax_autoload.py"
+
+
+def run_with_source_hook(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` after arming the repository's hook module (not the installed copy).
+
+    The installed ``.pth`` copy is switched off with the opt-out variable, the source file is
+    loaded under a private name and armed, then the variable is cleared so ``code`` sees a
+    process whose only hook is the one under test.
+    """
+    preamble = (
+        "import importlib.util, os, sys\n"
+        f"spec = importlib.util.spec_from_file_location('hook_under_test', {str(HOOK_SOURCE)!r})\n"
+        "hook = importlib.util.module_from_spec(spec)\n"
+        "del os.environ['SNAKE_GYMNAX_NO_AUTOLOAD']\n"
+        "spec.loader.exec_module(hook)\n"
+        "assert 'gymnax' not in sys.modules\n"
+    )
+    return run_python(preamble + code, SNAKE_GYMNAX_NO_AUTOLOAD="1")
+
+
 def hook_installed() -> bool:
     dirs = [*site.getsitepackages(), site.getusersitepackages()]
     return any((Path(d) / "snake_gymnax_autoload.pth").exists() for d in dirs)
@@ -100,3 +122,48 @@ def test_opt_out_environment_variable():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+FIND_SPEC_FIRST = (
+    "import importlib.util, sys\n"
+    "assert importlib.util.find_spec('gymnax') is not None  # the optional-dependency probe\n"
+    "assert importlib.util.find_spec('gymnax') is not None  # twice, for good measure\n"
+    "import gymnax\n"
+    "armed = [f for f in sys.meta_path if type(f).__name__ == '_GymnaxImportHook']\n"
+    "print('Snake-v0' in gymnax.registered_envs, len(armed))\n"
+)
+
+
+def test_find_spec_probe_before_import_still_registers():
+    """``find_spec("gymnax")`` must not disarm the hook; it disarms once gymnax has executed."""
+    result = run_with_source_hook(FIND_SPEC_FIRST)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "0"]
+
+
+def test_source_hook_plain_import_registers_and_skips_other_modules():
+    result = run_with_source_hook(
+        "import json, gymnax\n"
+        "armed = [f for f in sys.meta_path if type(f).__name__ == '_GymnaxImportHook']\n"
+        "print(gymnax.registered_envs.count('Snake-v0'), len(armed))\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0"]
+
+
+@needs_install
+def test_installed_hook_find_spec_probe_then_import():
+    result = run_python(FIND_SPEC_FIRST)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "0"]
+
+
+@needs_install
+def test_installed_hook_is_the_source_hook():
+    """An editable install copies the hook: a stale copy means re-running ``pip install -e .``."""
+    result = run_python("import snake_gymnax_autoload as m; print(m.__file__)")
+    assert result.returncode == 0, result.stderr
+    installed = Path(result.stdout.strip())
+    assert installed.read_text() == HOOK_SOURCE.read_text(), (
+        f"{installed} differs from {HOOK_SOURCE}: re-run `pip install -e .`"
+    )
