@@ -165,6 +165,14 @@ def test_example_plugin_via_generated_dist_info(fake_dists) -> None:
     assert float(abs(updates["w"]).max()) == pytest.approx(1e-4)  # Lion: lr * sign
 
 
+def test_docs_show_the_example_verbatim() -> None:
+    """docs/optimizers.md shows the tested example package as it is, file by file."""
+    doc = (ROOT / "docs" / "optimizers.md").read_text()
+    for name, lang in (("pyproject.toml", "toml"), ("ppo_optimizer_lion.py", "python")):
+        text = (EXAMPLE / name).read_text().rstrip("\n")
+        assert f"`examples/ppo-optimizer-lion/{name}`\n\n```{lang}\n{text}\n```" in doc, name
+
+
 def test_example_plugin_pip_install(tmp_path) -> None:
     """pip-installs the example into a fresh venv that reuses this environment's packages."""
     env_dir = tmp_path / "venv"
