@@ -2,8 +2,8 @@
 
 Not pluggy's ``load_setuptools_entrypoints``: that keys a plugin by its entry-point name alone
 (a broken third-party ``muon`` entry point would block our own ``muon``) and loads in
-``sys.path`` order. Here the entry points of :data:`ENTRY_POINT_GROUP` are imported sorted by
-(distribution, entry-point name), a failing import or hook costs only its own plugin, and each
+``sys.path`` order. Here the entry points of :data:`ENTRY_POINT_GROUP` are imported in a fixed
+order (our distribution's first, then sorted by distribution and entry-point name), a failing import or hook costs only its own plugin, and each
 plugin is known to pluggy as ``"<distribution>:<entry point>"``. pluggy supplies the hook spec,
 the markers, hook validation and the call.
 """
@@ -93,7 +93,8 @@ class OptimizerInfo:
 def load_plugins(
     *, entry_points: bool = True, builtins: bool = True
 ) -> tuple[list[Plugin], list[str]]:
-    """Import the plugins; return them, sorted, and one line per plugin that failed to import.
+    """Import the plugins; return them (ours first, then by distribution and entry point) and
+    one line per plugin that failed to import.
 
     Args:
       entry_points: import the modules declared in :data:`ENTRY_POINT_GROUP`.
@@ -104,14 +105,17 @@ def load_plugins(
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = normalize_dist(getattr(ep.dist, "name", None) or "unknown")
-            found.append((Plugin(dist, getattr(ep.dist, "version", ""), ep.name), ep.load))
+            version = getattr(ep.dist, "version", None) or "(no version)"
+            found.append((Plugin(dist, version, ep.name), ep.load))
     declared = {plugin.key for plugin, _ in found}
     for ep_name, module in BUILTIN_PLUGINS.items() if builtins else ():
         plugin = Plugin(BUILTIN_DISTRIBUTION, None, ep_name)
         if plugin.key not in declared:
             found.append((plugin, lambda module=module: importlib.import_module(module)))
     loaded, problems = [], []
-    for plugin, load in sorted(found, key=lambda item: (item[0].dist, item[0].entry_point)):
+    # Ours first, so a third party cannot take over one of our modules; then a fixed order.
+    found.sort(key=lambda item: (not item[0].builtin, item[0].dist, item[0].entry_point))
+    for plugin, load in found:
         try:
             loaded.append(dataclasses.replace(plugin, module=load()))
         except Exception as exc:  # any import-time failure costs only this plugin

@@ -251,6 +251,18 @@ def test_broken_third_party_muon_cannot_remove_the_builtin(fake_dists, first: bo
     registry.build("muon", learning_rate=1e-3)
 
 
+def test_third_party_cannot_take_over_a_builtin_module(fake_dists) -> None:
+    """An entry point of another distribution (sorting before ours) naming our module: ours is
+    registered first, the other is reported."""
+    fake_dists("aaa-dist", {"muon": "optimizers.muon_plugin"}, {}, first=True)
+    with pytest.warns(RuntimeWarning, match="cannot be registered"):
+        registry = make_registry()
+    assert registry.names() == ["adam", "muon"] and registry.get("muon").plugin.builtin
+    assert registry.warnings[0].startswith(
+        "optimizer plugin 'muon' from aaa-dist 0.1 cannot be registered: ValueError:"
+    )
+
+
 @pytest.mark.parametrize("first", [True, False], ids=["prepended", "appended"])
 def test_working_third_party_muon_is_reachable_only_qualified(fake_dists, first: bool) -> None:
     """Same result in both sys.path orders; the built-in keeps the plain name."""
