@@ -3,13 +3,16 @@
 Both environments run N copies under ``vmap`` inside one jitted ``lax.scan`` of ``--steps``
 steps, with auto-reset inside the loop; compile time is excluded and every timing ends with
 ``block_until_ready``.  Prints a markdown table with best and median steps/s and the ratio.
+jumanji is timed when it is installed (``pip install jumanji``) unless ``--no-jumanji``.
 
     python benchmarks/bench_env.py --num-envs 2048 --width 12 --height 12 --steps 1000
+    python benchmarks/bench_env.py --actions relative --observation egocentric --no-jumanji
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -18,13 +21,28 @@ import jax
 import jax.numpy as jnp
 
 
-def snake_gymnax_rollout(num_envs: int, width: int, height: int, steps: int) -> Callable:
-    """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset."""
+def snake_gymnax_rollout(
+    num_envs: int,
+    width: int,
+    height: int,
+    steps: int,
+    actions: str = "absolute",
+    observation: str = "planes",
+    **overrides: object,
+) -> Callable:
+    """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset.
+
+    ``actions``/``observation`` are the constructor options; ``overrides`` replace
+    ``EnvParams`` fields (e.g. ``random_start=True``).
+    """
     import gymnax
 
     import snake_gymnax  # noqa: F401  (registers Snake-v0 even without the auto-load hook)
 
-    env, params = gymnax.make("Snake-v0", width=width, height=height)
+    env, params = gymnax.make(
+        "Snake-v0", width=width, height=height, actions=actions, observation=observation
+    )
+    params = params.replace(**overrides)
     reset = jax.vmap(env.reset, in_axes=(0, None))
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
@@ -97,17 +115,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-jumanji", action="store_true", help="time Snake-v0 only")
+    parser.add_argument("--actions", choices=("absolute", "relative"), default="absolute")
+    parser.add_argument("--observation", choices=("planes", "egocentric"), default="planes")
+    parser.add_argument("--random-start", action="store_true", help="EnvParams.random_start")
+    parser.add_argument("--food-shaping", type=float, default=0.0, help="EnvParams.food_shaping")
     args = parser.parse_args(argv)
+
+    overrides: dict[str, object] = {}
+    if args.random_start:
+        overrides["random_start"] = True
+    if args.food_shaping:
+        overrides["food_shaping"] = args.food_shaping
+    options = [
+        f"{k}={v}"
+        for k, v in [("actions", args.actions), ("observation", args.observation)]
+        if v not in ("absolute", "planes")
+    ] + [f"{k}={v}" for k, v in overrides.items()]
+    name = "snake_gymnax Snake-v0" + (f" ({', '.join(options)})" if options else "")
 
     rows = []
     ours = measure(
-        snake_gymnax_rollout(args.num_envs, args.width, args.height, args.steps),
+        snake_gymnax_rollout(
+            args.num_envs,
+            args.width,
+            args.height,
+            args.steps,
+            actions=args.actions,
+            observation=args.observation,
+            **overrides,
+        ),
         args.num_envs,
         args.steps,
         args.repeats,
     )
-    rows.append(("snake_gymnax Snake-v0", *ours))
-    if not args.no_jumanji:
+    rows.append((name, *ours))
+    if not args.no_jumanji and importlib.util.find_spec("jumanji") is None:
+        print("jumanji is not installed: timing Snake-v0 only (pip install jumanji)")
+    elif not args.no_jumanji:
         theirs = measure(
             jumanji_rollout(args.num_envs, args.width, args.height, args.steps),
             args.num_envs,
