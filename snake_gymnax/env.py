@@ -71,7 +71,7 @@ step's random numbers (transition food, reset food, random start) from one call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import jax
@@ -171,8 +171,13 @@ def _identity(obs: Observation) -> Observation:
     return obs
 
 
+@cache
 def _board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Observation]:
-    """``rot90**rotations`` (counter-clockwise) after an optional left-right flip, on (H, W, C)."""
+    """``rot90**rotations`` (counter-clockwise) after an optional left-right flip, on (H, W, C).
+
+    Cached: every call hands out the same function object, so a trainer that passes the
+    transforms to ``jax.jit`` as static arguments does not recompile.
+    """
 
     def transform(obs: Observation) -> Observation:
         if flip:

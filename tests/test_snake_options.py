@@ -465,6 +465,9 @@ def test_board_symmetries_commute_with_the_dynamics(board, actions):
     assert elements[0] == (0, False)  # identity first
     expected = set(D4) if square else {(0, False), (2, False), (0, True), (2, True)}
     assert len(elements) == len(set(elements)) and set(elements) == expected
+    # The same function objects on every call (safe as static jit arguments).
+    again = Snake(width, height, actions=actions).symmetries()
+    assert all(a[0] is b[0] for a, b in zip(symmetries, again, strict=True))
     states = random_states(width, height)
     for (transform, perm), element in zip(symmetries, elements, strict=True):
         assert sorted(np.asarray(perm).tolist()) == list(range(env.num_actions))
