@@ -8,7 +8,10 @@ steps/s and the ratio.
 jumanji is timed when it is installed (``pip install jumanji``) unless ``--no-jumanji``.
 
     python benchmarks/bench_env.py --num-envs 2048 --width 12 --height 12 --steps 1000
-    python benchmarks/bench_env.py --actions relative --observation egocentric --no-jumanji
+    python benchmarks/bench_env.py --config default --config relative-egocentric --no-jumanji
+
+``--config`` (repeatable) picks Snake-v0 configurations (see ``CONFIGS``); all rollouts are
+timed in interleaved rounds so that a busy machine slows them alike.
 """
 
 from __future__ import annotations
@@ -97,20 +100,45 @@ def jumanji_rollout(num_envs: int, width: int, height: int, steps: int) -> Calla
     return jax.jit(rollout)
 
 
-def measure(fn: Callable, num_envs: int, steps: int, repeats: int) -> tuple[float, float]:
-    """Best and median steps/s over ``repeats`` timed runs, after one compile run."""
+# Named Snake-v0 configurations: (constructor options, EnvParams overrides).
+CONFIGS: dict[str, tuple[dict[str, str], dict[str, object]]] = {
+    "default": ({}, {}),
+    "relative": ({"actions": "relative"}, {}),
+    "egocentric": ({"observation": "egocentric"}, {}),
+    "relative-egocentric": ({"actions": "relative", "observation": "egocentric"}, {}),
+    "random-start": ({}, {"random_start": True}),
+    "food-shaping": ({}, {"food_shaping": 0.5, "food_shaping_decay": 1.0}),
+    "all-options": (
+        {"actions": "relative", "observation": "egocentric"},
+        {"random_start": True, "food_shaping": 0.5, "food_shaping_decay": 1.0},
+    ),
+}
+
+
+def measure(
+    fns: dict[str, Callable], num_envs: int, steps: int, repeats: int
+) -> dict[str, tuple[float, float]]:
+    """Best and median steps/s of each rollout over ``repeats`` rounds, after one compile run.
+
+    Interleaved: each round times every rollout once, in turn, so a change in the machine's
+    load (a shared machine varies by tens of percent) hits all of them alike.
+    """
     key = jax.random.key(0)
-    jax.block_until_ready(fn(key))  # compile
-    rates = []
+    for fn in fns.values():
+        jax.block_until_ready(fn(key))  # compile
+    # Keys made up front: an eager fold_in inside the timed region would time its compile.
+    keys = jax.block_until_ready([jax.random.fold_in(key, i + 1) for i in range(repeats)])
+    rates: dict[str, list[float]] = {name: [] for name in fns}
     for i in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(jax.random.fold_in(key, i + 1)))
-        rates.append(num_envs * steps / (time.perf_counter() - start))
-    return max(rates), statistics.median(rates)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(keys[i]))
+            rates[name].append(num_envs * steps / (time.perf_counter() - start))
+    return {name: (max(r), statistics.median(r)) for name, r in rates.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse flags, time both environments, print a markdown table."""
+    """Parse flags, time the configurations (and jumanji), print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, default=2048)
     parser.add_argument("--width", type=int, default=12)
@@ -118,61 +146,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-jumanji", action="store_true", help="time Snake-v0 only")
-    parser.add_argument("--actions", choices=("absolute", "relative"), default="absolute")
-    parser.add_argument("--observation", choices=("planes", "egocentric"), default="planes")
-    parser.add_argument("--random-start", action="store_true", help="EnvParams.random_start")
-    parser.add_argument("--food-shaping", type=float, default=0.0, help="EnvParams.food_shaping")
+    parser.add_argument(
+        "--config",
+        action="append",
+        choices=sorted(CONFIGS),
+        help="Snake-v0 configuration to time (repeatable; default: default)",
+    )
     args = parser.parse_args(argv)
 
-    overrides: dict[str, object] = {}
-    if args.random_start:
-        overrides["random_start"] = True
-    if args.food_shaping:
-        overrides["food_shaping"] = args.food_shaping
-    options = [
-        f"{k}={v}"
-        for k, v in [("actions", args.actions), ("observation", args.observation)]
-        if v not in ("absolute", "planes")
-    ] + [f"{k}={v}" for k, v in overrides.items()]
-    name = "snake_gymnax Snake-v0" + (f" ({', '.join(options)})" if options else "")
-
-    rows = []
-    ours = measure(
-        snake_gymnax_rollout(
-            args.num_envs,
-            args.width,
-            args.height,
-            args.steps,
-            actions=args.actions,
-            observation=args.observation,
-            **overrides,
-        ),
-        args.num_envs,
-        args.steps,
-        args.repeats,
-    )
-    rows.append((name, *ours))
+    fns = {}
+    for config in args.config or ["default"]:
+        options, overrides = CONFIGS[config]
+        name = "snake_gymnax Snake-v0" + ("" if config == "default" else f" {config}")
+        fns[name] = snake_gymnax_rollout(
+            args.num_envs, args.width, args.height, args.steps, **options, **overrides
+        )
     if not args.no_jumanji and importlib.util.find_spec("jumanji") is None:
         print("jumanji is not installed: timing Snake-v0 only (pip install jumanji)")
     elif not args.no_jumanji:
-        theirs = measure(
-            jumanji_rollout(args.num_envs, args.width, args.height, args.steps),
-            args.num_envs,
-            args.steps,
-            args.repeats,
+        fns["jumanji Snake-v1"] = jumanji_rollout(
+            args.num_envs, args.width, args.height, args.steps
         )
-        rows.append(("jumanji Snake-v1", *theirs))
+    results = measure(fns, args.num_envs, args.steps, args.repeats)
 
     device = jax.devices()[0]
     print(
         f"\n{args.num_envs} envs, {args.width}x{args.height} board, {args.steps} steps per run, "
-        f"{args.repeats} repeats, jax {jax.__version__} on {device.platform} ({device.device_kind})\n"
+        f"{args.repeats} interleaved repeats, jax {jax.__version__} on {device.platform} "
+        f"({device.device_kind})\n"
     )
+    reference = list(results.values())[-1][0]
     print("| environment | best steps/s | median steps/s | ratio (best) |")
     print("|---|---:|---:|---:|")
-    for name, best, median in rows:
-        ratio = best / rows[-1][1]
-        print(f"| {name} | {best:,.0f} | {median:,.0f} | {ratio:.2f}x |")
+    for name, (best, median) in results.items():
+        print(f"| {name} | {best:,.0f} | {median:,.0f} | {best / reference:.2f}x |")
 
 
 if __name__ == "__main__":
