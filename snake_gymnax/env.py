@@ -325,9 +325,15 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         return self.transition(state, action, params, jax.random.uniform(key))
 
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Start board (constant, or random with ``random_start``) and food on a free cell."""
-        _, reset_u, start_u = self.uniforms(key)
-        return self.initial(reset_u, params, start_u)
+        """Start board (constant, or random with ``random_start``) and food on a free cell.
+
+        The food draw is ``jax.random.uniform(key)``, as before the options existed, so a key
+        gives the same start as it always did; the random start draws from a folded key.
+        """
+        start_u = 0.0
+        if not _is_off(params.random_start):
+            start_u = jax.random.uniform(jax.random.fold_in(key, 1))
+        return self.initial(jax.random.uniform(key), params, start_u)
 
     def next_direction(self, direction: jax.Array, action: jax.Array) -> jax.Array:
         """Direction the head moves in after ``action``: the action rules in one place.

@@ -510,6 +510,16 @@ def test_win_is_terminal_with_zero_discount():
     assert float(info["discount"]) == 0.0
 
 
+def test_reset_draws_food_as_it_always_did():
+    """A key gives the same start as before the options: food from ``uniform(key)``."""
+    env = Snake(7, 6)
+    keys = jax.random.split(jax.random.key(4), 64)
+    _, states = jax.vmap(env.reset, in_axes=(0, None))(keys, env.default_params)
+    u = np.asarray(jax.vmap(jax.random.uniform)(keys))
+    free = env._start_free
+    np.testing.assert_array_equal(states.food, free[np.floor(u * free.size).astype(int)])
+
+
 def test_uniforms_are_one_draw_matching_jax_random_uniform():
     """``Snake.step`` draws once; its first two numbers are exactly ``uniform(key, (2,))``."""
     env = Snake(6, 6)
