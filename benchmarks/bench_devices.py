@@ -28,7 +28,6 @@ def child(args: argparse.Namespace) -> None:
     """Time ``args.updates`` updates x ``args.num_seeds`` seeds on ``args.devices`` devices."""
     import jax
 
-    import ppo_trainer  # noqa: F401  (XLA:CPU workaround flag, before the backend starts)
     from ppo_trainer import parallel
     from ppo_trainer.config import TrainConfig
     from ppo_trainer.envs import make_env

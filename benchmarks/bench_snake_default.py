@@ -22,7 +22,7 @@ from pathlib import Path
 def run_seed(seed: int, run_dir: Path, extra: list[str]) -> dict:
     """One default training run in a subprocess; returns its wall time and greedy eval."""
     name = f"snake_default_s{seed}"
-    cmd = [sys.executable, "-m", "ppo_trainer.cli", "--env", "Snake-v0", "--optimizer", "muon",
+    cmd = [sys.executable, "-m", "ppo_trainer.app.train_cli", "--env", "Snake-v0", "--optimizer", "muon",
            "--seed", str(seed), "--run-dir", str(run_dir), "--run-name", name, *extra]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

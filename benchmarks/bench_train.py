@@ -2,7 +2,7 @@
 
 Times ``trainer.run(state, num_updates)`` compiled once (compile time reported separately), for
 CartPole-v1 with PureJaxRL's settings (1 seed, and 8 seeds vmapped in one program) and for the
-Snake defaults of ``TrainConfig``. Prints a markdown table.
+Snake-v0 preset. Prints a markdown table.
 
     python benchmarks/bench_train.py            # the README numbers
     python benchmarks/bench_train.py --quick    # a few updates each: a smoke run
@@ -17,19 +17,16 @@ from typing import Any
 
 import jax
 
-from ppo_trainer.config import TrainConfig, purejaxrl_cartpole
-from ppo_trainer.envs import make_env
-from ppo_trainer.optim import make_optimizer
-from ppo_trainer.ppo import make_trainer
+from ppo_trainer.app.build import build
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.presets import preset_config
 
 
 def bench(name: str, cfg: TrainConfig, num_seeds: int, num_updates: int, repeats: int) -> dict:
     """Compile ``num_updates`` updates for ``num_seeds`` seeds, then time ``repeats`` runs."""
-    env, env_params = make_env(cfg)
-    tx, lr_schedule = make_optimizer(cfg)
-    trainer = make_trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule)
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), num_seeds)
-    state = jax.jit(jax.vmap(trainer.init))(keys)
+    setup = build(cfg.replace(num_seeds=num_seeds))
+    trainer = setup.trainer
+    state = jax.jit(jax.vmap(trainer.init))(setup.keys)
     run = jax.jit(jax.vmap(lambda s: trainer.run(s, num_updates)))
 
     t0 = time.perf_counter()
@@ -75,14 +72,14 @@ def main() -> None:
     if args.quick:
         args.cartpole_updates, args.snake_updates, args.repeats = 5, 1, 1
 
-    cartpole = purejaxrl_cartpole()
+    cartpole = preset_config("CartPole-v1", optimizer="adam")
     rows = [
         bench("CartPole-v1 (PureJaxRL)", cartpole, 1, args.cartpole_updates, args.repeats),
         bench("CartPole-v1 (PureJaxRL)", cartpole, 8, args.cartpole_updates, args.repeats),
     ]
     if not args.skip_snake:
         try:
-            snake = TrainConfig(optimizer=args.snake_optimizer)
+            snake = preset_config("Snake-v0", optimizer=args.snake_optimizer)
             rows.append(bench("Snake-v0 (defaults)", snake, 1, args.snake_updates, args.repeats))
         except ValueError as err:  # snake_gymnax not installed
             print(f"skipping Snake: {err}")

@@ -1,86 +1,135 @@
-"""Resolve ``config.env`` to an (unwrapped) gymnax environment and its parameters.
+"""Resolve a config to a gymnax environment, and what the trainer needs to know about any env.
 
 Public API:
 
 - ``make_env(config) -> (env, env_params)``: ``config.env`` is a registered gymnax id
   (``CartPole-v1``, ``Snake-v0``, ...) or ``module:EnvId`` (the module is imported first so it can
-  call ``gymnax.register``). ``snake_gymnax`` is always imported first (when installed) so
-  ``Snake-v0`` resolves. Snake gets ``width``/``height`` constructor kwargs; the ``EnvParams``
-  overrides ``apple_reward``, ``death_penalty``, ``step_penalty`` and ``max_steps``
-  (-> ``max_steps_in_episode``) apply when set, and raise ``ValueError`` for an env whose params
-  lack the field. The env is returned UNWRAPPED: the trainer adds gymnax's ``LogWrapper``;
-  networks flatten observations themselves, so evaluation sees the same observations.
-- ``make_action_fn(env, env_params) -> fn(action) -> env_action``: what the trainer does to a
-  sampled action before ``env.step``: Box actions are reshaped to the space's shape and clipped to
-  its bounds; Discrete actions pass through. Use it for greedy evaluation too.
+  call ``gymnax.register``). ``config.env_kwargs`` go to the constructor (``gymnax.make(id,
+  **kwargs)``: shape-changing settings such as a board size), ``config.env_params`` replace
+  fields of the env's ``EnvParams`` (values cast to the field's type). A ``Discrete``
+  observation is one-hot encoded when ``config.one_hot_obs``. Nothing here names an env: what
+  an env needs reaches it through these two dictionaries. The trainer adds gymnax's
+  ``LogWrapper``; networks flatten observations themselves, so evaluation sees the same
+  observations. Raises :class:`ConfigError` with one line for an unknown id or a bad setting.
+- ``make_action_fn(env, env_params) -> fn(action) -> env_action``: Box actions are reshaped to
+  the space's shape and clipped to its bounds; Discrete actions pass through.
+- ``info_metrics(env, env_params) -> tuple[str, ...]``: the per-step scalar ``info`` values an
+  env reports beyond gymnax's own keys (Snake's ``apples``, ``length``, ``win``); the trainer logs
+  each as ``charts/<key>`` and evaluation reports each per episode, for any env.
+- Optional env hooks, used when the config asks for them and refused with one line when the env
+  lacks them: ``env.valid_actions(state, params) -> bool (num_actions,)`` (``action_mask_fn``:
+  ``--action-mask`` gives invalid actions zero probability) and ``env.symmetries(params) ->
+  ((obs_transform, action_permutation), ...)`` (``symmetry_tables``: ``--augment-symmetry``).
+- ``check_final_observation(env, env_params)``: the truncation bootstrap reads
+  ``info["final_observation"]``; an env (or wrapper) that omits it, or gives it another shape or
+  dtype than the observation, is refused here once, with a message that says what is wrong.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
+from gymnax.wrappers.purerl import GymnaxWrapper
 
-# Constructor kwargs (they change array shapes) for envs that take a board size.
-_BOARD_ENVS = ("Snake-v0",)
+from ppo_trainer.errors import ConfigError
 
-# TrainConfig field -> EnvParams field.
-_PARAM_OVERRIDES = {
-    "apple_reward": "apple_reward",
-    "death_penalty": "death_penalty",
-    "step_penalty": "step_penalty",
-    "max_steps": "max_steps_in_episode",
-}
+# Keys gymnax itself (Environment.step, LogWrapper) puts in info: not env metrics.
+GYMNAX_INFO_KEYS = frozenset({
+    "discount", "terminated", "truncated", "final_observation", "returned_episode",
+    "returned_episode_returns", "returned_episode_lengths", "returned_episode_valid", "timestep",
+})
 
 
-def _import_snake() -> bool:
-    """Import ``snake_gymnax`` so ``Snake-v0`` is registered; False if it is not available."""
-    try:
-        importlib.import_module("snake_gymnax")
-    except ImportError:
-        return False
-    return True
-
-
-def make_env(config: Any) -> tuple[Any, Any]:
-    """Return ``(env, env_params)`` for ``config.env`` with the config's overrides applied."""
+def resolve_env_id(env: str) -> str:
+    """The registered id for ``env`` (importing ``module`` of ``module:EnvId`` first). Installed
+    env packages register at ``import gymnax`` (``Snake-v0`` through its start-up hook)."""
     import gymnax
 
-    _import_snake()
-    env_id = config.env
-    if ":" in env_id:
-        module, env_id = env_id.split(":", 1)
+    env_id = env
+    if ":" in env:
+        module, env_id = env.split(":", 1)
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise ValueError(
-                f"--env {config.env!r}: cannot import module {module!r}: {err}"
-            ) from err
+            raise ConfigError(f"--env {env!r}: cannot import module {module!r}: {err}") from None
     if env_id not in gymnax.registered_envs:
-        raise ValueError(
-            f"unknown env {env_id!r}; registered gymnax envs: {', '.join(gymnax.registered_envs)}"
-        )
-    kwargs = {"width": config.width, "height": config.height} if env_id in _BOARD_ENVS else {}
-    env, env_params = gymnax.make(env_id, **kwargs)
+        raise ConfigError(
+            f"unknown env {env_id!r}; registered gymnax envs: {', '.join(gymnax.registered_envs)}")
+    return env_id
 
-    overrides = {}
-    for flag, name in _PARAM_OVERRIDES.items():
-        value = getattr(config, flag)
-        if value is None:
-            continue
-        if not hasattr(env_params, name):
-            raise ValueError(
-                f"--{flag.replace('_', '-')} is set but {env_id}'s EnvParams has no field {name!r}"
-            )
-        default = getattr(env_params, name)
-        overrides[name] = type(default)(value) if isinstance(default, (int, float)) else value
-    if overrides:
-        env_params = env_params.replace(**overrides)
+
+def make_env(config: Any) -> tuple[Any, Any]:
+    """Return ``(env, env_params)`` for ``config.env`` with the config's env settings applied."""
+    import gymnax
+
+    env_id = resolve_env_id(config.env)
+    kwargs = dict(getattr(config, "env_kwargs", {}) or {})
+    try:
+        env, env_params = gymnax.make(env_id, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"--env-kwargs {kwargs}: {env_id} does not accept them ({err})") from None
+    except ValueError as err:
+        raise ConfigError(f"--env-kwargs {kwargs}: {err}") from None
+    env_params = override_params(env_id, env_params, getattr(config, "env_params", {}) or {})
+    if getattr(config, "one_hot_obs", True) and isinstance(
+            env.observation_space(env_params), spaces.Discrete):
+        env = OneHotObservation(env)
     return env, env_params
+
+
+def override_params(env_id: str, env_params: Any, overrides: dict[str, Any]) -> Any:
+    """``env_params`` with ``overrides`` applied, each cast to the type of the field's default."""
+    if not overrides:
+        return env_params
+    fields = getattr(env_params, "__dataclass_fields__", {})
+    changes = {}
+    for name, value in overrides.items():
+        if name not in fields:
+            raise ConfigError(f"--env-params {name}={value}: {env_id}'s EnvParams has no field "
+                              f"{name!r}; it has: {', '.join(fields) or 'none'}")
+        default = getattr(env_params, name)
+        try:
+            if isinstance(default, bool):
+                changes[name] = bool(value)
+            elif isinstance(default, (int, float)):
+                changes[name] = type(default)(value)
+            else:
+                changes[name] = jnp.asarray(value, dtype=jnp.asarray(default).dtype)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--env-params {name}={value!r}: expected a value like "
+                              f"{default!r}") from None
+    return env_params.replace(**changes)
+
+
+class OneHotObservation(GymnaxWrapper):
+    """``Discrete(n)`` observations as float one-hot vectors of length ``n`` (``final_observation``
+    in ``info`` too, so truncated steps bootstrap from the same encoding)."""
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        n = self._env.observation_space(params).n
+        return spaces.Box(0.0, 1.0, (int(n),), jnp.float32)
+
+    def _encode(self, obs: jax.Array, params: Any) -> jax.Array:
+        return jax.nn.one_hot(obs, self._env.observation_space(params).n, dtype=jnp.float32)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        params = self._env.default_params if params is None else params
+        obs, state = self._env.reset(key, params)
+        return self._encode(obs, params), state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None) -> tuple:
+        params = self._env.default_params if params is None else params
+        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        info = {**info, "final_observation": self._encode(info["final_observation"], params)}
+        return self._encode(obs, params), state, reward, terminated, truncated, info
 
 
 def make_action_fn(env: Any, env_params: Any) -> Callable[[jax.Array], jax.Array]:
@@ -97,3 +146,66 @@ def make_action_fn(env: Any, env_params: Any) -> Callable[[jax.Array], jax.Array
         return jnp.clip(action, low, high)
 
     return to_env
+
+
+def _step_shapes(env: Any, env_params: Any) -> tuple[Any, dict[str, Any]]:
+    """Shapes of one observation and of ``env.step``'s info (abstract: nothing is computed)."""
+    key = jax.random.PRNGKey(0)
+    obs, state = jax.eval_shape(env.reset, key, env_params)
+    action = jax.eval_shape(lambda: env.action_space(env_params).sample(key))
+    out = jax.eval_shape(env.step, key, state, action, env_params)
+    return obs, out[-1]
+
+
+def info_metrics(env: Any, env_params: Any) -> tuple[str, ...]:
+    """Names of the scalar numeric per-step ``info`` values beyond gymnax's own keys, sorted."""
+    _, info = _step_shapes(env, env_params)
+    return tuple(sorted(
+        k for k, v in info.items()
+        if k not in GYMNAX_INFO_KEYS and getattr(v, "shape", None) == ()
+        and (jnp.issubdtype(v.dtype, jnp.number) or v.dtype == jnp.bool_)))
+
+
+def check_final_observation(env: Any, env_params: Any) -> None:
+    """Refuse an env whose ``info["final_observation"]`` is missing or unlike its observation."""
+    obs, info = _step_shapes(env, env_params)
+    name = getattr(env, "name", type(env).__name__)
+    if "final_observation" not in info:
+        raise ConfigError(
+            f"{name}: env.step's info has no 'final_observation' (the pre-reset observation of "
+            "gymnax >= 1.0), which PPO needs to bootstrap truncated episodes; step with gymnax's "
+            "Environment.step or add it in your wrapper")
+    final = info["final_observation"]
+    if (final.shape, final.dtype) != (obs.shape, obs.dtype):
+        raise ConfigError(
+            f"{name}: info['final_observation'] has shape {final.shape} {final.dtype} but "
+            f"observations have {obs.shape} {obs.dtype}: a wrapper transforms observations "
+            "without transforming info['final_observation'] the same way")
+
+
+def action_mask_fn(env: Any, env_params: Any) -> Callable[[Any], jax.Array]:
+    """``fn(env_state) -> bool (num_actions,)`` from the env's ``valid_actions`` hook."""
+    if not callable(getattr(env, "valid_actions", None)):
+        raise ConfigError(f"--action-mask: {getattr(env, 'name', type(env).__name__)} has no "
+                          "valid_actions(state, params) method")
+    if not isinstance(env.action_space(env_params), spaces.Discrete):
+        raise ConfigError("--action-mask needs a Discrete action space")
+    return lambda state: jnp.asarray(env.valid_actions(state, env_params), jnp.bool_)
+
+
+def symmetry_tables(env: Any, env_params: Any) -> tuple[tuple[Callable, ...], jax.Array]:
+    """``(obs_transforms, perms)`` from the env's ``symmetries`` hook; ``perms[k, a]`` is the
+    action that plays the role of ``a`` in ``obs_transforms[k](obs)``."""
+    name = getattr(env, "name", type(env).__name__)
+    if not callable(getattr(env, "symmetries", None)):
+        raise ConfigError(f"--augment-symmetry: {name} has no symmetries(params) method")
+    pairs = tuple(env.symmetries(env_params))
+    if len(pairs) < 2:
+        raise ConfigError(f"--augment-symmetry: {name} declares no symmetry besides the identity "
+                          "for these settings")
+    perms = jnp.asarray([p for _, p in pairs], jnp.int32)
+    n = env.action_space(env_params).n
+    if perms.shape[1] != n or not all(sorted(map(int, p)) == list(range(n)) for p in perms):
+        raise ConfigError(f"--augment-symmetry: {name}'s action permutations are not "
+                          f"permutations of its {n} actions")
+    return tuple(f for f, _ in pairs), perms

@@ -1,25 +1,15 @@
-"""User-facing errors of the command-line tools.
+"""Errors a user can fix. Each ``str()`` is a complete one-line message.
 
-Each carries a complete one-line message and the process exit code, so that ``main`` can print
-``ppo-train: error: <message>`` and exit without a traceback.
+Library modules raise these (or their own subclasses); only the command-line tools turn them
+into exit codes (``ppo_trainer.app.flags``), so the library stays usable from a notebook.
 """
 
 from __future__ import annotations
 
 
-class CLIError(Exception):
-    """A mistake in what the user asked for (bad flag, missing run directory): exit code 2."""
-
-    exit_code = 2
+class TrainerError(Exception):
+    """Base class: something in what the user asked for, not a bug."""
 
 
-class TrainingDiverged(CLIError):
-    """A loss became NaN/inf; the message names the flag most likely to blame. Exit code 1."""
-
-    exit_code = 1
-
-
-class TrainingInterrupted(CLIError):
-    """Ctrl-C: the last completed chunk was checkpointed; the message says how to resume. Exit 130."""
-
-    exit_code = 130
+class ConfigError(TrainerError, ValueError):
+    """A setting that cannot run: a bad value, an unknown env, a size that does not divide."""

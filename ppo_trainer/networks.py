@@ -262,6 +262,12 @@ class TransformerActorCritic(ActorCritic):
         return self.heads(h, h)
 
 
+def mask_logits(pi: Any, mask: jax.Array) -> Any:
+    """A Categorical with the actions outside ``mask`` at probability 0 (a large negative
+    logit rather than -inf, so entropies and log-probabilities stay finite)."""
+    return distrax.Categorical(logits=jnp.where(mask, pi.logits, -1e9))
+
+
 def action_spec(env: Any, env_params: Any) -> tuple[int, int]:
     """``(num_actions, action_dim)``: one is 0. Discrete -> (n, 0); Box -> (0, prod(shape))."""
     space = env.action_space(env_params)

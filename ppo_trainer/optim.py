@@ -1,19 +1,21 @@
-"""Build the optax optimizer for a run from the optimizer registry (see docs/CONTRACTS.md).
+"""Build the optax optimizer of a run from the optimizer registry (see docs/optimizers.md).
 
 Public API:
 
-- ``make_schedule(config, value) -> optax.Schedule``: the learning-rate schedule for a base value.
-  With ``config.anneal_lr`` it is linear (same shape as ``optax.linear_schedule``) from ``value`` to 0 over the run's optimizer steps
-  (updates x epochs x minibatches). Optax evaluates a schedule at the count of steps already
-  taken, so optimizer step ``k`` (1-based) uses ``schedule(k - 1)``; the schedule therefore
-  reaches 0 at count ``num_optimizer_steps - 1``: the last optimizer step uses lr 0 and every
-  earlier one a positive lr ("reaches 0 at the last step, never before").
-  Without annealing it is constant.
-- ``make_optimizer(config) -> (tx, lr_schedule)``: ``plugins.get_registry().build(config.optimizer,
-  learning_rate=..., max_grad_norm=config.max_grad_norm, **config.optimizer_kwargs)``; when
-  annealing, ``learning_rate`` and every hyperparameter the plugin declares ``schedulable`` (e.g.
-  Muon's ``muon_lr``) become ``make_schedule`` schedules. ``lr_schedule`` is the schedule of
-  ``config.lr``, the one the trainer logs as ``charts/learning_rate``.
+- ``schedule_knots(config) -> Knots``: the learning-rate fraction as ``((count, fraction), ...)``
+  corner points over optimizer-step counts. A fresh annealed run is ``((0, 1), (H, 0))`` with
+  ``H = updates x epochs x minibatches - 1``: optax evaluates a schedule at the count of steps
+  already taken, so the last optimizer step uses exactly 0 and every earlier one a positive rate
+  ("reaches 0 at the last step, never before"). Resuming with another budget adds a corner at the
+  resume point instead of rebuilding the schedule (``extend_knots``): the rate never jumps.
+- ``make_schedule(config, value, knots=None) -> optax.Schedule``: ``value`` times the piecewise
+  linear fraction (constant ``value`` without ``config.anneal_lr``).
+- ``make_optimizer(config, knots=None) -> (tx, lr_schedule)``: ``registry().build(...)``, which
+  validates the plugin's hyperparameters FIRST, then turns ``--lr`` and every hyperparameter the
+  plugin declares ``schedulable`` (e.g. Muon's ``muon_lr``) into schedules with the same
+  corners, and applies the global-norm clip once. ``lr_schedule`` is the schedule of
+  ``config.lr``, the one the trainer logs as ``charts/learning_rate``, at the optimizer's own
+  step count.
 """
 
 from __future__ import annotations
@@ -24,48 +26,74 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ppo_trainer.registry import registry
 
-def _horizon(config: Any) -> int:
-    # Count of the last optimizer step (0-based): the schedule is 0 there.
-    return max(config.num_optimizer_steps - 1, 1)
+Knots = tuple[tuple[int, float], ...]
+
+def schedule_knots(config: Any) -> Knots:
+    """Corners of a fresh run's learning-rate fraction (see the module docstring)."""
+    return ((0, 1.0), (max(config.num_optimizer_steps - 1, 1), 0.0))
 
 
-def make_schedule(config: Any, value: float) -> optax.Schedule:
-    """Linear decay of ``value`` to 0 at the last optimizer step when annealing, else constant."""
+def knots_value(knots: Knots, count: int) -> float:
+    """The fraction at ``count`` (host-side twin of the jitted schedule)."""
+    if count >= knots[-1][0]:
+        return float(knots[-1][1])
+    for (x0, y0), (x1, y1) in zip(knots[:-1], knots[1:], strict=True):
+        if count < x1:
+            return y1 + (y0 - y1) * (x1 - count) / (x1 - x0)
+    raise AssertionError("unreachable")
+
+
+def extend_knots(knots: Knots, count: int, new_last: int) -> Knots:
+    """Corners for a run resumed at optimizer step ``count`` whose last step is now ``new_last``.
+
+    The rate continues from its value at ``count`` and reaches 0 at ``new_last``: no jump. If the
+    schedule had already reached 0 (extending a finished run), the extension starts from the
+    fraction a schedule planned for the longer run would have at ``count`` (``1 - count /
+    new_last``), since a rate of exactly 0 would train nothing.
+    """
+    kept = tuple(k for k in knots if k[0] < count)
+    start = knots_value(knots, count)
+    if new_last <= count:
+        return kept + ((count, start),)
+    if start == 0.0:
+        start = 1.0 - count / new_last
+    return kept + ((count, start), (new_last, 0.0))
+
+
+def make_schedule(config: Any, value: float, knots: Knots | None = None) -> optax.Schedule:
+    """``value`` times the piecewise linear fraction through ``knots`` (exact at each corner)."""
     value = float(value)
     if not config.anneal_lr:
         return optax.constant_schedule(value)
-    horizon = _horizon(config)
+    knots = tuple(knots or schedule_knots(config))
+    segments = list(zip(knots[:-1], knots[1:], strict=True))
 
     def schedule(count: Any) -> jax.Array:
-        # Integer count of remaining steps, so the last step's lr is exactly 0 even under jit
+        # Integer distances to each corner, so a corner at fraction 0 gives exactly 0 under jit
         # (optax.linear_schedule's float fraction leaves ~1e-8 * value there).
-        remaining = jnp.clip(horizon - jnp.asarray(count, jnp.int32), 0, horizon)
-        return value * remaining.astype(jnp.float32) / horizon
+        count = jnp.asarray(count, jnp.int32)
+        out = jnp.asarray(value * knots[-1][1], jnp.float32)
+        for (x0, y0), (x1, y1) in reversed(segments):
+            span = x1 - x0
+            remaining = jnp.clip(x1 - count, 0, span).astype(jnp.float32)
+            segment = value * (y1 + (y0 - y1) * remaining / span)
+            out = jnp.where(count < x1, segment, out)
+        return out
 
     return schedule
 
 
-def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Return ``(tx, lr_schedule)`` for ``config.optimizer`` from the plugin registry."""
-    from plugins import get_registry
+def make_optimizer(config: Any, knots: Knots | None = None
+                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Return ``(tx, lr_schedule)`` for ``config.optimizer`` from the plugin registry.
 
-    registry = get_registry()
-    info = registry.get(config.optimizer)
-    kwargs = dict(config.optimizer_kwargs)
-    learning_rate: Any = config.lr
-    if config.anneal_lr:
-        learning_rate = make_schedule(config, config.lr)
-        for hp in info.hyperparams:
-            if not getattr(hp, "schedulable", False):
-                continue
-            value = kwargs.get(hp.name, hp.default)
-            if value is not None and not callable(value):
-                kwargs[hp.name] = make_schedule(config, float(value))
-    tx = registry.build(
-        config.optimizer,
-        learning_rate=learning_rate,
-        max_grad_norm=config.max_grad_norm,
-        **kwargs,
-    )
-    return tx, make_schedule(config, config.lr)
+    The registry validates every value first, then applies ``schedule`` to ``--lr`` and to the
+    plugin's ``schedulable`` floats, then adds the global-norm clip.
+    """
+    schedule = (lambda value: make_schedule(config, value, knots)) if config.anneal_lr else None
+    tx = registry().build(config.optimizer, learning_rate=config.lr,
+                          max_grad_norm=config.max_grad_norm, schedule=schedule,
+                          **config.optimizer_kwargs)
+    return tx, make_schedule(config, config.lr, knots)

@@ -5,9 +5,11 @@ splits the environments: each device steps ``num_envs / D`` environments and run
 on them. Nothing else in ``ppo.py`` changes; the sharding is declared, and XLA's SPMD partitioner
 (GSPMD) writes the communication:
 
-- ``RunnerState`` is placed with :func:`state_shardings`: ``env_state`` and ``last_obs`` are
-  sharded on their env axis (the axis after the seed axis, ``P(None, "envs")``); ``params``,
-  ``opt_state`` (Muon momentum included), ``rng`` and ``update_step`` are replicated (``P()``).
+- ``RunnerState`` is placed with :func:`state_shardings`: ``env_state``, ``last_obs`` and each
+  env's running return (reward scaling) are sharded on their env axis (the axis after the seed
+  axis, ``P(None, "envs")``); ``params``, ``opt_state`` (Muon momentum included), the
+  normalization statistics, ``rng`` and the step counters are replicated (``P()``). Means over
+  the env axis (normalization statistics, advantage normalization) are global-batch means.
   ``jit(vmap(run))`` gets the same in/out shardings, so a chunk's output feeds the next chunk's
   compiled program unchanged, and a replicated update keeps parameters identical everywhere.
 - Inside an update, ``Trainer`` puts ``with_sharding_constraint`` on the env-batched arrays
@@ -46,6 +48,7 @@ from collections.abc import Sequence
 from typing import Any
 
 AXIS = "envs"
+_INITIALIZED = False
 
 
 def initialize_distributed() -> dict[str, int]:
@@ -58,11 +61,15 @@ def initialize_distributed() -> dict[str, int]:
     """
     import jax
 
-    kwargs: dict[str, Any] = {}
-    for env_name, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
-        if os.environ.get(env_name):
-            kwargs[arg] = int(os.environ[env_name])
-    jax.distributed.initialize(**kwargs)
+    global _INITIALIZED
+    if not _INITIALIZED:  # idempotent: the CLI calls it before validating, the run loop again
+        kwargs: dict[str, Any] = {}
+        for env_name, arg in (("JAX_NUM_PROCESSES", "num_processes"),
+                              ("JAX_PROCESS_ID", "process_id")):
+            if os.environ.get(env_name):
+                kwargs[arg] = int(os.environ[env_name])
+        jax.distributed.initialize(**kwargs)
+        _INITIALIZED = True
     return {"process_index": jax.process_index(), "process_count": jax.process_count()}
 
 
@@ -135,8 +142,14 @@ def state_shardings(mesh: Any, state: Any, *, seed_axis: bool = True) -> Any:
         opt_state=jax.tree.map(lambda _: replicated, state.opt_state),
         env_state=jax.tree.map(lambda _: env, state.env_state),
         last_obs=env,
+        norm=type(state.norm)(  # statistics replicated, each env's running return sharded
+            obs=jax.tree.map(lambda _: replicated, state.norm.obs),
+            ret=jax.tree.map(lambda _: replicated, state.norm.ret),
+            returns=env,
+        ),
         rng=replicated,
         update_step=replicated,
+        opt_step=replicated,
     )
 
 

@@ -14,15 +14,15 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import pytest
+from flax import serialization
 
-jax = pytest.importorskip("jax")
-
-from flax import serialization  # noqa: E402
-
-from ppo_trainer import cli, evaluate, runner  # noqa: E402
-from ppo_trainer.errors import TrainingInterrupted  # noqa: E402
-from ppo_trainer.sinks import TIMING_KEYS, read_metrics  # noqa: E402
+from ppo_trainer.app import eval_cli as evaluate
+from ppo_trainer.app import runner
+from ppo_trainer.app import train_cli as cli
+from ppo_trainer.app.runner import TrainingInterrupted
+from ppo_trainer.app.sinks import TIMING_KEYS, read_metrics
 
 BASE = ["--env", "CartPole-v1", "--optimizer", "adam", "--num-envs", "4", "--num-steps", "16",
         "--total-timesteps", "256", "--num-minibatches", "2", "--update-epochs", "1",
@@ -141,7 +141,7 @@ def test_sigint_checkpoints_and_resume_finishes(runs_dir: Path) -> None:
     """A real Ctrl-C on the CLI in a subprocess: exit 130, checkpoint, resume hint; then resume."""
     run = runs_dir / "sigint"
     env = dict(os.environ)  # conftest put the shared compilation cache in the environment
-    argv = [sys.executable, "-m", "ppo_trainer.cli", *BASE, "--total-timesteps", "64000000",
+    argv = [sys.executable, "-m", "ppo_trainer.app.train_cli", *BASE, "--total-timesteps", "64000000",
             "--run-dir", str(runs_dir), "--run-name", "sigint"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
@@ -158,3 +158,21 @@ def test_sigint_checkpoints_and_resume_finishes(runs_dir: Path) -> None:
     # finish with a budget two updates beyond the checkpoint
     assert cli.main(["--resume", str(run), "--total-timesteps", str((update + 2) * 64)]) == 0
     assert [r["update"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, update + 3))
+
+
+def test_resume_with_a_new_budget_and_epochs_continues_the_rate(runs_dir: Path) -> None:
+    """The logged rate is the optimizer's (its own step count), continuous across a resume that
+    changes the budget and the optimizer steps per update."""
+    argv = [a for a in BASE if a != "--no-anneal-lr"] + ["--lr", "0.01", "--run-dir",
+                                                         str(runs_dir), "--run-name", "lr"]
+    config = cli.parse_args(argv).config
+    with pytest.raises(TrainingInterrupted):
+        runner.train(config, should_stop=lambda update: update >= 2)
+    run = runs_dir / "lr"
+    assert cli.main(["--resume", str(run), "--total-timesteps", "384", "--update-epochs", "2"]) == 0
+    lrs = [r["charts/learning_rate"] for r in read_metrics(run / "metrics.jsonl")]
+    # 2 optimizer steps per update for 2 updates (last step 7 of the first plan), then 4 per
+    # update for 4 more: corners (0, 1), (4, 3/7), (19, 0).
+    expected = [1.0, 5 / 7, 3 / 7, 3 / 7 * 11 / 15, 3 / 7 * 7 / 15, 3 / 7 * 3 / 15]
+    assert lrs == pytest.approx([0.01 * f for f in expected], rel=1e-5)
+    assert ckpt_state(run)["runner_state"]["opt_step"].tolist() == [20]  # (seeds,)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-jax = pytest.importorskip("jax")
-pytest.importorskip("snake_gymnax.render")
-pytest.importorskip("wandb")
-
-from ppo_trainer import cli  # noqa: E402
-from ppo_trainer.sinks import read_metrics  # noqa: E402
+from ppo_trainer.app import train_cli as cli
+from ppo_trainer.app.sinks import read_metrics
 
 
 def test_snake_run_writes_gif_eval_and_offline_wandb_run(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -20,20 +14,51 @@ def test_snake_run_writes_gif_eval_and_offline_wandb_run(tmp_path: Path, monkeyp
         monkeypatch.setenv(var, str(tmp_path / "wandb_home"))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    argv = ["--env", "Snake-v0", "--width", "5", "--height", "5", "--optimizer", "adam",
+    argv = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "adam",
             "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "128",
             "--num-minibatches", "2", "--update-epochs", "1", "--hidden-size", "16",
             "--num-hidden-layers", "1", "--save-freq", "2", "--eval-episodes", "4",
-            "--max-steps", "50", "--no-anneal-lr", "--wandb", "--run-dir", str(tmp_path),
-            "--run-name", "snake"]
+            "--env-params.max_steps_in_episode=50", "--no-anneal-lr", "--wandb", "--tensorboard",
+            "--run-dir", str(tmp_path), "--run-name", "snake"]
     assert cli.main(argv) == 0
     run = tmp_path / "snake"
     for name in ("agent.gif", "eval.json", "learning_curve.png", "checkpoint.msgpack"):
         assert (run / name).is_file(), name
     assert (run / "agent.gif").read_bytes()[:3] == b"GIF"
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_kwargs"] == {"width": 5, "height": 5}
+    assert config["env_params"] == {"max_steps_in_episode": 50}
     summary = json.loads((run / "eval.json").read_text())
-    assert "mean_apples" in summary and summary["episodes_per_seed"] == 4
+    # Snake's info values reach the metrics, the eval and the log through the generic path
+    assert {"mean_apples", "mean_win", "mean_length"} <= set(summary)
+    assert summary["episodes_per_seed"] == 4
     assert "apples" in capsys.readouterr().err
-    assert all("charts/apples" in row for row in read_metrics(run / "metrics.jsonl"))
+    rows = read_metrics(run / "metrics.jsonl")
+    assert all({"charts/apples", "charts/win", "charts/length"} <= set(row) for row in rows)
     offline = list((run / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    scalars = read_tensorboard_scalars(events[0])
+    assert {"charts/episodic_return", "charts/apples", "losses/value_loss", "charts/SPS",
+            "eval/mean_apples"} <= set(scalars)
+    assert [step for step, _ in scalars["losses/value_loss"]] == [64, 128]  # 4 envs x 16 steps per update
+
+
+def read_tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Scalars of an event file (TFRecord framing: length, crc, Event proto, crc)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    data = path.read_bytes()
+    pos = 0
+    while pos < len(data):
+        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+        pos += 12 + length + 4
+        for value in event.summary.value:
+            if value.HasField("simple_value"):
+                out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out

@@ -10,44 +10,58 @@ import sys
 import numpy as np
 import pytest
 
-from ppo_trainer import compare, stats
+from ppo_trainer.app import stats
+from ppo_trainer.app.compare import analysis, report
+from ppo_trainer.app.compare import cli as compare
 
 # --------------------------------------------------------------------------------- statistics
 
 
-def test_t_interval_known_numbers() -> None:
-    # mean 2.5, s = sqrt(5/3), t_{0.975,3} = 3.182446305
-    mean, half = stats.t_interval([1.0, 2.0, 3.0, 4.0])
-    assert mean == 2.5
-    assert half == pytest.approx(3.182446305 * math.sqrt(5 / 3) / 2, rel=1e-7)
-    # n = 2: t_{0.975,1} = 12.7062047; s = sqrt(2)
-    assert stats.t_interval([0.0, 2.0])[1] == pytest.approx(12.7062047 * math.sqrt(2) / math.sqrt(2))
-    m1, h1 = stats.t_interval([5.0, float("nan")])  # NaN ignored; one value: no width
-    assert m1 == 5.0 and math.isnan(h1)
-    assert stats.t_critical(10, 0.90) == pytest.approx(1.812461123, rel=1e-7)
+def test_bootstrap_interval_stays_inside_the_data() -> None:
+    """With 2 seeds a Student-t band spans mean +- 12.7 s; the bootstrap one never leaves the
+    range of the data (the defect that drew a CartPole band down to -2000)."""
+    mean, lo, hi = stats.bootstrap_ci([100.0, 500.0])
+    assert mean == 300.0 and 100.0 <= lo < mean < hi <= 500.0
+    m1, lo1, hi1 = stats.bootstrap_ci([5.0, float("nan")])  # NaN ignored; one value: no width
+    assert m1 == lo1 == hi1 == 5.0
+    assert all(math.isnan(v) for v in stats.bootstrap_ci([]))
+    # 30 normal draws: close to the textbook interval mean +- 1.96 s / sqrt(n)
+    x = np.random.default_rng(1).normal(10.0, 2.0, 30)
+    m, lo, hi = stats.bootstrap_ci(x, reps=20000)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size)
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.15) and lo < m < hi
 
 
-def test_welch_interval_known_numbers() -> None:
-    a, b = [1.0, 2.0, 3.0], [4.0, 6.0, 8.0, 10.0]
-    diff, half = stats.welch_interval(a, b)
-    va, vb = 1.0 / 3, (20.0 / 3) / 4  # var/n
-    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
-    assert diff == pytest.approx(7.0 - 2.0)
-    assert half == pytest.approx(stats.t_critical(df) * math.sqrt(va + vb))
-    assert stats.welch_interval([1.0, 1.0], [1.0, 1.0]) == (0.0, 0.0)
-    assert stats.verdict(5.0, 1.0) == "win"
-    assert stats.verdict(-5.0, 1.0) == "loss"
-    assert stats.verdict(0.5, 1.0) == "tie"
+def test_bootstrap_difference_and_verdicts() -> None:
+    d, lo, hi = stats.bootstrap_diff_ci([1.0, 2.0, 3.0], [4.0, 6.0, 8.0, 10.0])
+    assert d == pytest.approx(5.0) and 0 < lo < d < hi
+    assert stats.verdict(lo, hi) == "win"
+    assert stats.verdict(-3.0, -1.0) == "loss"
+    assert stats.verdict(-1.0, 1.0) == "tie"
     assert stats.verdict(0.5, float("nan")) == "n/a"
+    assert math.isnan(stats.bootstrap_diff_ci([1.0], [2.0, 3.0])[1])
+
+
+def test_iqm_and_stratified_bootstrap_match_rliable() -> None:
+    """Numbers from rliable 1.2.0 (``get_interval_estimates(..., aggregate_iqm, reps=50000)``
+    on this (6 runs x 3 tasks) matrix, in a throwaway venv with pandas < 3): IQM 0.58626,
+    95% interval [0.3309, 0.7580]."""
+    a = np.array([[0.637, 0.2698, 0.041], [0.0165, 0.8133, 0.9128], [0.6066, 0.7295, 0.5436],
+                  [0.9351, 0.8159, 0.0027], [0.8574, 0.0336, 0.7297], [0.1757, 0.8632, 0.5415]])
+    point, lo, hi = stats.stratified_bootstrap_ci([a[:, j] for j in range(3)], reps=20000)
+    assert point == pytest.approx(0.58626, abs=1e-5)
+    assert lo == pytest.approx(0.3309, abs=0.01) and hi == pytest.approx(0.7580, abs=0.01)
+    assert stats.iqm([1, 2, 3, 4, 100, -100, 5, 6]) == pytest.approx(3.5)
 
 
 def test_curve_helpers() -> None:
     filled = stats.forward_fill(np.array([[np.nan, 1.0, np.nan, 3.0], [2.0, np.nan, np.nan, 4.0]]))
     np.testing.assert_array_equal(filled[1], [2.0, 2.0, 2.0, 4.0])
     assert math.isnan(filled[0, 0]) and filled[0, 2] == 1.0
-    mean, lo, hi = stats.curve_band(np.array([[1.0, 2.0], [3.0, np.nan]]))
-    np.testing.assert_allclose(mean, [2.0, 2.0])
-    assert hi[0] - mean[0] == pytest.approx(stats.t_interval([1.0, 3.0])[1])
+    curves = np.array([[1.0, 2.0, 0.0], [3.0, np.nan, 500.0]])
+    mean, lo, hi = stats.curve_band(curves)
+    np.testing.assert_allclose(mean, [2.0, 2.0, 250.0])
+    assert 1.0 <= lo[0] < hi[0] <= 3.0 and 0.0 <= lo[2] and hi[2] <= 500.0
     assert lo[1] == hi[1] == 2.0  # one finite seed: no band
     # linear ramp 0..10 over x 0..100: average value 5
     x = np.linspace(0, 100, 11)
@@ -63,12 +77,12 @@ def test_summarize_threshold_and_verdicts() -> None:
         "b": {"global_step": steps,
               "curves": {"charts/episodic_return": [[0, 5, 9, 10], [0, 5, 11, 10.5]]}},
     }
-    s = compare.summarize(runs, final_window=0.25)["charts/episodic_return"]
+    s = analysis.summarize(runs, final_window=0.25)["charts/episodic_return"]
     assert s["threshold"] == pytest.approx(0 + 0.9 * 10.25)  # initial 0, best final mean 10.25
     assert s["rows"]["b"]["final_verdict"] == "win"
     assert s["rows"]["b"]["steps_to_threshold"] == 3.0
     assert s["rows"]["a"]["seeds_reaching"] == 0
-    assert compare.summarize(runs, threshold=1.0)["charts/episodic_return"]["threshold"] == 1.0
+    assert analysis.summarize(runs, threshold=1.0)["charts/episodic_return"]["threshold"] == 1.0
 
 
 # --------------------------------------------------------------------------------- parsing
@@ -76,15 +90,19 @@ def test_summarize_threshold_and_verdicts() -> None:
 
 def test_specs_and_flags_resolve_per_optimizer() -> None:
     req = compare.parse_args([
-        "--env", "CartPole-v1", "--optimizers", "adam:lr=2.5e-4", "muon", "muon:muon_lr=0.05",
+        "--env", "CartPole-v1", "--optimizers", "adam:lr=1e-3", "muon", "muon:muon_lr=0.05",
         "--muon-momentum", "0.9", "--num-envs=8", "--out", "x"])
-    adam, muon, muon2 = (req.configs[k] for k in ("adam:lr=2.5e-4", "muon", "muon:muon_lr=0.05"))
-    assert adam.lr == 2.5e-4 and muon.lr == 5e-4 and adam.num_envs == 8 == muon.num_envs
+    adam, muon, muon2 = (req.configs[k] for k in ("adam:lr=1e-3", "muon", "muon:muon_lr=0.05"))
+    assert adam.lr == 1e-3 and muon.lr == 2.5e-4  # the spec's value; the CartPole preset's
+    assert adam.num_envs == 8 == muon.num_envs and adam.hidden_size == 64  # flag; preset
     assert "muon_momentum" not in adam.optimizer_kwargs
     assert muon.optimizer_kwargs["muon_momentum"] == 0.9
     assert muon.optimizer_kwargs["muon_lr"] == 0.02  # the plugin's declared default
     assert muon2.optimizer_kwargs["muon_lr"] == 0.05
     assert adam.num_seeds == compare.COMPARE_DEFAULTS["num_seeds"]
+    qualified = compare.parse_args(["--env", "CartPole-v1", "--optimizers",
+                                    "snake-ppo-jax:adam:lr=1e-3", "--out", "x"])
+    assert qualified.configs["snake-ppo-jax:adam:lr=1e-3"].lr == 1e-3
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
@@ -108,7 +126,7 @@ def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str, capsys) ->
 
 def test_unknown_optimizer_console_script(tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ppo_trainer.compare", "--optimizers", "adam", "bogus",
+        [sys.executable, "-m", "ppo_trainer.app.compare.cli", "--optimizers", "adam", "bogus",
          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "bogus" in proc.stderr
@@ -124,17 +142,17 @@ def test_cartpole_two_optimizers_two_seeds(tmp_path) -> None:
             "--num-minibatches", "2", "--update-epochs", "1", "--hidden-size", "8",
             "--out", str(out)]
     assert compare.main(argv) == 0
-    for name in (compare.STEPS_PLOT, compare.TIME_PLOT, compare.TABLE_NAME, compare.JSON_NAME):
+    for name in (report.STEPS_PLOT, report.TIME_PLOT, report.TABLE_NAME, report.JSON_NAME):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
-    data = json.loads((out / compare.JSON_NAME).read_text())
+    data = json.loads((out / report.JSON_NAME).read_text())
     assert set(data["runs"]) == {"adam", "muon"}
     run = data["runs"]["muon"]
     assert np.asarray(run["curves"]["charts/episodic_return"]).shape == (2, 8)
     assert len(run["global_step"]) == len(run["wall_clock_s"]) == 8
     assert np.all(np.diff(run["wall_clock_s"]) >= 0) and run["compile_s"] > 0
-    table = (out / compare.TABLE_NAME).read_text()
+    table = (out / report.TABLE_NAME).read_text()
     assert "| `muon` |" in table and "final vs adam" in table
     # --replot redraws from curves.json without training
-    (out / compare.TABLE_NAME).unlink()
+    (out / report.TABLE_NAME).unlink()
     assert compare.main([*argv, "--replot", "--threshold", "20"]) == 0
-    assert "env steps to 20" in (out / compare.TABLE_NAME).read_text()
+    assert "env steps to 20" in (out / report.TABLE_NAME).read_text()

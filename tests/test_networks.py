@@ -103,9 +103,9 @@ def test_transformer_dropout_only_when_asked() -> None:
 
 
 def test_snake_observations_with_every_network() -> None:
-    pytest.importorskip("snake_gymnax")
     for network in ("mlp", "cnn", "transformer"):
-        env, env_params, net, params, obs_shape = build("Snake-v0", network, width=6, height=5)
+        env, env_params, net, params, obs_shape = build("Snake-v0", network,
+                                                        env_kwargs={"width": 6, "height": 5})
         assert obs_shape[:2] == (5, 6)
         obs, _ = env.reset(jax.random.PRNGKey(0), env_params)
         pi, value = net.apply(params, obs[None])

@@ -1,8 +1,7 @@
 """Data-parallel training (ppo_trainer/parallel.py): 4 forced CPU devices vs 1, sharding, CLI.
 
 The device count is fixed when XLA's CPU backend starts, so the multi-device checks run in two
-subprocesses started with ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (importing
-``ppo_trainer`` appends its Eigen workaround flag). Each child prints one JSON line of results;
+subprocesses started with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``. Each child prints one JSON line of results;
 the tests below assert on them. Small CartPole configs keep both children to ~10-20 s each.
 """
 
@@ -13,17 +12,16 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from ppo_trainer import cli, parallel
+from ppo_trainer import parallel
+from ppo_trainer.app import train_cli as cli
 
 LIBRARY_CHILD = textwrap.dedent(
     """
     import json
-    import ppo_trainer  # appends the XLA:CPU workaround flag to XLA_FLAGS
     import jax, numpy as np
     from ppo_trainer import parallel
     from ppo_trainer.config import TrainConfig
@@ -31,8 +29,10 @@ LIBRARY_CHILD = textwrap.dedent(
     from ppo_trainer.optim import make_optimizer
     from ppo_trainer.ppo import make_trainer
 
+    # normalization on: its statistics must be those of the global batch on any device count
     cfg = TrainConfig(env="CartPole-v1", network="mlp", hidden_size=16, num_envs=8, num_steps=8,
-                      total_timesteps=256, update_epochs=2, num_minibatches=2, optimizer="muon")
+                      total_timesteps=256, update_epochs=2, num_minibatches=2, optimizer="muon",
+                      normalize_obs=True, normalize_reward=True)
     env, env_params = make_env(cfg)
     tx, lr_schedule = make_optimizer(cfg)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)  # 2 seeds x 4 devices in one program
@@ -79,6 +79,10 @@ LIBRARY_CHILD = textwrap.dedent(
                                                    jax.tree.leaves(runs[n][0].params)))
         out[n]["env_equal_obs_diff"] = float(np.max(np.abs(np.asarray(runs[1][0].last_obs)
                                                            - np.asarray(runs[n][0].last_obs))))
+        out[n]["norm_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                                  for a, b in zip(jax.tree.leaves(runs[1][0].norm),
+                                                  jax.tree.leaves(runs[n][0].norm)))
+        out[n]["norm_count"] = float(np.asarray(runs[n][0].norm.obs.count).reshape(-1)[0])
     print("RESULT " + json.dumps(out))
     """
 )
@@ -86,12 +90,11 @@ LIBRARY_CHILD = textwrap.dedent(
 CLI_CHILD = textwrap.dedent(
     """
     import json, sys
-    import ppo_trainer
     import jax
     from jax._src import xla_bridge
-    from ppo_trainer import cli, runner
-    from ppo_trainer.config import TrainConfig
-    from ppo_trainer.sinks import read_metrics
+    from ppo_trainer.app import runner
+    from ppo_trainer.app import train_cli as cli
+    from ppo_trainer.app.sinks import read_metrics
 
     runs = sys.argv[1]
     base = ["--env", "CartPole-v1", "--optimizer", "muon", "--num-envs", "8", "--num-steps", "8",
@@ -171,6 +174,8 @@ def test_same_learning_curve_as_one_device(library: dict, n: int) -> None:
     assert run["metric_diff"]["charts/episodic_return"] == 0.0  # same env trajectories
     assert run["param_diff"] <= 1e-4
     assert run["env_equal_obs_diff"] <= 1e-5
+    # normalization statistics over the global batch: 8 envs x (1 reset + 4 x 8 steps) samples
+    assert run["norm_diff"] <= 1e-4 and run["norm_count"] == pytest.approx(8 * 33 + 1e-4)
 
 
 def test_progress_callback_once_per_update_and_seed(library: dict) -> None:
@@ -242,6 +247,7 @@ def test_initialize_distributed_passes_process_env_vars(monkeypatch) -> None:
 
     seen = {}
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(parallel, "_INITIALIZED", False)
     monkeypatch.setenv("JAX_NUM_PROCESSES", "1")
     monkeypatch.setenv("JAX_PROCESS_ID", "0")
     info = parallel.initialize_distributed()
@@ -254,4 +260,3 @@ def test_devices_flags_in_help(capsys) -> None:
         cli.main(["--help"])
     text = capsys.readouterr().out
     assert "--devices" in text and "--distributed" in text
-    assert Path(parallel.__file__).name == "parallel.py"

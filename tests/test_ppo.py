@@ -12,9 +12,12 @@ import optax
 import pytest
 from flax import struct
 from gymnax.environments import environment, spaces
+from gymnax.wrappers.purerl import GymnaxWrapper
 
+from ppo_trainer.app.sinks import chunk_rows
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
+from ppo_trainer.errors import ConfigError
 from ppo_trainer.ppo import RunnerState, make_train, make_trainer
 
 
@@ -132,7 +135,7 @@ def test_same_key_same_metrics_and_vmapped_seeds_differ(cartpole) -> None:
         np.testing.assert_array_equal(m1[k], m2[k])
         assert m1[k].shape == (2, cfg.num_updates)
     assert not np.array_equal(m1["losses/loss"][0], m1["losses/loss"][1])
-    np.testing.assert_array_equal(m1["global_step"][0], [32, 64, 96])
+    assert "global_step" not in m1  # counted on the host, in Python ints (no int32 wrap)
 
 
 def test_chunked_run_equals_whole_run_and_state_serializes(cartpole) -> None:
@@ -164,11 +167,11 @@ def test_progress_fn_called_once_per_update(cartpole) -> None:
         env,
         params,
         adam_tx(cfg),
-        progress_fn=lambda step, m: calls.append((int(step), int(m["global_step"]))),
+        progress_fn=lambda step, m: calls.append((int(step), float(m["losses/loss"]))),
     )
     jax.block_until_ready(jax.jit(train)(jax.random.key(3)))  # typed keys work too
     jax.effects_barrier()
-    assert calls == [(1, 32), (2, 64), (3, 96)]
+    assert [c[0] for c in calls] == [1, 2, 3]
 
 
 def test_bad_minibatch_count_is_rejected(cartpole) -> None:
@@ -208,35 +211,219 @@ def test_smoke(env_id: str, network: str, extra: dict) -> None:
 
 
 def test_make_env_resolution_and_overrides() -> None:
-    env, params = make_env(TrainConfig(env="CartPole-v1", max_steps=77))
-    assert params.max_steps_in_episode == 77
+    env, params = make_env(TrainConfig(env="CartPole-v1",
+                                       env_params={"max_steps_in_episode": 77.0}))
+    assert params.max_steps_in_episode == 77 and isinstance(params.max_steps_in_episode, int)
     env, params = make_env(TrainConfig(env="gymnax:Pendulum-v1"))
     assert env.name == "Pendulum-v1"
-    with pytest.raises(ValueError, match="CartPole-v1"):
+    with pytest.raises(ConfigError, match="CartPole-v1"):
         make_env(TrainConfig(env="NoSuchEnv-v9"))
-    with pytest.raises(ValueError, match="apple-reward"):
-        make_env(TrainConfig(env="CartPole-v1", apple_reward=2.0))
-    with pytest.raises(ValueError, match="cannot import"):
+    with pytest.raises(ConfigError, match="has no field 'apple_reward'"):
+        make_env(TrainConfig(env="CartPole-v1", env_params={"apple_reward": 2.0}))
+    with pytest.raises(ConfigError, match="does not accept"):
+        make_env(TrainConfig(env="CartPole-v1", env_kwargs={"width": 3}))
+    with pytest.raises(ConfigError, match="cannot import"):
         make_env(TrainConfig(env="no_such_module_xyz:Foo-v0"))
 
 
-def test_make_env_snake_size_and_params() -> None:
-    pytest.importorskip("snake_gymnax")
-    cfg = TrainConfig(
-        env="Snake-v0",
-        width=6,
-        height=5,
-        apple_reward=2.0,
-        death_penalty=-3.0,
-        step_penalty=-0.01,
-        max_steps=99,
-    )
+def test_make_env_constructor_kwargs_and_params_reach_any_env() -> None:
+    cfg = TrainConfig(env="Snake-v0", env_kwargs={"width": 6, "height": 5},
+                      env_params={"apple_reward": 2, "death_penalty": -3.0,
+                                  "step_penalty": -0.01, "max_steps_in_episode": 99})
     env, params = make_env(cfg)
     obs, _ = env.reset(jax.random.PRNGKey(0), params)
     assert obs.shape[:2] == (5, 6)
     assert (params.apple_reward, params.death_penalty, params.max_steps_in_episode) == (
-        2.0,
-        -3.0,
-        99,
-    )
+        2.0, -3.0, 99)
     assert params.step_penalty == pytest.approx(-0.01)
+
+
+def test_discrete_observations_are_one_hot_encoded_everywhere() -> None:
+    env, params = make_env(TrainConfig(env="FrozenLake-misc"))
+    assert env.observation_space(params).shape == (16,)
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    assert obs.shape == (16,) and float(obs.sum()) == 1.0
+    out = env.step(jax.random.PRNGKey(1), state, 0, params)
+    assert out[0].shape == (16,) and out[-1]["final_observation"].shape == (16,)
+    raw, _ = make_env(TrainConfig(env="FrozenLake-misc", one_hot_obs=False))
+    assert raw.observation_space(params).shape == ()
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+class NoFinalObs(GymnaxWrapper):
+    """A custom wrapper that drops info['final_observation']."""
+
+    def step(self, key, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        return obs, state, reward, terminated, truncated, {
+            k: v for k, v in info.items() if k != "final_observation"}
+
+
+class ScaledObsOnly(GymnaxWrapper):
+    """A wrapper that transforms observations but forgets info['final_observation']."""
+
+    def reset(self, key, params=None):
+        obs, state = self._env.reset(key, params)
+        return jnp.concatenate([obs, obs]), state
+
+    def step(self, key, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        return jnp.concatenate([obs, obs]), state, reward, terminated, truncated, info
+
+
+def test_env_without_a_matching_final_observation_is_refused_at_build_time(cartpole) -> None:
+    cfg, env, params = cartpole
+    with pytest.raises(ConfigError, match="no 'final_observation'"):
+        make_trainer(cfg, NoFinalObs(env), params, adam_tx(cfg))
+    with pytest.raises(ConfigError, match=r"shape \(4,\).*\(8,\)"):
+        make_trainer(cfg, ScaledObsOnly(env), params, adam_tx(cfg))
+
+
+def test_step_counts_do_not_wrap_at_2_31(cartpole) -> None:
+    """A GPU run (16k envs x 128 steps) passes 2^31 env steps after ~1k updates: the logged
+    ``global_step`` must keep counting instead of wrapping negative (int32 on the device)."""
+    cfg, env, params = cartpole
+    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    start = 2**31 // cfg.batch_size - 1  # the next update crosses 2^31 env steps
+    state = trainer.init(jax.random.PRNGKey(0))._replace(update_step=jnp.int32(start))
+    state, metrics = jax.jit(trainer.run, static_argnums=1)(state, 2)
+    rows = chunk_rows(jax.tree.map(lambda x: x[None], metrics), start, cfg.batch_size)
+    assert [r["global_step"] for r in rows] == [(start + 1) * 32, (start + 2) * 32]
+    assert rows[-1]["global_step"] > 2**31 and int(state.update_step) == start + 2
+
+
+def test_info_scalars_become_charts_metrics_for_any_env() -> None:
+    """Every scalar info value an env reports (here Snake's) is averaged at episode end."""
+    cfg = tiny(env="Snake-v0", env_kwargs={"width": 4, "height": 4}, num_envs=8,
+               num_steps=32, total_timesteps=8 * 32)
+    env, params = make_env(cfg)
+    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    assert trainer.info_keys == ("apples", "length", "win")
+    _, metrics = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))(jax.random.PRNGKey(0))
+    assert {"charts/apples", "charts/length", "charts/win"} <= set(metrics)
+    np.testing.assert_allclose(metrics["charts/length"], metrics["charts/apples"] + 3)
+
+
+def test_dropout_ratio_is_one_before_the_first_update() -> None:
+    """With dropout, the ratio's two log-probs use the same mask: exactly 1 at the rollout
+    parameters (the old code compared a deterministic rollout with a dropped-out update)."""
+    cfg = tiny(env="Breakout-MinAtar", network="transformer", d_model=16, num_layers=1,
+               num_heads=2, dropout=0.3)
+    env, params = make_env(cfg)
+    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    state = trainer.init(jax.random.PRNGKey(0))
+    obs = state.last_obs
+    pi, value = trainer.network.apply(state.params, obs)
+    action = pi.sample(seed=jax.random.PRNGKey(1))
+    mb = {"obs": obs, "action": action, "log_prob": pi.log_prob(action), "value": value,
+          "advantage": jnp.linspace(-1.0, 1.0, obs.shape[0]), "target": value}
+    _, stats = trainer._loss(state.params, mb, jax.random.PRNGKey(2), state.params)
+    assert float(stats["approx_kl"]) == 0.0 and float(stats["clipfrac"]) == 0.0
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_value_loss_clipping_switch(clip: bool, cartpole) -> None:
+    """Clipped: a value far from the rollout's moves by at most clip_eps in the loss; unclipped:
+    plain squared error (returns in the hundreds would otherwise stall the critic)."""
+    cfg, env, params = cartpole
+    cfg = cfg.replace(clip_value_loss=clip)
+    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    state = trainer.init(jax.random.PRNGKey(0))
+    obs = state.last_obs
+    pi, value = trainer.network.apply(state.params, obs)
+    action = pi.mode()
+    mb = {"obs": obs, "action": action, "log_prob": pi.log_prob(action), "value": value - 100.0,
+          "advantage": jnp.zeros(obs.shape[0]), "target": value + 50.0}
+    _, stats = trainer._loss(state.params, mb, jax.random.PRNGKey(2), state.params)
+    clipped = 0.5 * np.mean(np.square(np.asarray(value) - 100.0 + 0.2 - np.asarray(value) - 50.0))
+    expected = clipped if clip else 0.5 * 50.0**2
+    assert float(stats["value_loss"]) == pytest.approx(expected, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- env hooks
+
+
+@struct.dataclass
+class PickState(environment.EnvState):
+    time: int
+
+
+class PickEnv(environment.Environment):
+    """One-step episodes; two actions; ``valid_actions`` forbids action 0, and ``info`` reports
+    whether it was taken, so the generic ``charts/invalid`` metric shows what the policy did."""
+
+    @property
+    def default_params(self):
+        return environment.EnvParams(max_steps_in_episode=10)
+
+    def step_env(self, key, state, action, params):
+        info = {"invalid": (action == 0).astype(jnp.float32), "discount": jnp.float32(0.0)}
+        return jnp.ones(2), PickState(time=state.time + 1), jnp.float32(1.0), jnp.bool_(True), info
+
+    def reset_env(self, key, params):
+        return jnp.ones(2), PickState(time=0)
+
+    def is_truncated(self, state, params):
+        return jnp.bool_(False)
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, 1.0, (2,), jnp.float32)
+
+    def action_space(self, params):
+        return spaces.Discrete(2)
+
+    def valid_actions(self, state, params):
+        return jnp.array([False, True])
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_action_mask_gives_invalid_actions_zero_probability(mask: bool) -> None:
+    env = PickEnv()
+    cfg = tiny(action_mask=mask, total_timesteps=4 * 8 * 2)
+    _, metrics = jax.jit(make_train(cfg, env, env.default_params, adam_tx(cfg)))(
+        jax.random.PRNGKey(0))
+    invalid = np.asarray(metrics["charts/invalid"])
+    assert (invalid == 0).all() if mask else (invalid > 0.2).all(), invalid
+    assert np.isfinite(metrics["losses/entropy"]).all()
+
+
+def test_hooks_are_refused_when_the_env_lacks_them(cartpole) -> None:
+    cfg, env, params = cartpole
+    with pytest.raises(ConfigError, match="valid_actions"):
+        make_trainer(cfg.replace(action_mask=True), env, params, adam_tx(cfg))
+    with pytest.raises(ConfigError, match="symmetries"):
+        make_trainer(cfg.replace(augment_symmetry=True), env, params, adam_tx(cfg))
+
+
+def test_symmetry_augmentation_transforms_each_sample_consistently() -> None:
+    """Snake, absolute actions on the board planes (8 symmetries): every augmented sample is
+    (g(obs), perm_g[action]) for one g, its mask is permuted with it, and the ratio's
+    denominator is the rollout policy's log-probability of that transformed sample."""
+    cfg = tiny(env="Snake-v0", env_kwargs={"width": 5, "height": 5}, num_envs=16,
+               total_timesteps=16 * 8, action_mask=True, augment_symmetry=True)
+    env, params = make_env(cfg)
+    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    state = trainer.init(jax.random.PRNGKey(0))
+    obs = jax.random.uniform(jax.random.PRNGKey(1), state.last_obs.shape)
+    mask = trainer.masks(state.env_state.env_state)
+    action = jax.random.randint(jax.random.PRNGKey(2), (16,), 1, 4)
+    mb = {"obs": obs, "action": action, "mask": mask, "log_prob": jnp.zeros(16),
+          "value": jnp.zeros(16), "advantage": jnp.ones(16), "target": jnp.ones(16)}
+    out = trainer._augment(mb, jax.random.PRNGKey(3), state.params)
+    transforms, perms = trainer._symmetries
+    used = set()
+    for i in range(16):
+        k = next(k for k, f in enumerate(transforms) if np.allclose(f(obs[i]), out["obs"][i]))
+        used.add(k)
+        assert int(out["action"][i]) == int(perms[k][action[i]])
+        np.testing.assert_array_equal(np.asarray(out["mask"][i])[np.asarray(perms[k])],
+                                      np.asarray(mask[i]))
+    assert len(used) > 2  # random symmetries, not always the identity
+    pi, value = trainer.policy(state.params, out["obs"], out["mask"])
+    np.testing.assert_allclose(out["log_prob"], pi.log_prob(out["action"]), rtol=1e-6)
+    np.testing.assert_allclose(out["value"], value, rtol=1e-6)
+    np.testing.assert_array_equal(out["advantage"], mb["advantage"])
+    _, metrics = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))(jax.random.PRNGKey(0))
+    assert np.isfinite(metrics["losses/loss"]).all()

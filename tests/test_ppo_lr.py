@@ -9,7 +9,7 @@ import pytest
 
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
-from ppo_trainer.optim import make_optimizer, make_schedule
+from ppo_trainer.optim import extend_knots, knots_value, make_optimizer, make_schedule
 from ppo_trainer.ppo import make_train
 
 LR = 1e-3
@@ -110,3 +110,28 @@ def test_anneal_off_keeps_lr_constant() -> None:
     updates = _updates_per_step(tx, params, cfg.num_optimizer_steps)
     assert np.abs(np.asarray(updates[-1]["w"])).max() > 0.0
     assert float(sched(cfg.num_optimizer_steps - 1)) == pytest.approx(LR)
+
+
+def test_resumed_schedule_continues_without_a_jump() -> None:
+    """--resume with a larger budget: the rate goes on from where it was to 0 at the new last
+    step (rebuilding the schedule from the new config would jump it back up)."""
+    cfg = cfg_for("adam")  # 20 optimizer steps: corners (0, 1), (19, 0)
+    knots = ((0, 1.0), (19, 0.0))
+    extended = extend_knots(knots, 8, 39)
+    before, after = make_schedule(cfg, LR, knots), make_schedule(cfg, LR, extended)
+    for count in range(9):  # the past is unchanged
+        assert float(after(count)) == pytest.approx(float(before(count)), rel=1e-6)
+    rates = [float(after(c)) for c in range(8, 41)]
+    assert rates[0] == pytest.approx(LR * (1 - 8 / 19), rel=1e-6)  # continuous at the resume
+    assert all(a > b for a, b in zip(rates[:31], rates[1:32], strict=True))  # decreasing
+    assert rates[31] == 0.0 and float(after(39)) == 0.0 and float(after(38)) > 0.0
+    rebuilt = make_schedule(cfg.replace(total_timesteps=4 * 8 * 10), LR)
+    assert float(rebuilt(8)) > float(after(8)) * 1.2  # what the old code did: a jump up
+
+
+def test_extending_a_finished_run_restarts_from_the_longer_schedule() -> None:
+    knots = ((0, 1.0), (19, 0.0))
+    extended = extend_knots(knots, 20, 39)  # finished: the rate is 0 at count 20
+    assert knots_value(extended, 20) == pytest.approx(1 - 20 / 39)
+    assert knots_value(extended, 39) == 0.0 and knots_value(extended, 10) == knots_value(knots, 10)
+    assert extend_knots(knots, 8, 19) == ((0, 1.0), (8, 1 - 8 / 19), (19, 0.0))  # same budget

@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import json
 
-import jax
 import numpy as np
 import pytest
+from conftest import train_seeds
 
 from ppo_trainer.config import TrainConfig
-from ppo_trainer.envs import make_env
-from ppo_trainer.evaluate import evaluate_seeds
-from ppo_trainer.networks import make_network
-from ppo_trainer.optim import make_optimizer
-from ppo_trainer.ppo import make_train
 
 
 def test_snake_muon_learns_to_eat_within_a_small_budget() -> None:
-    """800k steps of the default MLP + Muon (~40 s here): random play eats ~0.1 apples."""
+    """800k steps of the MLP + Muon (~40 s here): random play eats ~0.1 apples."""
     cfg = TrainConfig(env="Snake-v0", optimizer="muon", num_envs=64, num_steps=64,
                       total_timesteps=800_000)
-    env, env_params = make_env(cfg)
-    tx, lr_schedule = make_optimizer(cfg)
-    train = jax.jit(jax.vmap(make_train(cfg, env, env_params, tx, lr_schedule=lr_schedule)))
-    state, metrics = train(jax.random.split(jax.random.PRNGKey(0), 1))
+    _, _, metrics, summary = train_seeds(cfg, eval_episodes=64)
     apples = np.asarray(metrics["charts/apples"])[0]
     assert np.nanmean(apples[-10:]) > np.nanmean(apples[:10]) + 5, apples
-    network = make_network(cfg, env, env_params)
-    summary = evaluate_seeds(env, env_params, network, state.params, jax.random.PRNGKey(1), 64)
     assert summary["mean_apples"] >= 10, summary
 
 
 @pytest.mark.slow
 def test_default_snake_command_reaches_30_apples(tmp_path) -> None:
     """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 30 apples."""
-    from ppo_trainer import cli
+    from ppo_trainer.app import train_cli as cli
 
     code = cli.main(["--env", "Snake-v0", "--optimizer", "muon", "--run-dir", str(tmp_path),
                      "--run-name", "default"])

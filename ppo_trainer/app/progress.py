@@ -23,7 +23,8 @@ def _finite_mean(values: list[float]) -> float:
 
 
 class ProgressBar:
-    """Steps/s, mean episodic return and (for Snake) apples; off when stderr is not a terminal."""
+    """Steps/s, mean episodic return and the env's own metrics (``charts/<info key>``, e.g.
+    Snake's apples); off when stderr is not a terminal."""
 
     def __init__(
         self,
@@ -31,14 +32,14 @@ class ProgressBar:
         start_update: int,
         batch_size: int,
         num_seeds: int,
-        show_apples: bool,
+        extra_keys: tuple[str, ...] = (),
         enabled: bool | None = None,
         min_interval: float = 0.2,
     ) -> None:
         self.total_updates = total_updates
         self.batch_size = batch_size
         self.num_seeds = num_seeds
-        self.show_apples = show_apples
+        self.keys = ("charts/episodic_return", *extra_keys)
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.min_interval = min_interval
         self.completed = start_update
@@ -47,8 +48,8 @@ class ProgressBar:
         self._start_update = start_update
         self._t0 = time.perf_counter()
         self._last_draw = 0.0
-        self._pending: dict[int, list[tuple[float, float]]] = {}
-        self._latest = (math.nan, math.nan)
+        self._pending: dict[int, list[tuple[float, ...]]] = {}
+        self._latest: tuple[float, ...] = (math.nan,) * len(self.keys)
         self._lock = threading.Lock()
         self._progress: Any = None
         self._task: Any = None
@@ -82,6 +83,13 @@ class ProgressBar:
             self._progress.stop()
             self._progress = None
 
+    def set_keys(self, extra_keys: tuple[str, ...]) -> None:
+        """The env metrics to show besides the return (known once the env is built)."""
+        with self._lock:
+            self.keys = ("charts/episodic_return", *extra_keys)
+            self._pending.clear()
+            self._latest = (math.nan,) * len(self.keys)
+
     # --- feeding -----------------------------------------------------------------------------
     def restart_clock(self) -> None:
         """Measure steps/s from now (e.g. after compilation)."""
@@ -92,15 +100,14 @@ class ProgressBar:
     def callback(self, update_step: Any, metrics: dict[str, Any]) -> None:
         """``progress_fn(update_step, metrics)``: record, and redraw if enough time has passed."""
         update = int(np.asarray(update_step))  # updates completed (global, from RunnerState)
-        ret = float(np.mean(metrics.get("charts/episodic_return", math.nan)))
-        apples = float(np.mean(metrics.get("charts/apples", math.nan)))
+        values = tuple(float(np.mean(metrics.get(k, math.nan))) for k in self.keys)
         with self._lock:
             self.calls += 1
             seen = self._pending.setdefault(update, [])
-            seen.append((ret, apples))
+            seen.append(values)
             if len(seen) >= self.num_seeds:  # every seed reported this update
                 del self._pending[update]
-                self._latest = (_finite_mean([r for r, _ in seen]), _finite_mean([a for _, a in seen]))
+                self._latest = tuple(_finite_mean(list(col)) for col in zip(*seen, strict=True))
                 self.completed = max(self.completed, update)
                 for old in [u for u in self._pending if u < update]:
                     del self._pending[old]
@@ -125,11 +132,9 @@ class ProgressBar:
     def stats(self) -> str:
         elapsed = max(time.perf_counter() - self._t0, 1e-9)
         sps = (self.completed - self._start_update) * self.batch_size * self.num_seeds / elapsed
-        ret, apples = self._latest
-        text = f"{sps:,.0f} steps/s | return {ret:.2f}"
-        if self.show_apples:
-            text += f" | apples {apples:.2f}"
-        return text
+        names = ["return"] + [k.split("/", 1)[1] for k in self.keys[1:]]
+        return " | ".join([f"{sps:,.0f} steps/s"] + [
+            f"{name} {value:.2f}" for name, value in zip(names, self._latest, strict=True)])
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The learning curve: episodic return (and apples for Snake) vs env steps.
+"""The learning curve: episodic return (and each env metric, e.g. Snake's apples) vs env steps.
 
 The line is the mean over seeds, the band spans min..max over seeds. Updates in which no
 episode ended (``null`` return) are skipped. Matplotlib is imported lazily, with the Agg
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ppo_trainer.sinks import read_metrics
+from ppo_trainer.app.sinks import read_metrics
 
-CURVE_NAME = "learning_curve.png"
+NOT_CURVES = ("charts/learning_rate", "charts/SPS", "charts/episodic_length")
 
 
 def curve_series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, ...]:
@@ -35,7 +35,7 @@ def curve_series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, ...]
 
 
 def plot_learning_curve(metrics_path: Path, out_path: Path, title: str = "") -> Path:
-    """Write the PNG; one panel for return, a second for apples when the env reports them."""
+    """Write the PNG: one panel for the return, one per env metric (``charts/<info key>``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,8 +43,9 @@ def plot_learning_curve(metrics_path: Path, out_path: Path, title: str = "") -> 
 
     rows = read_metrics(metrics_path)
     keys = [("charts/episodic_return", "episodic return")]
-    if any(r.get("charts/apples") is not None for r in rows):
-        keys.append(("charts/apples", "apples per episode"))
+    extra = sorted({k for r in rows for k, v in r.items() if k.startswith("charts/")
+                    and k not in NOT_CURVES and k != keys[0][0] and v is not None})
+    keys += [(k, k.split("/", 1)[1] + " at episode end") for k in extra]
     fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         steps, mean, lo, hi = curve_series(rows, key)

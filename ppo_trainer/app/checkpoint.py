@@ -1,0 +1,85 @@
+"""Checkpoint files: the latest ``RunnerState`` of a run, written atomically.
+
+A file holds ``{"runner_state", "update", "meta"}`` serialized with ``flax.serialization``
+(``meta``: JSON, e.g. the config and the learning-rate schedule's corners). It is written to a
+temporary file, fsynced and renamed, so a crash mid-write never leaves a broken checkpoint: the
+previous one stays until the new one is complete. Where the file lives is the run directory's
+business (``ppo_trainer.app.rundir``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ppo_trainer.errors import TrainerError
+
+
+class CheckpointError(TrainerError):
+    """A checkpoint file is missing, unreadable, or does not fit the run's config."""
+
+
+@dataclass
+class Checkpoint:
+    """A restored checkpoint: the state (shaped like the template), its update index, its meta."""
+
+    runner_state: Any
+    update: int
+    meta: dict[str, Any]
+
+
+def save_checkpoint(path: Path, runner_state: Any, update: int, meta: dict[str, Any]) -> Path:
+    """Write the state atomically (tmp file, fsync, rename) and return ``path``."""
+    import jax
+    from flax import serialization
+
+    payload = {
+        "runner_state": serialization.to_state_dict(jax.device_get(runner_state)),
+        "update": int(update),
+        "meta": json.dumps(meta),
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(serialization.msgpack_serialize(payload))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path, template: Any) -> Checkpoint:
+    """Restore into the structure of ``template`` (e.g. ``jax.eval_shape`` of the init)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import serialization
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+        state = serialization.from_state_dict(template, payload["runner_state"])
+    except Exception as exc:  # corrupt file or a state that does not fit the config
+        raise CheckpointError(f"{path}: cannot restore checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    _check_shapes(template, state, path)
+    state = jax.tree_util.tree_map(jnp.asarray, state)
+    meta = json.loads(payload.get("meta") or payload.get("config") or "{}")
+    return Checkpoint(state, int(payload["update"]), meta)
+
+
+def _check_shapes(template: Any, state: Any, path: Path) -> None:
+    import jax
+    import numpy as np
+
+    for (key, want), got in zip(
+        jax.tree_util.tree_leaves_with_path(template), jax.tree_util.tree_leaves(state), strict=True
+    ):
+        if np.shape(want) != np.shape(got):
+            raise CheckpointError(
+                f"{path}: checkpoint leaf {jax.tree_util.keystr(key)} has shape {np.shape(got)}, "
+                f"the config expects {np.shape(want)} (a shape-changing flag differs)")

@@ -1,0 +1,1 @@
+"""``ppo-compare``: cli (parsing) -> run (training one spec) -> analysis (numbers) -> report."""

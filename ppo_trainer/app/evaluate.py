@@ -1,0 +1,220 @@
+"""Greedy evaluation of trained policies, and a GIF of one greedy episode, for any env.
+
+The evaluation is one jitted program: ``num_episodes`` environments stepped together (``vmap``)
+in a ``lax.while_loop`` that stops when every episode has ended, or at the env's own time limit
+(``max_steps_in_episode``) plus one, or at ``max_steps`` if given. Each environment counts only
+its first episode; one that has not ended when the loop stops is reported apart as unfinished
+(its partial return is never averaged in with finished episodes). The action is ``pi.mode()`` on
+the observation the trainer's policy sees (normalized with the run's frozen statistics).
+Besides return and length, every scalar ``info`` value the env reports
+(``ppo_trainer.envs.info_metrics``: Snake's ``apples``, ``length``, ``win``) is recorded at each
+episode's last step, so a win rate is ``mean_win``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NO_LIMIT_CAP = 1_000_000  # step cap for envs without a time limit
+
+
+OWN_KEYS = ("return", "episode_length", "finished")
+
+
+def eval_keys(env: Any, env_params: Any) -> tuple[str, ...]:
+    """The env's scalar info values recorded per episode (not clashing with our own keys)."""
+    from ppo_trainer.envs import info_metrics
+
+    return tuple(k for k in info_metrics(env, env_params) if k not in OWN_KEYS)
+
+
+def step_cap(env_params: Any, max_steps: int | None = None) -> int:
+    """The loop's step limit: ``max_steps`` if given, else the env's time limit + 1."""
+    if max_steps:
+        return int(max_steps)
+    limit = int(getattr(env_params, "max_steps_in_episode", 0) or 0)
+    return limit + 1 if limit > 0 else NO_LIMIT_CAP
+
+
+class Evaluator:
+    """A compiled greedy evaluation, kept so that periodic evaluations do not recompile.
+
+    ``evaluator(params, norm, key)``: ``params``/``norm`` with a leading seed axis; returns the
+    summary dict of :func:`summarize`.
+    """
+
+    def __init__(self, trainer: Any, env_params: Any, num_episodes: int,
+                 max_steps: int | None = None) -> None:
+        import jax
+
+        self.trainer = trainer
+        self.num_episodes = num_episodes
+        self.keys = eval_keys(trainer.env, env_params)
+        fn = make_greedy_eval(trainer, env_params, num_episodes, step_cap(env_params, max_steps))
+        self._run = jax.jit(jax.vmap(fn))
+
+    def __call__(self, params: Any, norm: Any, key: Any) -> dict[str, Any]:
+        import jax
+
+        num_seeds = jax.tree_util.tree_leaves(params)[0].shape[0]
+        out = self._run(params, norm, jax.random.split(key, num_seeds))
+        return summarize(jax.device_get(out), self.keys)
+
+
+def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
+                     cap: int) -> Callable[[Any, Any, Any], dict[str, Any]]:
+    """``fn(params, norm, key) -> {"return", "episode_length", "finished", <info keys>}`` arrays
+    of shape ``(num_episodes,)``."""
+    import jax
+    import jax.numpy as jnp
+
+    from ppo_trainer.envs import make_action_fn
+
+    env = trainer.env  # the LogWrapper'd env; its info carries the env's own keys too
+    keys = eval_keys(env, env_params)
+    to_env = make_action_fn(env, env_params)
+    vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    vreset = jax.vmap(env.reset, in_axes=(0, None))
+
+    def run(params: Any, norm: Any, key: Any) -> dict[str, Any]:
+        def act(obs: Any, state: Any) -> Any:
+            mask = trainer.masks(state.env_state)  # state is the LogWrapper's
+            return to_env(trainer.policy(params, trainer.observe(norm, obs), mask)[0].mode())
+
+        key, k_reset = jax.random.split(key)
+        obs, state = vreset(jax.random.split(k_reset, num_episodes), env_params)
+        zeros = jnp.zeros(num_episodes, jnp.float32)
+        ends = {k: zeros for k in keys}
+        carry = (0, key, obs, state, jnp.ones(num_episodes, bool), zeros, zeros, ends)
+
+        def cond(c: tuple) -> Any:
+            return (c[0] < cap) & c[4].any()
+
+        def body(c: tuple) -> tuple:
+            t, key, obs, state, alive, ret, length, ends = c
+            key, k_step = jax.random.split(key)
+            obs, state, reward, terminated, truncated, info = vstep(
+                jax.random.split(k_step, num_episodes), state, act(obs, state), env_params)
+            done = jnp.logical_or(terminated, truncated)
+            ret = ret + jnp.where(alive, reward, 0.0)
+            length = length + alive
+            ends = {k: jnp.where(alive & done, info[k].astype(jnp.float32), v)
+                    for k, v in ends.items()}
+            return t + 1, key, obs, state, alive & ~done, ret, length, ends
+
+        _, _, _, _, alive, ret, length, ends = jax.lax.while_loop(cond, body, carry)
+        return {"return": ret, "episode_length": length, "finished": ~alive, **ends}
+
+    return run
+
+
+def summarize(results: dict[str, Any], info_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Per-seed and overall means over FINISHED episodes (arrays ``(num_seeds, episodes)``);
+    unfinished episodes are counted, and their partial returns averaged, separately."""
+    arrays = {k: np.asarray(v, dtype=float) for k, v in results.items()}
+    finished = np.asarray(results["finished"], dtype=bool)
+    summary: dict[str, Any] = {"episodes_per_seed": int(finished.shape[-1]),
+                               "finished_episodes": int(finished.sum()),
+                               "unfinished_episodes": int((~finished).sum())}
+    for key in ("return", "episode_length", *info_keys):
+        values = arrays[key]
+        done = np.where(finished, values, np.nan)
+        with np.errstate(invalid="ignore"), _quiet():
+            summary[f"mean_{key}"] = float(np.nanmean(done)) if finished.any() else None
+            summary[f"std_{key}"] = float(np.nanstd(done)) if finished.any() else None
+            summary[f"per_seed_mean_{key}"] = [None if not f.any() else float(np.nanmean(d))
+                                               for d, f in zip(done, finished, strict=True)]
+    if (~finished).any():
+        summary["mean_return_unfinished"] = float(arrays["return"][~finished].mean())
+    summary["episodes"] = {k: arrays[k].tolist()
+                           for k in ("return", "episode_length", *info_keys)}
+    summary["episodes"]["finished"] = finished.tolist()
+    return summary
+
+
+class _quiet:
+    """Silence numpy's 'mean of empty slice' for seeds with no finished episode."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def format_summary(summary: dict[str, Any], info_keys: tuple[str, ...] = ()) -> str:
+    """One line: return, each env metric, length, and unfinished episodes if any."""
+    def part(key: str) -> str:
+        mean, std = summary.get(f"mean_{key}"), summary.get(f"std_{key}")
+        return f"{key} n/a" if mean is None else f"{key} {mean:.2f} +- {std:.2f}"
+
+    keys = [k for k in info_keys if f"mean_{k}" in summary]
+    text = (f"greedy eval over {summary['episodes_per_seed']} episodes/seed: "
+            + ", ".join(part(k) for k in ("return", *keys, "episode_length")))
+    if summary.get("unfinished_episodes"):
+        text += (f"; {summary['unfinished_episodes']} episode(s) unfinished at the step cap "
+                 f"(partial return {summary['mean_return_unfinished']:.2f}, not in the means)")
+    return text
+
+
+def can_render(env: Any) -> bool:
+    """Envs that draw frames: a jittable ``render_frame(state, params) -> uint8 (H, W, 3)``."""
+    return callable(getattr(env, "render_frame", None))
+
+
+def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, path: Path,
+               max_steps: int = 5000, fps: int = 15) -> dict[str, Any]:
+    """Play one greedy episode (one seed's ``params``/``norm``), write it as a GIF, return stats.
+
+    Rollout: one jitted ``lax.scan`` of un-reset steps (``step_env`` + ``is_truncated``, so the
+    last frame is the terminal board, not an auto-reset), cut on the host at the first done;
+    frames from the env's ``render_frame`` under ``vmap``; written with imageio.
+    """
+    import imageio.v3 as iio
+    import jax
+    import jax.numpy as jnp
+
+    from ppo_trainer.envs import info_metrics, make_action_fn
+
+    env = trainer.env._env  # the env inside the trainer's LogWrapper
+    keys = info_metrics(env, env_params)
+    to_env = make_action_fn(env, env_params)
+
+    def rollout(key: Any) -> tuple:
+        k_reset, key = jax.random.split(key)
+        obs, state = env.reset_env(k_reset, env_params)
+
+        def body(carry: tuple, k: Any) -> tuple:
+            obs, state, over = carry
+            batch = jax.tree.map(lambda x: x[None], (obs, state))  # a batch of one
+            pi, _ = trainer.policy(params, trainer.observe(norm, batch[0]),
+                                   trainer.masks(batch[1]))
+            action = to_env(pi.mode())[0]
+            obs, state, reward, terminated, info = env.step_env(k, state, action, env_params)
+            done = terminated | env.is_truncated(state, env_params)
+            return (obs, state, over | done), (state, reward, done, {k: info[k] for k in keys})
+
+        _, (states, rewards, dones, infos) = jax.lax.scan(
+            body, (obs, state, jnp.bool_(False)), jax.random.split(key, max_steps))
+        states = jax.tree.map(lambda s0, s: jnp.concatenate([s0[None], s]), state, states)
+        return states, rewards, dones, infos
+
+    states, rewards, dones, infos = jax.jit(rollout)(key)
+    dones = np.asarray(dones)
+    steps = int(np.argmax(dones)) + 1 if dones.any() else max_steps
+    kept = jax.tree.map(lambda x: x[: steps + 1], states)
+    frames = jax.jit(jax.vmap(lambda s: env.render_frame(s, env_params)))(kept)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, np.asarray(frames, np.uint8), duration=round(1000 / fps), loop=0)
+    stats = {"return": float(np.sum(np.asarray(rewards)[:steps])), "steps": steps,
+             "ended": bool(dones.any()), "frames": steps + 1, "path": str(path)}
+    stats.update({k: float(np.asarray(v)[steps - 1]) for k, v in infos.items()})
+    return stats

@@ -1,0 +1,229 @@
+"""Command-line machinery shared by ``ppo-train``, ``ppo-eval``, ``ppo-compare`` and ``ppo-suite``.
+
+- :class:`OneLineParser`: argparse whose errors are one line on stderr and exit code 2.
+- :func:`add_config_flags`: ``TrainConfig`` fields -> flags (types, ``Literal`` choices, help,
+  groups from the field metadata); :func:`add_plugin_flags`: an optimizer plugin's declared
+  hyperparameters -> flags. Every flag is ``default=SUPPRESS`` so a parsed namespace holds only
+  what was typed: the caller layers it over defaults / a preset / a resumed run's config.
+- :func:`normalize_argv`: the spellings people and W&B sweep agents use (``--num_envs=8``,
+  ``--env-params.max_steps_in_episode=100``).
+- :func:`run_cli`: the error tail every CLI shares: library errors become ``prog: error: <one
+  line>`` and an exit code (2 usage, 1 diverged, 130 interrupted), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, NoReturn, get_args
+
+from ppo_trainer.config import TrainConfig, field_types, flag
+
+GROUP_TITLES = {
+    "env": "environment",
+    "optimizer": "optimizer",
+    "ppo": "PPO",
+    "network": "network",
+    "run": "run, logging and checkpoints",
+    "devices": "devices and hosts (data-parallel training)",
+}
+PLUGIN_PREFIX = "opt__"  # namespace dest of a plugin hyperparameter: opt__muon_lr
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+_NONE = {"none", "null"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_bool(text: str) -> bool:
+    """Parse the values sweep agents pass for booleans (true/false, 1/0, yes/no)."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_value(text: str) -> Any:
+    """A ``KEY=VALUE`` value: JSON (numbers, true/false, null, quoted strings), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        lowered = text.strip().lower()
+        return True if lowered == "true" else False if lowered == "false" else text
+
+
+def parse_pairs(text: str) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE]`` (or a JSON object) -> dict."""
+    if text.strip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"invalid JSON object {text!r}: {exc}") from None
+        if not isinstance(data, dict):
+            raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+        return data
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+class _MergePairs(argparse.Action):
+    """Repeated ``--env-params a=1 --env-params b=2`` merge into one dict."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        merged = dict(getattr(namespace, self.dest, None) or {})
+        merged.update(values)
+        setattr(namespace, self.dest, merged)
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """``--num_envs=8`` -> ``--num-envs=8``; ``--env-params.k=v`` -> ``--env-params k=v``."""
+    out: list[str] = []
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name, eq, value = token.partition("=")
+            name = name.replace("_", "-") if "." not in name else name
+            head, dot, key = name.partition(".")
+            if dot and head.replace("_", "-") in ("--env-params", "--env-kwargs"):
+                out += [head.replace("_", "-"), f"{key}={value}"]
+                continue
+            token = name + eq + value
+        out.append(token)
+    return out
+
+
+def _converter(tp: Any) -> tuple[Any, Sequence[Any] | None, bool]:
+    """(argparse type callable, choices, is_bool) for a resolved field type."""
+    args = [a for a in get_args(tp) if a is not type(None)]
+    optional = type(None) in get_args(tp)
+    base = args[0] if optional and len(args) == 1 else tp
+    if getattr(base, "__origin__", None) is Literal:
+        return str, get_args(base), False
+    if base is bool:
+        return parse_bool, None, True
+    if getattr(base, "__origin__", None) is dict or base is dict:
+        return parse_pairs, None, False
+    scalar = base if base in (int, float, str) else str
+    name = getattr(scalar, "__name__", "str")
+
+    def convert(text: str) -> Any:
+        if optional and text.strip().lower() in _NONE:
+            return None
+        try:
+            return scalar(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {name} value: {text!r}") from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    convert.metavar = name.upper()  # type: ignore[attr-defined]
+    return convert, None, False
+
+
+def add_option(group: Any, dest: str, tp: Any, default: Any, help_text: str,
+               choices: Sequence[Any] | None = None, flag_name: str | None = None) -> None:
+    """One flag (``--x``), or for booleans the pair ``--x[=BOOL]`` / ``--no-x``; default unset."""
+    convert, type_choices, is_bool = _converter(tp)
+    choices = choices or type_choices
+    name = flag(flag_name or dest)
+    text = f"{help_text} (default: {default})"
+    if is_bool:
+        group.add_argument(name, dest=dest, nargs="?", const=True, type=parse_bool,
+                           default=argparse.SUPPRESS, metavar="BOOL", help=text)
+        group.add_argument("--no-" + name[2:], dest=dest, action="store_false",
+                           default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    elif convert is parse_pairs:
+        group.add_argument(name, dest=dest, type=parse_pairs, action=_MergePairs,
+                           default=argparse.SUPPRESS, metavar="KEY=VALUE", help=text)
+    else:
+        group.add_argument(name, dest=dest, type=convert, default=argparse.SUPPRESS,
+                           choices=choices, metavar=None if choices else convert.metavar,
+                           help=text)
+
+
+def config_fields(skip: Iterable[str] = ()) -> list[dataclasses.Field]:
+    """The ``TrainConfig`` fields that are flags (not ``internal``), minus ``skip``."""
+    skip = set(skip)
+    return [f for f in dataclasses.fields(TrainConfig)
+            if f.name not in skip and f.metadata.get("group") != "internal"]
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: Iterable[str] = (),
+                     defaults: dict[str, Any] | None = None) -> None:
+    """A flag per ``TrainConfig`` field, grouped by its metadata; ``defaults`` for the help."""
+    types = field_types()
+    groups: dict[str, Any] = {}
+    for field in config_fields(skip):
+        group_name = field.metadata.get("group", "ppo")
+        if group_name not in groups:
+            groups[group_name] = parser.add_argument_group(GROUP_TITLES.get(group_name, group_name))
+        default = (defaults or {}).get(field.name, field.default)
+        if default is dataclasses.MISSING:
+            default = field.default_factory()  # type: ignore[misc]
+        add_option(groups[group_name], field.name, types[field.name], default,
+                   field.metadata.get("help", ""))
+
+
+def add_plugin_flags(parser: argparse.ArgumentParser, hyperparams: Sequence[Any],
+                     title: str) -> None:
+    """A flag per declared plugin hyperparameter; parsed into ``opt__<name>``."""
+    if not hyperparams:
+        return
+    group = parser.add_argument_group(title)
+    for hp in hyperparams:
+        tp = hp.type if hp.default is not None else (hp.type | None)
+        add_option(group, PLUGIN_PREFIX + hp.name, tp, hp.default, hp.help,
+                   getattr(hp, "choices", None), flag_name=hp.name)
+
+
+def split_plugin_values(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Remove and return the plugin hyperparameters (``opt__x``) of a parsed namespace."""
+    return {k[len(PLUGIN_PREFIX):]: namespace.pop(k) for k in list(namespace)
+            if k.startswith(PLUGIN_PREFIX)}
+
+
+def registry(prog: str) -> Any:
+    """The optimizer registry; its load warnings printed once each as one line."""
+    from ppo_trainer.registry import registry as get
+
+    with warnings.catch_warnings():  # reported below, one line each
+        warnings.simplefilter("ignore")
+        reg = get()
+    for message in getattr(reg, "warnings", ()):
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+    return reg
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for usage errors, 1 for a diverged run, 130 for an interrupted one."""
+    name = type(exc).__name__
+    return {"TrainingInterrupted": 130, "TrainingDiverged": 1}.get(name, 2)
+
+
+def run_cli(prog: str, main: Callable[[], int]) -> int:
+    """Run ``main``; turn the library's errors into one line on stderr and an exit code."""
+    from plugins import OptimizerError
+    from ppo_trainer.errors import TrainerError
+
+    try:
+        return main()
+    except (TrainerError, OptimizerError) as exc:
+        code = exit_code(exc)
+        label = "" if code == 130 else "error: "
+        print(f"{prog}: {label}{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        return code

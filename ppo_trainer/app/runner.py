@@ -1,0 +1,369 @@
+"""The run loop behind ``ppo-train``: jitted chunks of updates, plain Python between them.
+
+``trainer.run`` is jitted (and vmapped over seeds) once per chunk length: ``save_freq`` (or
+``eval_freq`` if smaller) and possibly one shorter final chunk, so at most two compilations.
+After each chunk, in order: NaN check (a diverged state is never saved), metrics rows to every
+sink, checkpoint, periodic evaluation, Ctrl-C check. At the end: learning curve, greedy
+evaluation, GIF (for envs that render frames), media to the sinks.
+
+Learning-rate schedule on resume: the checkpoint stores the schedule's corners
+(``ppo_trainer.optim``). Resuming with the same budget continues bit-identically; with another
+``--total-timesteps`` (or another ``--update-epochs`` / ``--num-minibatches``) the rate goes on
+from its current value to 0 at the new last optimizer step, without a jump; extending a finished
+run (rate already 0) restarts from the rate a schedule planned for the longer run would have
+there (``optim.extend_knots``).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ppo_trainer.app.build import build
+from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
+from ppo_trainer.app.evaluate import Evaluator, can_render, format_summary, record_gif
+from ppo_trainer.app.plots import plot_learning_curve
+from ppo_trainer.app.progress import ProgressBar
+from ppo_trainer.app.rundir import run_dir_for
+from ppo_trainer.app.sinks import Sink, chunk_rows, make_sinks, read_metrics
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.errors import TrainerError
+from ppo_trainer.optim import Knots, extend_knots, schedule_knots
+
+
+class TrainingDiverged(TrainerError):
+    """A loss became NaN/inf; the message names the flags most likely to blame."""
+
+
+class TrainingInterrupted(TrainerError):
+    """Ctrl-C: the last completed chunk was checkpointed; the message says how to resume."""
+
+
+@dataclass
+class RunResult:
+    run_path: Path
+    update: int
+    eval: dict[str, Any] | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def loss_is_finite(metrics: dict[str, Any]) -> bool:
+    import numpy as np
+
+    return all(np.isfinite(np.asarray(v)).all() for k, v in metrics.items() if k.startswith("losses/"))
+
+
+def divergence_message(config: TrainConfig, update: int, saved_update: int, run_path: Path) -> str:
+    """Name the flags most likely to blame: ``--lr`` and the plugin's learning rates."""
+    lr_flags = ["--lr"] + [
+        "--" + name.replace("_", "-") for name in config.optimizer_kwargs if name.endswith("lr")
+    ]
+    return (f"loss became NaN/inf in the chunk ending at update {update}: {' / '.join(lr_flags)} "
+            f"is probably too high (or --max-grad-norm too loose); last good checkpoint "
+            f"(update {saved_update}) kept in {run_path}")
+
+
+class _StopFlag:
+    """SIGINT: the first finishes the running chunk, the second abandons it (KeyboardInterrupt)."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.requested = False
+        self._log = log
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._log("Ctrl-C: finishing the current chunk, then saving a checkpoint "
+                  "(Ctrl-C again to abandon the chunk)")
+
+
+class Session:
+    """One run between its chunks: the built objects, the state, the counters and the sinks."""
+
+    def __init__(self, config: TrainConfig, sources: dict[str, str] | None,
+                 progress: bool | None, log: Callable[[str], None] | None) -> None:
+        import jax
+
+        from ppo_trainer import parallel as par
+
+        self.config = config
+        self.run = run_dir_for(config)
+        self.main = jax.process_index() == 0  # multi-host: only process 0 writes
+        self.bar = ProgressBar(config.num_updates, 0, config.batch_size, config.num_seeds,
+                               enabled=progress if self.main else False)
+        self.say = log or self.bar.log
+        self.setup = build(config, progress_fn=self.bar.callback if self.bar.enabled else None,
+                           parallel=True)
+        self.say("training on " + par.describe(self.setup.devices, config.num_envs))
+        self.knots: Knots = schedule_knots(config)
+        if config.resume:
+            self._restore()
+        else:
+            if self.main:
+                self.run.path.mkdir(parents=True, exist_ok=True)
+            self.state, self.start = jax.jit(jax.vmap(self.setup.trainer.init))(self.setup.keys), 0
+        self.bar.set_keys(tuple(f"charts/{k}" for k in self.setup.trainer.info_keys))
+        self._place_state()
+        if self.main:
+            self.run.write_config(config, sources)
+        self.update = self.saved = self.start
+        self.bar.completed = self.bar._start_update = self.start
+        self.sinks: list[Sink] = (make_sinks(config, self.run, self.start if config.resume else None)
+                                  if self.main else [])
+        previous = read_metrics(self.run.metrics) if self.main else []
+        self.time_offset = float(previous[-1].get("time") or 0.0) if previous else 0.0
+        self._compiled: dict[int, Any] = {}
+        self.evaluator: Evaluator | None = None
+
+    # ---------------------------------------------------------------- set-up steps
+    def _restore(self) -> None:
+        """Load the checkpoint; continue the learning-rate schedule from its stored corners."""
+        config = self.config
+        ckpt = load_checkpoint(self.run.require_checkpoint(), self.setup.state_template())
+        self.state, self.start = ckpt.runner_state, ckpt.update
+        stored = tuple((int(x), float(y)) for x, y in ckpt.meta.get("knots") or schedule_knots(config))
+        count = int(ckpt.runner_state.opt_step.reshape(-1)[0])
+        steps_per_update = config.update_epochs * config.num_minibatches
+        new_last = count + (config.num_updates - self.start) * steps_per_update - 1
+        self.knots = stored
+        if config.anneal_lr and new_last != stored[-1][0] and self.start < config.num_updates:
+            self.knots = extend_knots(stored, count, new_last)
+            self.say(f"learning-rate schedule: {stored} -> {self.knots} (optimizer steps, fraction)")
+        if self.knots != schedule_knots(config):  # rebuild the optimizer with these corners
+            self.setup = build(config, progress_fn=self.setup.trainer.progress_fn, parallel=True,
+                               knots=self.knots)
+        done = " (already complete: pass a larger --total-timesteps to extend)" \
+            if self.start >= config.num_updates else ""
+        self.say(f"resuming {self.run.path} from update {self.start}/{config.num_updates}{done}")
+
+    def _place_state(self) -> None:
+        """Strong-typed device arrays, so fresh and restored states hit the same compiled program;
+        with a mesh, env axis sharded and the rest replicated (the device count may change)."""
+        import jax
+        import numpy as np
+
+        from ppo_trainer import parallel as par
+
+        if self.setup.mesh is None:
+            self.state = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(np.asarray(x)),
+                                                self.state)
+            self.state_sh = self.metrics_sh = None
+        else:
+            self.state_sh = par.state_shardings(self.setup.mesh, self.state)
+            self.metrics_sh = par.replicated(self.setup.mesh)
+            self.state = par.shard(par.to_host(self.state), self.state_sh)
+
+    def program(self, n: int) -> Any:
+        """The compiled ``n``-update chunk (compiled once per distinct ``n``)."""
+        import jax
+
+        if n not in self._compiled:
+            t0 = time.perf_counter()
+            fn = jax.vmap(lambda s: self.setup.trainer.run(s, n))
+            if self.setup.mesh is None:
+                fn = jax.jit(fn)
+            else:
+                fn = jax.jit(fn, in_shardings=(self.state_sh,),
+                             out_shardings=(self.state_sh, self.metrics_sh))
+            self._compiled[n] = fn.lower(self.state).compile()
+            self.say(f"compiled a {n}-update chunk x {self.config.num_seeds} seed(s) in "
+                     f"{time.perf_counter() - t0:.1f} s")
+        return self._compiled[n]
+
+    # ---------------------------------------------------------------- per-chunk steps
+    def checkpoint(self) -> None:
+        """Save the current state (a collective with several processes: all call it)."""
+        from ppo_trainer import parallel as par
+
+        host_state = par.to_host(self.state)
+        if self.main:
+            save_checkpoint(self.run.checkpoint, host_state, self.update,
+                            {"config": self.config.to_dict(), "knots": self.knots})
+        self.saved = self.update
+
+    def log_chunk(self, metrics: dict[str, Any], n: int, seconds: float, t_start: float) -> None:
+        config = self.config
+        sps = n * config.batch_size * config.num_seeds / seconds
+        rows = chunk_rows(metrics, self.update - n, config.batch_size, {
+            "charts/SPS": round(sps, 1),
+            "time": round(self.time_offset + time.perf_counter() - t_start, 3)})
+        for sink in self.sinks:
+            sink.log_rows(rows)
+        self.bar.set_completed(self.update)
+        self.say(_chunk_line(rows[-config.num_seeds:], self.update, config.num_updates, sps))
+
+    def evaluate(self, final: bool = False) -> dict[str, Any]:
+        """Greedy evaluation of every seed (compiled once, reused by later evaluations)."""
+        import jax
+
+        from ppo_trainer import parallel as par
+
+        if self.evaluator is None:
+            self.evaluator = Evaluator(self.setup.trainer, self.setup.env_params,
+                                       self.config.eval_episodes)
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 1_000_003 + self.update)
+        state = par.to_host(self.state)  # replicated: a local copy, evaluated on one device
+        summary = {"update": self.update, **self.evaluator(state.params, state.norm, key)}
+        step = self.update * self.config.batch_size
+        for sink in self.sinks:
+            sink.log_eval(summary, step, final)
+        self.say(("final " if final else f"update {self.update}: ")
+                 + format_summary(summary, self.setup.trainer.info_keys))
+        return summary
+
+    def due(self, freq: int, n: int) -> bool:
+        """Whether a multiple of ``freq`` was crossed by the last ``n`` updates."""
+        return bool(freq) and self.update // freq > (self.update - n) // freq
+
+    def plot(self) -> Path | None:
+        try:
+            return plot_learning_curve(self.run.metrics, self.run.curve,
+                                       f"{self.config.env} / {self.config.optimizer}")
+        except Exception:  # a plot must never hide the real outcome
+            return None
+
+    def gif(self) -> Path | None:
+        import jax
+
+        from ppo_trainer import parallel as par
+
+        if not can_render(self.setup.env):
+            return None
+        state = jax.tree_util.tree_map(lambda x: x[0], par.to_host(self.state))
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 7)
+        stats = record_gif(self.setup.trainer, self.setup.env_params, state.params, state.norm,
+                           key, self.run.gif)
+        self.say(f"GIF of one greedy episode ({stats['steps']} steps, return "
+                 f"{stats['return']:.2f}): {self.run.gif}")
+        return self.run.gif
+
+    def close(self, exit_code: int) -> None:
+        for sink in self.sinks:
+            sink.close(exit_code)
+
+
+def _chunk_line(rows: list[dict[str, Any]], update: int, total: int, sps: float) -> str:
+    def mean(key: str) -> float:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    env_keys = sorted({k for r in rows for k in r if k.startswith("charts/")} - {
+        "charts/episodic_return", "charts/episodic_length", "charts/learning_rate", "charts/SPS"})
+    parts = [f"update {update}/{total}", f"step {rows[-1]['global_step']:,}",
+             f"return {mean('charts/episodic_return'):.2f}"]
+    parts += [f"{k.split('/', 1)[1]} {mean(k):.2f}" for k in env_keys]
+    return " | ".join(parts + [f"{sps:,.0f} steps/s"])
+
+
+def train(
+    config: TrainConfig,
+    *,
+    sources: dict[str, str] | None = None,
+    progress: bool | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Train (or resume) a run and write its directory.
+
+    Args:
+      sources: where each config value came from (default / preset / flag), for config.json.
+      progress: live bar on/off (``None``: on when stderr is a terminal).
+      should_stop: called after each chunk with the update count; ``True`` acts like Ctrl-C
+        (tests use it to interrupt deterministically).
+      log: where status lines go (default: above the bar / stderr).
+
+    Raises ``TrainingDiverged``, ``TrainingInterrupted`` and the other ``TrainerError``s.
+    """
+    if config.distributed:  # before anything touches a jax backend
+        from ppo_trainer.parallel import initialize_distributed
+
+        initialize_distributed()
+    import jax
+
+    from ppo_trainer import parallel as par
+
+    s = Session(config, sources, progress, log)
+    chunk = min(config.save_freq, config.eval_freq) if config.eval_freq else config.save_freq
+    exit_code = 0
+    try:
+        with s.bar, _StopFlag(s.say) as stop:
+            t_start = time.perf_counter()
+            while s.update < config.num_updates:
+                n = min(chunk, config.num_updates - s.update)
+                fn = s.program(n)
+                if s.update == s.start:
+                    s.bar.restart_clock()  # steps/s without the compilation
+                t0 = time.perf_counter()
+                try:
+                    new_state, metrics = fn(s.state)
+                    metrics = par.to_host(metrics)
+                except KeyboardInterrupt:
+                    stop.requested = True
+                    s.say("abandoned the running chunk")
+                    break
+                seconds = time.perf_counter() - t0
+                if not loss_is_finite(metrics):
+                    if s.saved != s.update:
+                        s.checkpoint()
+                    exit_code = 1
+                    raise TrainingDiverged(divergence_message(config, s.update + n, s.saved,
+                                                              s.run.path))
+                s.state, s.update = new_state, s.update + n
+                s.log_chunk(metrics, n, seconds, t_start)
+                if s.due(config.save_freq, n) or s.update == config.num_updates:
+                    s.checkpoint()
+                if s.due(config.eval_freq, n) and s.update < config.num_updates:
+                    s.evaluate()
+                wants_stop = stop.requested or (should_stop is not None and should_stop(s.update))
+                if jax.process_count() > 1:  # every process stops after the same chunk
+                    wants_stop = par.any_process(wants_stop)
+                if wants_stop:
+                    stop.requested = True
+                    break
+        if stop.requested and s.update < config.num_updates:
+            if s.saved != s.update:
+                s.checkpoint()
+            exit_code = 130
+            raise TrainingInterrupted(
+                f"interrupted at update {s.update}/{config.num_updates}; checkpoint saved. "
+                f"Resume with: ppo-train --resume {s.run.path}")
+        if not s.main:
+            return RunResult(s.run.path, s.update)
+        return _finish(s)
+    except BaseException:
+        exit_code = exit_code or 1
+        raise
+    finally:
+        if exit_code and s.main:
+            s.plot()
+            s.close(exit_code)
+
+
+def _finish(s: Session) -> RunResult:
+    """Learning curve, final greedy evaluation (eval.json), GIF, media to the sinks."""
+    curve = s.plot()
+    summary = s.evaluate(final=True)
+    gif = s.gif()
+    for sink in s.sinks:
+        sink.log_media(curve, gif)
+    s.close(0)
+    s.say(f"run directory: {s.run.path}")
+    return RunResult(s.run.path, s.update, summary, sorted(p.name for p in s.run.path.iterdir()))
