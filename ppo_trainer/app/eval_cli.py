@@ -24,7 +24,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--gif", default=None,
                    help="GIF path (default: <run dir>/agent.gif; 'none' to skip); only for envs "
                    "that render frames")
-    p.add_argument("--seed", type=int, default=None, help="evaluation seed (default: the run's seed)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="evaluation seed (default: the run's, which reproduces its eval.json)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="step cap per episode (default: the env's own time limit)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary to this file")
@@ -36,7 +37,7 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = 
     """Load a run's checkpoint and evaluate it; returns the summary (and writes the GIF)."""
     import jax
 
-    from ppo_trainer.app.evaluate import Evaluator, can_render, record_gif
+    from ppo_trainer.app.evaluate import Evaluator, can_render, eval_key, record_gif
     from ppo_trainer.app.rundir import RunDir, load_run
 
     if episodes is not None and episodes <= 0:
@@ -45,8 +46,8 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = 
         raise ConfigError(f"--max-steps must be positive, got {max_steps}")
     loaded = load_run(Path(run_dir))
     setup, state = loaded.setup, loaded.runner_state
-    key = jax.random.PRNGKey(loaded.config.seed if seed is None else seed)
-    k_eval, k_gif = jax.random.split(jax.random.fold_in(key, 1))
+    k_eval = eval_key(loaded.config.seed if seed is None else seed, loaded.update)
+    k_gif = jax.random.fold_in(jax.random.PRNGKey(loaded.config.seed if seed is None else seed), 7)
     evaluator = Evaluator(setup.trainer, setup.env_params, episodes or loaded.config.eval_episodes,
                           max_steps)
     summary = {"update": loaded.update, **evaluator(state.params, state.norm, k_eval)}

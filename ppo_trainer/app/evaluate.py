@@ -32,6 +32,14 @@ def eval_keys(env: Any, env_params: Any) -> tuple[str, ...]:
     return tuple(k for k in info_metrics(env, env_params) if k not in OWN_KEYS)
 
 
+def eval_key(seed: int, update: int) -> Any:
+    """The key of the greedy evaluation after ``update`` updates of a run seeded ``seed``: the
+    run loop and ``ppo-eval`` share it, so ``ppo-eval`` reproduces ``eval.json`` exactly."""
+    import jax
+
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + update)
+
+
 def step_cap(env_params: Any, max_steps: int | None = None) -> int:
     """The loop's step limit: ``max_steps`` if given, else the env's time limit + 1."""
     if max_steps:

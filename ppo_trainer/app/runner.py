@@ -26,7 +26,7 @@ from typing import Any
 
 from ppo_trainer.app.build import build
 from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
-from ppo_trainer.app.evaluate import Evaluator, can_render, format_summary, record_gif
+from ppo_trainer.app.evaluate import Evaluator, can_render, eval_key, format_summary, record_gif
 from ppo_trainer.app.plots import plot_learning_curve
 from ppo_trainer.app.progress import ProgressBar
 from ppo_trainer.app.rundir import run_dir_for
@@ -212,14 +212,13 @@ class Session:
 
     def evaluate(self, final: bool = False) -> dict[str, Any]:
         """Greedy evaluation of every seed (compiled once, reused by later evaluations)."""
-        import jax
 
         from ppo_trainer import parallel as par
 
         if self.evaluator is None:
             self.evaluator = Evaluator(self.setup.trainer, self.setup.env_params,
                                        self.config.eval_episodes)
-        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 1_000_003 + self.update)
+        key = eval_key(self.config.seed, self.update)
         state = par.to_host(self.state)  # replicated: a local copy, evaluated on one device
         summary = {"update": self.update, **self.evaluator(state.params, state.norm, key)}
         step = self.update * self.config.batch_size

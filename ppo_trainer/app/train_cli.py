@@ -156,11 +156,11 @@ def format_presets() -> str:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    parsed = parse_args(argv)  # before importing the run loop (jax): --help stays fast
     from ppo_trainer.app.build import check
     from ppo_trainer.app.rundir import RunDir
     from ppo_trainer.app.runner import train
 
-    parsed = parse_args(argv)
     if parsed.actions["list_optimizers"]:
         print(registry(PROG).format_table())
         return 0

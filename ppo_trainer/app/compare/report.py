@@ -98,9 +98,28 @@ def format_table(data: dict[str, Any], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def smooth(curves: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` updates along the last axis (NaN-aware), for
+    the plots only: per-update returns are noisy enough to hide the curves."""
+    if window <= 1:
+        return curves
+    ok = np.isfinite(curves)
+    kernel = np.ones(window)
+    total = np.apply_along_axis(lambda r: np.convolve(r, kernel)[: r.size], -1,
+                                np.where(ok, curves, 0.0))
+    count = np.apply_along_axis(lambda r: np.convolve(r, kernel)[: r.size], -1, ok.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def smoothing_window(num_updates: int) -> int:
+    return max(1, num_updates // 100)
+
+
 def draw_curves(ax: Any, x: np.ndarray, curves: np.ndarray, name: str,
                 confidence: float) -> None:
     """Mean over seeds with its bootstrap band; every seed faintly when seeds are few."""
+    curves = smooth(curves, smoothing_window(curves.shape[-1]))
     mean, lo, hi = stats.curve_band(curves, confidence)
     (line,) = ax.plot(x, mean, label=f"{name} (n={curves.shape[0]})")
     if curves.shape[0] <= FEW_SEEDS:
@@ -134,8 +153,10 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
             ax.set_ylabel(label(key))
             ax.grid(alpha=0.3)
             ax.legend(loc="best")
-        fig.suptitle(f"{env}: mean over seeds, {round(100 * confidence)}% bootstrap band "
-                     f"(thin lines: seeds, when <= {FEW_SEEDS})")
+        num_updates = len(next(iter(runs.values()))["global_step"])
+        fig.suptitle(f"{env}: mean over seeds, {round(100 * confidence)}% bootstrap band\n"
+                     f"thin lines: each seed (n <= {FEW_SEEDS}); moving average over "
+                     f"{smoothing_window(num_updates)} update(s)", fontsize=10)
         fig.tight_layout()
         fig.savefig(out / name, dpi=100)
         plt.close(fig)

@@ -1,0 +1,118 @@
+"""``ppo-suite``: PPO with several optimizers on every env of the benchmark list, at each preset's
+budget, with a report against gymnax-blines' published returns.
+
+    ppo-suite --out docs/results/suite                      # every env (slow: see docs/results.md)
+    ppo-suite --group classic --group bsuite --out docs/results/suite
+    ppo-suite --only Pendulum-v1 --out docs/results/suite   # (re)run one env, keep the others
+    ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
+    ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
+
+Writes ``<out>/raw/<env>.json`` after each env (so a long suite can be resumed env by env),
+then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``; with ``--tune``,
+``<out>/tuning/<env>.json`` and the preset lines to paste into ``ppo_trainer/presets.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ppo_trainer.app.flags import OneLineParser, run_cli
+from ppo_trainer.errors import ConfigError
+
+PROG = "ppo-suite"
+SUITE_FILE = Path(__file__).with_name("suite.toml")
+
+
+def load_suite() -> dict[str, dict[str, Any]]:
+    """The env list (in report order) and each env's reference scores."""
+    from ppo_trainer.presets import tomllib
+
+    return tomllib.loads(SUITE_FILE.read_text())
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description="PPO on the gymnax benchmark list: several "
+                      "optimizers x seeds per env at each preset's budget, against gymnax-blines.",
+                      allow_abbrev=False)
+    p.add_argument("--out", default="docs/results/suite", help="output folder")
+    p.add_argument("--only", action="append", default=[], metavar="ENV",
+                   help="run only this env (repeatable); the others' raw results are kept")
+    p.add_argument("--group", action="append", default=[],
+                   help="run only this group: classic, bsuite, minatar, snake (repeatable)")
+    p.add_argument("--optimizers", nargs="+", default=["adam", "muon"])
+    p.add_argument("--num-seeds", type=int, default=4, help="seeds per env and optimizer")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")
+    p.add_argument("--eval-episodes", type=int, default=64, help="greedy episodes per seed")
+    p.add_argument("--replot", action="store_true", help="report from <out>/raw only")
+    p.add_argument("--tune", action="store_true",
+                   help="learning-rate grid per optimizer on seeds that are not reported")
+    return p
+
+
+def select(suite: dict[str, Any], only: list[str], groups: list[str]) -> list[str]:
+    unknown = [e for e in only if e not in suite]
+    if unknown:
+        raise ConfigError(f"--only {unknown[0]}: not in the suite ({', '.join(suite)})")
+    known_groups = {v["group"] for v in suite.values()}
+    bad = [g for g in groups if g not in known_groups]
+    if bad:
+        raise ConfigError(f"--group {bad[0]}: choose from {', '.join(sorted(known_groups))}")
+    return [e for e in suite if (not only or e in only) and (not groups or suite[e]["group"]
+                                                              in groups)]
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from ppo_trainer.app.compare.report import jsonable
+    from ppo_trainer.app.suite import report
+    from ppo_trainer.app.suite.run import run_env
+    from ppo_trainer.app.suite.tune import toml_snippet, tune_env
+
+    args = build_parser().parse_args(argv)
+    if args.num_seeds < 1 or args.eval_episodes < 1:
+        raise ConfigError("--num-seeds and --eval-episodes must be positive")
+    suite = load_suite()
+    envs = select(suite, args.only, args.group)
+    out = Path(args.out)
+    raw_dir = out / "raw"
+
+    def log(message: str) -> None:
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+    if args.tune:
+        (out / "tuning").mkdir(parents=True, exist_ok=True)
+        for env in envs:
+            tuned = tune_env(env, args.optimizers, log=log)
+            (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
+            print(toml_snippet(env, tuned), flush=True)
+        return 0
+    if not args.replot:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        for env in envs:
+            data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
+                           eval_episodes=args.eval_episodes, log=log)
+            data["command"] = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
+            (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
+    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
+    if not files:
+        raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
+    raw = {env: json.loads(files[env].read_text()) for env in suite if env in files}
+    text, summary = report.format_report(raw, suite, args.optimizers)
+    for env, data in raw.items():
+        report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
+    (out / "results.md").write_text(text)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ppo-suite``; 2 and one line on stderr for bad input."""
+    return run_cli(PROG, lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

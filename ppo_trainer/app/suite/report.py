@@ -1,0 +1,131 @@
+"""The suite's report: a markdown table per env and optimizer, aggregate normalized scores
+(IQM and mean with stratified-bootstrap intervals, probability of improvement), one small plot
+per env. Everything is recomputed from the raw JSON, so ``--replot`` needs no training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ppo_trainer.app import stats
+from ppo_trainer.app.compare.analysis import as_array
+from ppo_trainer.app.compare.report import draw_curves, fmt, interval, jsonable
+
+CONFIDENCE = 0.95
+
+
+def seed_scores(run: dict[str, Any]) -> np.ndarray:
+    """Each seed's mean greedy return over its evaluation episodes."""
+    return np.array([np.nan if v is None else v for v in run["eval"]["per_seed_mean_return"]],
+                    dtype=float)
+
+
+def steps_to(run: dict[str, Any], target: float | None) -> float:
+    """First env step at which the mean-over-seeds training return reaches ``target``."""
+    if target is None:
+        return math.nan
+    curves = stats.forward_fill(as_array(run["curves"]["charts/episodic_return"]))
+    mean = stats.curve_band(curves, CONFIDENCE, reps=10)[0]
+    return stats.first_crossing(np.asarray(run["global_step"]), mean, target)
+
+
+def normalized(score: np.ndarray, ref: dict[str, Any], random: float) -> np.ndarray:
+    """``(score - random) / (reference - random)``: 0 is the random policy, 1 the reference."""
+    return (score - random) / (ref["reference"] - random)
+
+
+def aggregate(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
+              optimizers: list[str]) -> dict[str, Any]:
+    """IQM and mean of normalized scores over envs x seeds per optimizer, and P(b > a)."""
+    envs = [e for e in raw if e in refs and "reference" in refs[e]
+            and all(o in raw[e]["runs"] for o in optimizers)]
+    scores = {o: [normalized(seed_scores(raw[e]["runs"][o]), refs[e], raw[e]["random"]["mean"])
+                  for e in envs] for o in optimizers}
+    out: dict[str, Any] = {"envs": envs, "per_optimizer": {}}
+    for o in optimizers:
+        iqm = stats.stratified_bootstrap_ci(scores[o], stats.iqm, CONFIDENCE, reps=2000)
+        mean = stats.stratified_bootstrap_ci(scores[o], lambda x: float(np.mean(x)), CONFIDENCE,
+                                             reps=2000)
+        out["per_optimizer"][o] = {"iqm": iqm, "mean": mean}
+    if len(optimizers) == 2:
+        a, b = optimizers
+        out["probability_of_improvement"] = {
+            "of": b, "over": a,
+            "estimate": stats.probability_of_improvement(scores[b], scores[a], CONFIDENCE)}
+    return out
+
+
+def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
+                  optimizers: list[str]) -> tuple[str, dict[str, Any]]:
+    """The markdown page and the summary dict."""
+    agg = aggregate(raw, refs, optimizers)
+    conf = int(100 * CONFIDENCE)
+    commands = sorted({d.get("command", "?") for d in raw.values()})
+    lines = ["# PPO on the gymnax suite: " + " vs ".join(optimizers), "",
+             "Commands: " + "; ".join(f"`{c}`" for c in commands), "",
+             f"Final greedy return: each seed's mean over its evaluation episodes, then the mean "
+             f"over seeds with a {conf}% percentile-bootstrap interval. gymnax-blines: the return "
+             "of its published PPO checkpoint; *steps to it*: first env step at which the mean "
+             "training return (stochastic policy) reaches it. Normalized score: (return - "
+             "random policy) / (reference - random policy).", ""]
+    lines += ["## Aggregate (normalized scores)", "",
+              f"Envs with a reference: {len(agg['envs'])}; runs pooled over envs and seeds; "
+              f"{conf}% stratified-bootstrap intervals (Agarwal et al. 2021).", "",
+              "| optimizer | IQM | mean |", "|---|---|---|"]
+    for o, v in agg["per_optimizer"].items():
+        lines.append(f"| {o} | {interval(*v['iqm'], 2)} | {interval(*v['mean'], 2)} |")
+    if "probability_of_improvement" in agg:
+        p = agg["probability_of_improvement"]
+        lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
+                  f"{interval(*p['estimate'], 2)}"]
+    header = ["env", "optimizer", f"greedy return [{conf}% CI]", "per seed", "gymnax-blines",
+              "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate"]
+    lines += ["", "## Per env", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for env, data in raw.items():
+        ref = refs.get(env, {})
+        for o in optimizers:
+            run = data["runs"].get(o)
+            if run is None:
+                continue
+            scores = seed_scores(run)
+            d = 2 if np.nanmax(np.abs(scores)) < 10 else 1
+            cfg = run["config"]
+            lr = cfg["optimizer_kwargs"].get("muon_lr", cfg["lr"]) if o == "muon" else cfg["lr"]
+            lines.append("| " + " | ".join([
+                env, o, interval(*stats.bootstrap_ci(scores, CONFIDENCE), d),
+                ", ".join(fmt(s, d) for s in scores), fmt(ref.get("blines"), d),
+                fmt(steps_to(run, ref.get("blines")), 0), f"{cfg['total_timesteps']:,}",
+                fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}"]) + " |")
+    lines += ["", "Plots: `plots/<env>.png` (training return, mean and band over seeds; dashed: "
+              "gymnax-blines). Raw data: `raw/<env>.json`.", ""]
+    lines += [f"![{env}](plots/{env}.png)" for env in raw]
+    return "\n".join(lines) + "\n", jsonable(agg)
+
+
+def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
+    """One small plot: training return per optimizer vs env steps, gymnax-blines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    for o, run in data["runs"].items():
+        draw_curves(ax, np.asarray(run["global_step"], dtype=float),
+                    stats.forward_fill(as_array(run["curves"]["charts/episodic_return"])), o,
+                    CONFIDENCE)
+    if ref.get("blines") is not None:
+        ax.axhline(ref["blines"], color="k", linestyle="--", linewidth=1, label="gymnax-blines")
+    ax.set_title(data["env"], fontsize=10)
+    ax.set_xlabel("env steps (per seed)", fontsize=8)
+    ax.set_ylabel("training return", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

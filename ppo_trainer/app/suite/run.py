@@ -1,0 +1,77 @@
+"""One env of the suite: every optimizer on the same seeds, plus a random-policy baseline.
+
+Each optimizer's config is its preset's (``ppo_trainer/presets.toml``: the env's settings and the
+optimizer's own tuned values), trained with ``compare.run.run_spec`` (the run loop's build step,
+all seeds in one program) and evaluated greedily at the end. The result is one JSON-able dict
+per env, written by the CLI to ``<out>/raw/<env>.json`` so that envs can be (re)run one at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ppo_trainer.app.compare.run import run_spec
+from ppo_trainer.presets import preset_config
+
+
+def random_return(env_id: str, episodes: int = 256, seed: int = 0) -> dict[str, float]:
+    """Mean and std of the return of a uniformly random policy (the 0 of normalized scores)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ppo_trainer.app.evaluate import step_cap
+    from ppo_trainer.config import TrainConfig
+    from ppo_trainer.envs import make_action_fn, make_env
+
+    env, params = make_env(TrainConfig(env=env_id))
+    space = env.action_space(params)
+    to_env = make_action_fn(env, params)
+    cap = step_cap(params)
+    vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def run(key: Any) -> Any:
+        key, k_reset = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(k_reset, episodes), params)
+        zeros = jnp.zeros(episodes)
+
+        def cond(c: tuple) -> Any:
+            return (c[0] < cap) & c[3].any()
+
+        def body(c: tuple) -> tuple:
+            t, key, state, alive, ret = c
+            key, k_act, k_step = jax.random.split(key, 3)
+            action = jax.vmap(space.sample)(jax.random.split(k_act, episodes))
+            if action.ndim > 1 or jnp.issubdtype(action.dtype, jnp.floating):
+                action = to_env(action.reshape(episodes, -1))
+            _, state, reward, term, trunc, _ = vstep(jax.random.split(k_step, episodes), state,
+                                                     action, params)
+            ret = ret + jnp.where(alive, reward, 0.0)
+            return t + 1, key, state, alive & ~(term | trunc), ret
+
+        out = jax.lax.while_loop(cond, body, (0, key, state, jnp.ones(episodes, bool), zeros))
+        return out[4]
+
+    returns = np.asarray(jax.jit(run)(jax.random.PRNGKey(seed)))
+    return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": episodes}
+
+
+def run_env(env_id: str, optimizers: list[str], *, num_seeds: int = 4, seed: int = 0,
+            eval_episodes: int = 64, overrides: dict[str, Any] | None = None,
+            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train every optimizer on ``env_id`` (its preset; ``overrides`` on top) and evaluate."""
+    runs = {}
+    for optimizer in optimizers:
+        config = preset_config(env_id, optimizer=optimizer, num_seeds=num_seeds, seed=seed,
+                               **(overrides or {}))
+        if log:
+            log(f"{env_id} / {optimizer}: {num_seeds} seeds x {config.total_timesteps:,} steps")
+        t0 = time.perf_counter()
+        run = run_spec(config, "linear", log, eval_episodes=eval_episodes)
+        run["wall_s"] = time.perf_counter() - t0  # compile + train + evaluation
+        runs[optimizer] = run
+    return {"env": env_id, "random": random_return(env_id), "runs": runs}

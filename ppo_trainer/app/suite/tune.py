@@ -1,0 +1,67 @@
+"""Fair tuning: every optimizer gets the same small learning-rate grid, on seeds that are not the
+reported ones (the suite reports seeds ``0..n-1`` of seed 0's key; tuning uses seed 100's).
+
+The grid is multiplicative around the preset's value of each optimizer's own step size (Adam:
+``--lr``; an optimizer whose plugin declares schedulable hyperparameters, like Muon: the first of
+them, ``--muon-lr``), so both get the same number of points at the same relative spacing. The
+score is the mean over seeds of the final greedy return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ppo_trainer.app.compare.run import run_spec
+from ppo_trainer.presets import preset_config
+
+GRID = (1 / 3, 1.0, 3.0)
+TUNING_SEED = 100
+
+
+def step_size_name(optimizer: str) -> str:
+    """The hyperparameter tuned for ``optimizer``: its first schedulable one, else ``lr``."""
+    from ppo_trainer.registry import registry
+
+    schedulable = [hp.name for hp in registry().get(optimizer).hyperparams if hp.schedulable]
+    return schedulable[0] if schedulable else "lr"
+
+
+def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int = 2, eval_episodes: int = 32,
+             overrides: dict[str, Any] | None = None,
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score every grid value of every optimizer; the best is the pick."""
+    out: dict[str, Any] = {}
+    for optimizer in optimizers:
+        name = step_size_name(optimizer)
+        base = preset_config(env_id, optimizer=optimizer, **(overrides or {}))
+        center = base.lr if name == "lr" else base.optimizer_kwargs[name]
+        values, scores = [], []
+        for factor in GRID:
+            value = float(f"{center * factor:.3g}")
+            change = {"lr": value} if name == "lr" else {
+                "optimizer_kwargs": {**base.optimizer_kwargs, name: value}}
+            config = base.replace(seed=TUNING_SEED, num_seeds=num_seeds, **change)
+            run = run_spec(config, "linear", None, eval_episodes=eval_episodes)
+            score = float(np.nanmean([np.nan if v is None else v
+                                      for v in run["eval"]["per_seed_mean_return"]]))
+            values.append(value)
+            scores.append(score)
+            if log:
+                log(f"tune {env_id} / {optimizer}: {name}={value:g} -> {score:.3f}")
+        best = int(np.nanargmax(scores))
+        out[optimizer] = {"name": name, "values": values, "scores": scores,
+                          "picked": values[best], "seeds": num_seeds, "seed": TUNING_SEED,
+                          "total_timesteps": base.total_timesteps}
+    return out
+
+
+def toml_snippet(env_id: str, tuned: dict[str, Any]) -> str:
+    """The per-optimizer preset tables to paste into presets.toml."""
+    lines = []
+    for optimizer, t in tuned.items():
+        grid = ", ".join(f"{v:g}: {s:.3g}" for v, s in zip(t["values"], t["scores"], strict=True))
+        lines += [f'["{env_id}".{optimizer}]', f"{t['name']} = {t['picked']:g}  # grid {grid}"]
+    return "\n".join(lines)

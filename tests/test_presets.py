@@ -1,0 +1,103 @@
+"""Presets: the data parses, every key is a real flag, layering order, third-party presets."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from types import SimpleNamespace
+
+import gymnax
+import pytest
+
+from ppo_trainer import presets
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.errors import ConfigError
+from ppo_trainer.registry import registry
+
+
+def test_every_preset_key_is_a_real_flag_and_every_env_exists() -> None:
+    reg = registry()
+    declared = {name: {hp.name for hp in reg.get(name).hyperparams} for name in reg.names()}
+    any_plugin = set().union(*declared.values())
+    all_presets = presets.all_presets()
+    assert {"CartPole-v1", "Snake-v0"} <= set(all_presets)
+    for name, preset in all_presets.items():
+        assert preset.settings["env"].split(":")[-1] in gymnax.registered_envs, name
+        for key in preset.settings:
+            assert key in presets.FIELDS or key in any_plugin, (name, key)
+        for optimizer, table in preset.by_optimizer.items():
+            assert optimizer in declared, (name, optimizer)
+            for key in table:
+                assert key in presets.FIELDS or key in declared[optimizer], (name, optimizer, key)
+        # and the whole thing resolves to a valid config for every optimizer
+        for optimizer in declared:
+            config = presets.preset_config(name, optimizer=optimizer)
+            config.validate()
+            reg.validate(optimizer, **config.optimizer_kwargs)
+
+
+def test_layering_default_preset_optimizer_table_overrides() -> None:
+    preset = presets.parse_table("Demo", {
+        "env": "CartPole-v1", "lr": 1e-3, "num_envs": 8, "muon_lr": 0.05,
+        "description": "a note", "muon": {"lr": 2e-3, "muon_momentum": 0.9}}, "test")
+    assert preset.notes == {"description": "a note"}
+    reg = registry()
+    for optimizer in ("adam", "muon"):
+        declared = {hp.name: hp.default for hp in reg.get(optimizer).hyperparams}
+        known = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
+        config, sources = presets.resolve(TrainConfig(), presets.default_sources(), preset,
+                                          optimizer, declared, {"num_envs": 16}, {}, known)
+        assert config.num_envs == 16 and sources["num_envs"] == "flag"  # flag over preset
+        assert config.num_steps == TrainConfig().num_steps and sources["num_steps"] == "default"
+        if optimizer == "adam":
+            assert config.lr == 1e-3 and sources["lr"] == "preset Demo"
+            assert "muon_lr" not in config.optimizer_kwargs  # another optimizer's key: ignored
+        else:
+            assert config.lr == 2e-3 and sources["lr"] == "preset Demo [muon]"
+            assert config.optimizer_kwargs["muon_lr"] == 0.05
+            assert config.optimizer_kwargs["muon_momentum"] == 0.9
+            assert sources["optimizer_kwargs.muon_momentum"] == "preset Demo [muon]"
+    bad = presets.parse_table("Bad", {"lrr": 1.0}, "test")
+    with pytest.raises(ConfigError, match="'lrr' is not a ppo-train flag"):
+        presets.resolve(TrainConfig(), {}, bad, "adam", {}, {}, {}, frozenset())
+
+
+def test_a_preset_named_like_an_env_trains_that_env() -> None:
+    assert presets.preset_config("CartPole-v1", optimizer="adam").env == "CartPole-v1"
+    assert presets.find("auto", "mypkg:CartPole-v1").name == "CartPole-v1"
+    assert presets.find("none", "CartPole-v1") is None
+    assert presets.find("auto", "Pong-misc") is None  # no preset: the raw defaults
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        presets.find("nope", "CartPole-v1")
+
+
+def test_third_party_presets_through_entry_points(tmp_path: Path, monkeypatch) -> None:
+    toml = tmp_path / "mine.toml"
+    toml.write_text('["Acrobot-v1"]\nlr = 0.123\n["my-acrobot"]\nenv = "Acrobot-v1"\nnum_envs = 2\n')
+
+    def entry(name: str, obj: object) -> SimpleNamespace:
+        return SimpleNamespace(name=name, value=f"pkg:{name}", load=lambda: obj,
+                               dist=SimpleNamespace(name="my-presets"))
+
+    def broken() -> None:
+        raise ImportError("missing dependency")
+
+    eps = [entry("file", str(toml)), entry("table", {"my-cartpole": {"env": "CartPole-v1"}}),
+           SimpleNamespace(name="broken", value="pkg:broken", load=broken,
+                           dist=SimpleNamespace(name="bad-presets")),
+           entry("clash", {"CartPole-v1": {"lr": 9.0}})]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps)
+    presets.all_presets.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning) as record:
+            found = presets.all_presets()
+        messages = " ".join(str(w.message) for w in record)
+        assert "'broken'" in messages and "missing dependency" in messages
+        assert "preset 'CartPole-v1' from my-presets:clash is ignored" in messages
+        assert found["my-acrobot"].settings == {"env": "Acrobot-v1", "num_envs": 2}
+        assert found["my-cartpole"].origin == "my-presets:table"
+        assert found["CartPole-v1"].origin == "built-in"  # a third party cannot replace it
+        assert found["Acrobot-v1"].settings["lr"] == 0.123 or \
+            found["Acrobot-v1"].origin == "built-in"
+    finally:
+        presets.all_presets.cache_clear()

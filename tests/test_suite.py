@@ -1,0 +1,67 @@
+"""ppo-suite: env selection, the report's statistics on known data, and one tiny real env."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppo_trainer.app.suite import cli, report
+from ppo_trainer.app.suite.run import random_return, run_env
+from ppo_trainer.app.suite.tune import GRID, step_size_name
+from ppo_trainer.errors import ConfigError
+
+
+def test_the_suite_lists_the_benchmark_envs_with_presets() -> None:
+    from ppo_trainer.presets import all_presets
+
+    suite = cli.load_suite()
+    assert list(suite)[:5] == ["CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0",
+                               "MountainCarContinuous-v0"]
+    assert {"Catch-bsuite", "DeepSea-bsuite", "MemoryChain-bsuite", "UmbrellaChain-bsuite",
+            "DiscountingChain-bsuite", "FourRooms-misc", "Asterix-MinAtar", "Breakout-MinAtar",
+            "Freeway-MinAtar", "SpaceInvaders-MinAtar", "Snake-v0"} <= set(suite)
+    assert set(suite) <= set(all_presets())  # every env has a preset
+    assert cli.select(suite, [], ["bsuite"])[0] == "Catch-bsuite"
+    with pytest.raises(ConfigError, match="not in the suite"):
+        cli.select(suite, ["Nope-v0"], [])
+    with pytest.raises(ConfigError, match="--group"):
+        cli.select(suite, [], ["atari"])
+
+
+def fake_run(scores: list[float], lr: float = 1e-3) -> dict:
+    return {"eval": {"per_seed_mean_return": scores}, "curves": {
+        "charts/episodic_return": [[0.0, s] for s in scores]}, "global_step": [10.0, 20.0],
+        "config": {"lr": lr, "optimizer_kwargs": {"muon_lr": 0.02}, "total_timesteps": 20},
+        "steps_per_s": 100.0, "wall_s": 1.0}
+
+
+def test_report_normalizes_and_aggregates_known_numbers() -> None:
+    refs = {"A": {"reference": 10.0, "blines": 10.0}, "B": {"reference": 1.0}}
+    raw = {"A": {"env": "A", "random": {"mean": 0.0}, "runs": {
+               "adam": fake_run([5.0, 5.0]), "muon": fake_run([10.0, 10.0])}},
+           "B": {"env": "B", "random": {"mean": -1.0}, "runs": {
+               "adam": fake_run([0.0, 0.0]), "muon": fake_run([1.0, 1.0])}}}
+    agg = report.aggregate(raw, refs, ["adam", "muon"])
+    assert agg["envs"] == ["A", "B"]
+    assert agg["per_optimizer"]["adam"]["mean"][0] == pytest.approx(0.5)  # (0.5 + 0.5) / 2
+    assert agg["per_optimizer"]["muon"]["iqm"][0] == pytest.approx(1.0)
+    assert agg["probability_of_improvement"]["estimate"][0] == 1.0  # muon beats adam everywhere
+    text, _ = report.format_report(raw, refs, ["adam", "muon"])
+    assert "| A | muon | 10.0 | 10.0, 10.0 | 10.0 | 20 |" in text
+    assert report.steps_to(raw["A"]["runs"]["adam"], 10.0) != report.steps_to(
+        raw["A"]["runs"]["muon"], 10.0)
+
+
+def test_fair_tuning_grid_is_the_same_for_every_optimizer() -> None:
+    assert step_size_name("adam") == "lr" and step_size_name("muon") == "muon_lr"
+    assert GRID[1] == 1.0 and GRID[0] * GRID[2] == pytest.approx(1.0)
+
+
+def test_one_tiny_env_end_to_end() -> None:
+    data = run_env("Catch-bsuite", ["adam"], num_seeds=2, eval_episodes=2,
+                   overrides={"total_timesteps": 16 * 32 * 2})
+    run = data["runs"]["adam"]
+    assert len(run["eval"]["per_seed_mean_return"]) == 2 and run["wall_s"] > 0
+    assert np.asarray(run["curves"]["charts/episodic_return"]).shape == (2, 2)
+    rnd = random_return("Catch-bsuite", episodes=64)
+    assert -1.0 <= rnd["mean"] <= 0.0  # random play mostly misses the ball
