@@ -75,6 +75,8 @@ class TrainConfig:
     hidden_size: int = _f(128, "MLP hidden width", "network")
     num_hidden_layers: int = _f(2, "MLP hidden layers", "network")
     activation: Activation = _f("tanh", "hidden activation of the MLP", "network")
+    shared_torso: bool = _f(False, "actor and critic share the MLP's hidden layers (half the "
+                            "cost per sample)", "network")
     d_model: int = _f(64, "transformer width", "network")
     num_layers: int = _f(2, "transformer blocks", "network")
     num_heads: int = _f(4, "transformer attention heads", "network")

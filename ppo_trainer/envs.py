@@ -76,6 +76,9 @@ def make_env(config: Any) -> tuple[Any, Any]:
         raise ConfigError(f"--env-kwargs {kwargs}: {env_id} does not accept them ({err})") from None
     except ValueError as err:
         raise ConfigError(f"--env-kwargs {kwargs}: {err}") from None
+    except Exception as err:  # e.g. an env that downloads data at construction, offline
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ConfigError(f"{env_id} could not be built: {type(err).__name__}: {first}") from None
     env_params = override_params(env_id, env_params, getattr(config, "env_params", {}) or {})
     if getattr(config, "one_hot_obs", True) and isinstance(
             env.observation_space(env_params), spaces.Discrete):

@@ -21,7 +21,7 @@ Networks (``--network``):
   network that still learns Snake/MinAtar well; pick ``cnn``/``transformer`` explicitly.
 
 Every network names its output layers ``policy_head`` and ``value_head`` (and learned embeddings
-``*embed*``) so the Muon grouping rule in docs/CONTRACTS.md applies by name. The transformer's
+``*embed*``) so the Muon grouping rule in docs/optimizers.md applies by name. The transformer's
 input projection of cell features is named ``cell_embed``: like a token embedding it is an input
 layer, which Muon's authors leave to Adam.
 """
@@ -126,34 +126,32 @@ class ActorCritic(nn.Module):
 
 
 class MLPActorCritic(ActorCritic):
-    """Separate actor and critic MLPs on the flattened observation (PureJaxRL layout)."""
+    """Actor and critic MLPs on the flattened observation: separate (PureJaxRL's layout), or
+    sharing their hidden layers (``shared_torso``: half the cost, the value loss also shapes the
+    policy's features)."""
 
     hidden_size: int = 64
     num_hidden_layers: int = 2
     activation: str = "tanh"
+    shared_torso: bool = False
 
     @nn.compact
     def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
         act = _ACTIVATIONS[self.activation]
         x = x.reshape((x.shape[0], -1))
+
+        def dense(name: str) -> nn.Dense:
+            return nn.Dense(self.hidden_size, kernel_init=_ortho(math.sqrt(2)),
+                            bias_init=_ZEROS, name=name)
+
+        if self.shared_torso:
+            for i in range(self.num_hidden_layers):
+                x = act(dense(f"torso_{i}")(x))
+            return self.heads(x, x)
         a, c = x, x
         for i in range(self.num_hidden_layers):
-            a = act(
-                nn.Dense(
-                    self.hidden_size,
-                    kernel_init=_ortho(math.sqrt(2)),
-                    bias_init=_ZEROS,
-                    name=f"actor_{i}",
-                )(a)
-            )
-            c = act(
-                nn.Dense(
-                    self.hidden_size,
-                    kernel_init=_ortho(math.sqrt(2)),
-                    bias_init=_ZEROS,
-                    name=f"critic_{i}",
-                )(c)
-            )
+            a = act(dense(f"actor_{i}")(a))
+            c = act(dense(f"critic_{i}")(c))
         return self.heads(a, c)
 
 
@@ -294,6 +292,7 @@ def make_network(config: Any, env: Any, env_params: Any) -> nn.Module:
             hidden_size=config.hidden_size,
             num_hidden_layers=config.num_hidden_layers,
             activation=config.activation,
+            shared_torso=getattr(config, "shared_torso", False),
         )
     if len(obs_shape) != 3:
         raise ValueError(

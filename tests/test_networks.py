@@ -153,3 +153,16 @@ def test_patch_conv_equals_flax_conv() -> None:
     params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero bias too
     expected = nn.Conv(16, (3, 3), padding="SAME").apply(params, x)
     np.testing.assert_allclose(patch.apply(params, x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_torso_shares_the_hidden_layers() -> None:
+    _, _, net, params, obs_shape = build("CartPole-v1", "mlp", shared_torso=True)
+    names = flat_names(params)
+    assert {"params/torso_0/kernel", "params/policy_head/kernel", "params/value_head/kernel"} \
+        <= names
+    assert not any("actor_" in n or "critic_" in n for n in names)
+    separate = build("CartPole-v1", "mlp")[3]
+    count = sum(x.size for x in jax.tree.leaves(params))
+    assert count < sum(x.size for x in jax.tree.leaves(separate))
+    pi, value = net.apply(params, jnp.ones((3, *obs_shape)))
+    assert pi.logits.shape == (3, 2) and value.shape == (3,)

@@ -38,7 +38,7 @@ PROG = "ppo-train"
 RESUME_LOCKED = (
     "env", "env_kwargs", "num_envs", "num_steps", "num_seeds", "seed", "optimizer", "anneal_lr",
     "network", "hidden_size", "num_hidden_layers", "activation", "d_model", "num_layers",
-    "num_heads", "one_hot_obs", "normalize_obs", "normalize_reward",
+    "num_heads", "one_hot_obs", "normalize_obs", "normalize_reward", "shared_torso",
 )
 
 
