@@ -85,7 +85,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.tune:
         (out / "tuning").mkdir(parents=True, exist_ok=True)
         for env in envs:
-            tuned = tune_env(env, args.optimizers, log=log)
+            tuned = tune_env(env, args.optimizers, log=log, overrides=suite[env].get("overrides"))
             (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
             print(toml_snippet(env, tuned), flush=True)
         return 0
@@ -93,7 +93,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raw_dir.mkdir(parents=True, exist_ok=True)
         for env in envs:
             data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
-                           eval_episodes=args.eval_episodes, log=log)
+                           eval_episodes=args.eval_episodes, log=log,
+                           overrides=suite[env].get("overrides"))
             data["command"] = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
             (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
     files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}

@@ -4,7 +4,7 @@ reported ones (the suite reports seeds ``0..n-1`` of seed 0's key; tuning uses s
 The grid is multiplicative around the preset's value of each optimizer's own step size (Adam:
 ``--lr``; an optimizer whose plugin declares schedulable hyperparameters, like Muon: the first of
 them, ``--muon-lr``), so both get the same number of points at the same relative spacing. The
-score is the mean over seeds of the final greedy return.
+score is the mean over seeds of the final greedy return; ties keep the starting value.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int = 2, eval_epi
             scores.append(score)
             if log:
                 log(f"tune {env_id} / {optimizer}: {name}={value:g} -> {score:.3f}")
-        best = int(np.nanargmax(scores))
+        # the best score; a tie keeps the starting value (the middle of the grid)
+        best = max(range(len(GRID)), key=lambda i: (np.nan_to_num(scores[i], nan=-np.inf),
+                                                     GRID[i] == 1.0))
         out[optimizer] = {"name": name, "values": values, "scores": scores,
                           "picked": values[best], "seeds": num_seeds, "seed": TUNING_SEED,
                           "total_timesteps": base.total_timesteps}
