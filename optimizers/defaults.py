@@ -19,6 +19,15 @@ NS_STEPS = 5
 NS_EPS = 1e-8
 """Added to the Frobenius norm before Newton-Schulz divides by it."""
 
+NS_DTYPES = ("auto", "float32", "bfloat16")
+"""Newton-Schulz iteration dtypes; ``auto``: bfloat16 on accelerators, float32 on CPU."""
+NS_FORMS = ("auto", "standard", "gram")
+NS_FORM = "auto"
+"""``auto``: the Gram form where it needs fewer multiply-adds (float32 only)."""
+NS_BATCHINGS = ("auto", "shape", "padded", "leaf")
+NS_BATCHING = "auto"
+"""``auto``: merge matrices of different shapes into one padded call where that saves work."""
+
 ADAM_B1 = 0.9
 ADAM_B2 = 0.999
 ADAM_EPS = 1e-5

@@ -56,7 +56,12 @@ from optimizers.defaults import (
     MUON_MOMENTUM,
     MUON_NESTEROV,
     MUON_WEIGHT_DECAY,
+    NS_BATCHING,
+    NS_BATCHINGS,
+    NS_DTYPES,
     NS_EPS,
+    NS_FORM,
+    NS_FORMS,
     NS_PRESET,
     NS_PRESETS,
     NS_STEPS,
@@ -91,6 +96,16 @@ _NEVER_MUON = ("bias", "scale")
 _FANOUT_FIRST_MODULES = ("query", "key", "value")
 
 _CPU_MAX_STACK_ELEMENTS = 32768
+# Fixed cost of one batched Newton-Schulz step (about 4 thunks / kernels), in multiply-adds:
+# XLA:CPU dispatches a thunk in ~1.3 us (measured here: 5 quintic steps on a (2, 4, 64) batch,
+# ~40 kernels' worth of work, take ~38 us) and runs small matmuls at ~37 G multiply-adds/s;
+# the accelerator value (a few kernel launches of ~5 us at tens of T multiply-adds/s) is an
+# estimate, not measured.
+_CALL_OVERHEAD_MACS = {"cpu": 2e5, "accelerator": 1e9}
+# The Gram form is used when it needs fewer multiply-adds: its m x m products also run faster
+# per multiply-add on XLA:CPU than the (m, n) ones (measured: (256, 400), equal counts, 0.82x
+# the time; (128, 300) 0.71x; (128, 512) 0.38x), which covers its extra thunk per step.
+_GRAM_MARGIN = 1.0
 
 Coeffs = tuple[tuple[float, float, float], ...]
 PathDimNums = Callable[[tuple[Any, ...], jax.Array], MuonDimensionNumbers]
@@ -115,8 +130,70 @@ def ns_coefficients(preset: str = NS_PRESET, steps: int = NS_STEPS) -> Coeffs:
     return _POLAR_EXPRESS[:steps] + (_POLAR_EXPRESS[-1],) * max(0, steps - len(_POLAR_EXPRESS))
 
 
+def _resolve_dtype(ns_dtype: Any) -> Any:
+    """``None``/``"auto"``: bfloat16 on accelerators (as the reference Muon), float32 on CPU
+    (XLA:CPU has no fast bfloat16 matmul: measured 1.2-2x slower than float32 here)."""
+    if ns_dtype is None or ns_dtype == "auto":
+        return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+    if ns_dtype not in NS_DTYPES[1:] and not isinstance(ns_dtype, type | jnp.dtype):
+        raise ValueError(f"ns_dtype must be one of {', '.join(NS_DTYPES)}, got {ns_dtype!r}")
+    return jnp.dtype(ns_dtype)
+
+
+def ns_flops(m: int, n: int, coeffs: Coeffs, form: str = "standard") -> int:
+    """Multiply-adds of one Newton-Schulz call on a wide ``(m, n)`` matrix (``m <= n``).
+
+    ``standard``: per step ``X X^T`` (m^2 n), ``(X X^T)^2`` (m^3, skipped when ``c == 0``) and the
+    product with ``X`` (m^2 n). ``gram``: ``A = X X^T`` and the final ``Q X`` (m^2 n each), and per
+    step only ``m x m`` products (see :func:`orthogonalize`).
+    """
+    m, n = min(m, n), max(m, n)
+    if form == "standard":
+        return sum(2 * m * m * n + (m**3 if c else 0) for _, _, c in coeffs)
+    total = 2 * m * m * n
+    for i, (_, _, c) in enumerate(coeffs):
+        total += (m**3 if c else 0) + (m**3 if i else 0)  # G^2, then Q <- P Q (not at step 1)
+        if i < len(coeffs) - 1:
+            total += 2 * m**3  # G <- P (P G)
+    return total
+
+
+def _ns_standard(x: jax.Array, coeffs: Coeffs) -> jax.Array:
+    for a, b, c in coeffs:
+        gram = x @ jnp.swapaxes(x, -1, -2)
+        poly = b * gram + c * (gram @ gram) if c != 0.0 else b * gram
+        x = a * x + poly @ x
+    return x
+
+
+def _ns_gram(x: jax.Array, coeffs: Coeffs) -> jax.Array:
+    r"""The same polynomials applied through the small Gram matrix only.
+
+    With :math:`X_k = Q_k X_0` and every matrix a polynomial in :math:`A = X_0 X_0^\top`
+    (so they commute): :math:`G_k = X_k X_k^\top = Q_k^2 A`, :math:`P_k = aI + bG_k + cG_k^2`,
+    :math:`Q_{k+1} = P_k Q_k`, :math:`G_{k+1} = P_k^2 G_k`; the result is :math:`Q_K X_0`. Every
+    step costs ``m x m`` products only, which is cheaper than the standard step when
+    ``n > 1.5 m`` (:func:`ns_flops`). Float32 only: in bfloat16 the commuting identities drift.
+    """
+    eye = jnp.eye(x.shape[-2], dtype=x.dtype)
+    g = x @ jnp.swapaxes(x, -1, -2)
+    q = None
+    for i, (a, b, c) in enumerate(coeffs):
+        p = a * eye + b * g + (c * (g @ g) if c != 0.0 else 0.0)
+        q = p if q is None else p @ q
+        if i < len(coeffs) - 1:
+            g = p @ (p @ g)
+    return x if q is None else q @ x
+
+
 def orthogonalize(
-    x: jax.Array, coeffs: Coeffs, *, eps: float = NS_EPS, norm_scale: float = 1.0
+    x: jax.Array,
+    coeffs: Coeffs,
+    *,
+    eps: float = NS_EPS,
+    norm_scale: float = 1.0,
+    dtype: Any = None,
+    form: str = "standard",
 ) -> jax.Array:
     r"""Approximate the orthogonal polar factor of each matrix in ``x`` (shape ``(..., m, n)``).
 
@@ -124,20 +201,32 @@ def orthogonalize(
     small Gram matrix), normalises :math:`X / (s \|X\|_F + \epsilon)` so that every singular
     value lies in [0, 1], then applies the odd polynomials in ``coeffs``; leading axes are a
     batch. The singular vectors are kept; each singular value :math:`\sigma` becomes
-    :math:`p_k(\dots p_1(\sigma))`.
+    :math:`p_k(\dots p_1(\sigma))`. ``dtype``: the iteration's dtype (``None``: ``x``'s; the
+    norm is taken in ``x``'s dtype and the result is cast back). ``form``: ``standard``,
+    ``gram`` (:func:`_ns_gram`, the same maths through ``m x m`` products) or ``auto`` (the one
+    with fewer multiply-adds, :func:`ns_flops`; ``gram`` only in float32).
     """
+    out_dtype = x.dtype
     transposed = x.shape[-2] > x.shape[-1]
     if transposed:
         x = jnp.swapaxes(x, -1, -2)
     norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=(-2, -1), keepdims=True))
     x = x / (norm * norm_scale + eps)
-    for a, b, c in coeffs:
-        gram = x @ jnp.swapaxes(x, -1, -2)
-        poly = b * gram + c * (gram @ gram) if c != 0.0 else b * gram
-        x = a * x + poly @ x
+    if dtype is not None:
+        x = x.astype(dtype)
+    if form == "auto":
+        m, n = x.shape[-2:]
+        cheaper = ns_flops(m, n, coeffs, "gram") < _GRAM_MARGIN * ns_flops(m, n, coeffs)
+        form = "gram" if cheaper and x.dtype == jnp.float32 else "standard"
+    if form == "gram":
+        x = _ns_gram(x, coeffs)
+    elif form == "standard":
+        x = _ns_standard(x, coeffs)
+    else:
+        raise ValueError(f"form must be 'standard', 'gram' or 'auto', got {form!r}")
     if transposed:
         x = jnp.swapaxes(x, -1, -2)
-    return x
+    return x.astype(out_dtype)
 
 
 def _key_name(key: Any) -> str:
@@ -241,6 +330,9 @@ def scale_by_muon(
     eps: float = NS_EPS,
     consistent_rms: float | None = None,
     dimension_numbers: PathDimNums | None = None,
+    ns_dtype: Any = None,
+    ns_form: str = NS_FORM,
+    ns_batching: str = NS_BATCHING,
 ) -> optax.GradientTransformation:
     r"""Momentum, batched Newton-Schulz orthogonalization and shape scaling (no learning rate).
 
@@ -265,6 +357,13 @@ def scale_by_muon(
         :math:`r \sqrt{\max(\text{fan\_in}, \text{fan\_out})}`, which makes the update RMS
         about ``r`` for every shape (Liu et al. 2025 use 0.2 to match AdamW).
       dimension_numbers: ``(path, leaf) -> MuonDimensionNumbers``.
+      ns_dtype: dtype of the Newton-Schulz iteration: ``None``/``"auto"`` is bfloat16 on
+        accelerators (as the reference Muon) and float32 on CPU (XLA:CPU has no fast bfloat16
+        matmul), or ``"float32"`` / ``"bfloat16"``. Momentum and updates stay in the
+        parameters' dtype.
+      ns_form: ``standard``, ``gram`` or ``auto`` (see :func:`orthogonalize`).
+      ns_batching: ``auto``, ``shape``, ``padded`` or ``leaf`` (see :func:`plan_batches`);
+        every choice gives the same result up to float rounding.
     """
     coeffs = (
         tuple(map(tuple, ns_coeffs))
@@ -274,6 +373,14 @@ def scale_by_muon(
     norm_scale = _NORM_SCALE.get(ns_preset, 1.0) if ns_coeffs is None else 1.0
     dim_fn = dimension_numbers or default_dimension_numbers
     beta = momentum
+    if ns_form not in NS_FORMS:
+        raise ValueError(f"ns_form must be one of {', '.join(NS_FORMS)}, got {ns_form!r}")
+    if ns_batching not in NS_BATCHINGS:
+        raise ValueError(
+            f"ns_batching must be one of {', '.join(NS_BATCHINGS)}, got {ns_batching!r}"
+        )
+    if ns_dtype not in (None, *NS_DTYPES):
+        raise ValueError(f"ns_dtype must be one of {', '.join(NS_DTYPES)}, got {ns_dtype!r}")
 
     def init_fn(params: optax.Params) -> MuonState:
         return MuonState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params))
@@ -293,11 +400,100 @@ def scale_by_muon(
             look = jax.tree.map(lambda m, g: beta * m + (1 - beta) * g, mu_hat, g_hat)
         else:
             look = optax.tree.bias_correction(mu, beta, count) if bias_correction else mu
-        return _orthogonalize_tree(
-            look, coeffs, eps, norm_scale, dim_fn, consistent_rms
-        ), MuonState(count, mu)
+        ortho = _orthogonalize_tree(
+            look,
+            coeffs,
+            eps,
+            norm_scale,
+            dim_fn,
+            consistent_rms,
+            _resolve_dtype(ns_dtype),
+            ns_form,
+            ns_batching,
+        )
+        return ortho, MuonState(count, mu)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _pad_to(x: jax.Array, rows: int, cols: int) -> jax.Array:
+    if x.shape == (rows, cols):
+        return x
+    return jnp.pad(x, ((0, rows - x.shape[0]), (0, cols - x.shape[1])))
+
+
+def _call_overhead(backend: str) -> float:
+    """Fixed cost of one batched Newton-Schulz step, in multiply-adds (see :func:`plan_batches`)."""
+    return _CALL_OVERHEAD_MACS["cpu" if backend == "cpu" else "accelerator"]
+
+
+def plan_batches(
+    shapes: Sequence[tuple[int, int]],
+    coeffs: Coeffs,
+    batching: str = NS_BATCHING,
+    backend: str | None = None,
+    keys: Sequence[Any] | None = None,
+) -> list[tuple[tuple[int, int], list[int]]]:
+    """Which wide ``(m, n)`` matrices are orthogonalized together: ``[(padded shape, indices)]``.
+
+    ``leaf``: one call each. ``shape``: one call per distinct shape. ``padded``: one call for
+    all (per ``keys`` value, e.g. dtype), each matrix zero-padded to the largest ``m`` and ``n``
+    (zero rows and columns stay zero and leave the other singular values unchanged, so the
+    result is the same). ``auto``: start from ``shape`` and merge two groups by padding while
+    that saves work: a call costs its multiply-adds plus a fixed overhead per step
+    (``_CALL_OVERHEAD_MACS``: about one thunk dispatch on XLA:CPU, a few kernel launches on an
+    accelerator). On CPU, groups of large matrices are not stacked at all (XLA:CPU ran them
+    slower batched than one by one).
+    """
+    backend = backend or jax.default_backend()
+    keys = list(keys) if keys is not None else [None] * len(shapes)
+    if batching not in NS_BATCHINGS:
+        raise ValueError(f"ns_batching must be one of {', '.join(NS_BATCHINGS)}, got {batching!r}")
+    if batching == "leaf":
+        return [(tuple(s), [i]) for i, s in enumerate(shapes)]
+    groups: dict[Any, list[int]] = {}
+    for i, (s, k) in enumerate(zip(shapes, keys, strict=True)):
+        groups.setdefault((k, tuple(s)) if batching != "padded" else (k,), []).append(i)
+    plan = [
+        (tuple(max(shapes[i][d] for i in idxs) for d in (0, 1)), idxs, key[0])
+        for key, idxs in groups.items()
+    ]
+    if batching == "auto":
+        cpu = backend == "cpu"
+        if cpu:  # large same-shape matrices: one call each (measured faster on XLA:CPU)
+            plan = [
+                p
+                for shape, idxs, k in plan
+                for p in (
+                    [(shape, [i], k) for i in idxs]
+                    if math.prod(shape) > _CPU_MAX_STACK_ELEMENTS
+                    else [(shape, idxs, k)]
+                )
+            ]
+        overhead = _call_overhead(backend) * len(coeffs)
+
+        def cost(shape: tuple[int, int], n: int) -> float:
+            return n * ns_flops(*shape, coeffs) + overhead
+
+        while True:
+            best, best_saving = None, 0.0
+            for a in range(len(plan)):
+                for b in range(a + 1, len(plan)):
+                    (sa, ia, ka), (sb, ib, kb) = plan[a], plan[b]
+                    if ka != kb:
+                        continue
+                    merged = (max(sa[0], sb[0]), max(sa[1], sb[1]))
+                    if cpu and math.prod(merged) > _CPU_MAX_STACK_ELEMENTS:
+                        continue
+                    saving = cost(sa, len(ia)) + cost(sb, len(ib)) - cost(merged, len(ia) + len(ib))
+                    if saving > best_saving:
+                        best, best_saving = (a, b, merged), saving
+            if best is None:
+                break
+            a, b, merged = best
+            plan[a] = (merged, sorted(plan[a][1] + plan[b][1]), plan[a][2])
+            del plan[b]
+    return [(shape, idxs) for shape, idxs, _ in plan]
 
 
 def _orthogonalize_tree(
@@ -307,13 +503,15 @@ def _orthogonalize_tree(
     norm_scale: float,
     dim_fn: PathDimNums,
     consistent_rms: float | None,
+    dtype: Any = None,
+    form: str = NS_FORM,
+    batching: str = NS_BATCHING,
 ) -> Any:
-    """Orthogonalize every leaf, one batched Newton-Schulz call per distinct wide shape."""
+    """Orthogonalize every leaf, in the batched calls :func:`plan_batches` picks."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
     wide: list[jax.Array] = []
-    meta = []  # (original shape, transpose, unflat shape, inverse transpose, tall?, scale)
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, (path, x) in enumerate(leaves):
+    meta = []  # (permuted shape, inverse permutation, tall?, scale)
+    for path, x in leaves:
         if x.ndim < 2:
             raise ValueError(
                 f"Muon needs parameters with ndim >= 2; {'/'.join(path_names(path))} has shape "
@@ -333,25 +531,20 @@ def _orthogonalize_tree(
             scale = consistent_rms * math.sqrt(max(fan_in, fan_out))
         inv = tuple(sorted(range(x.ndim), key=perm.__getitem__))
         meta.append((tuple(x.shape[a] for a in perm), inv, tall, scale))
-        groups.setdefault((mat.shape, mat.dtype), []).append(i)
         wide.append(mat)
+    plan = plan_batches(
+        [m.shape for m in wide], coeffs, batching, keys=[m.dtype for m in wide]
+    )
     result: list[Any] = [None] * len(leaves)
-    # XLA:CPU runs a batched matmul of large matrices slower than separate ones (measured: 8 x
-    # (128, 512) stacked is ~15% slower, 16 x (128, 128) stacked ~1.5x faster), so on CPU only
-    # small matrices are stacked; on accelerators every group is one batched call.
-    max_stack = _CPU_MAX_STACK_ELEMENTS if jax.default_backend() == "cpu" else math.inf
-    batches = []
-    for (shape, _), idxs in groups.items():
-        if len(idxs) > 1 and math.prod(shape) > max_stack:
-            batches.extend([i] for i in idxs)
-        else:
-            batches.append(idxs)
-    for idxs in batches:
-        stacked = jnp.stack([wide[i] for i in idxs])
-        ortho = orthogonalize(stacked, coeffs, eps=eps, norm_scale=norm_scale)
+    for (rows, cols), idxs in plan:
+        stacked = jnp.stack([_pad_to(wide[i], rows, cols) for i in idxs])
+        ortho = orthogonalize(
+            stacked, coeffs, eps=eps, norm_scale=norm_scale, dtype=dtype, form=form
+        )
         for j, i in enumerate(idxs):
             permuted_shape, inv, tall, scale = meta[i]
-            mat = ortho[j].T if tall else ortho[j]
+            mat = ortho[j, : wide[i].shape[0], : wide[i].shape[1]]
+            mat = mat.T if tall else mat
             result[i] = (scale * mat).reshape(permuted_shape).transpose(inv)
     return jax.tree_util.tree_unflatten(treedef, result)
 
@@ -374,6 +567,9 @@ def muon(
     eps: float = NS_EPS,
     consistent_rms: float | None = None,
     dimension_numbers: PathDimNums | None = None,
+    ns_dtype: Any = None,
+    ns_form: str = NS_FORM,
+    ns_batching: str = NS_BATCHING,
 ) -> optax.GradientTransformation:
     r"""Muon for a tree whose every leaf is a weight of ndim >= 2.
 
@@ -392,6 +588,9 @@ def muon(
             eps=eps,
             consistent_rms=consistent_rms,
             dimension_numbers=dimension_numbers,
+            ns_dtype=ns_dtype,
+            ns_form=ns_form,
+            ns_batching=ns_batching,
         ),
         optax.add_decayed_weights(weight_decay, weight_decay_mask)
         if weight_decay
@@ -421,6 +620,9 @@ def multi_transform_with_muon(
     adam_eps_root: float = 0.0,
     adam_nesterov: bool = False,
     adam_weight_decay: float = 0.0,
+    ns_dtype: Any = None,
+    ns_form: str = NS_FORM,
+    ns_batching: str = NS_BATCHING,
 ) -> optax.GradientTransformation:
     """Muon (``muon_lr``) for the weights :func:`param_labels` marks, Adam (``aux_lr``) for the rest.
 
@@ -443,6 +645,9 @@ def multi_transform_with_muon(
                 bias_correction=bias_correction,
                 eps=eps,
                 consistent_rms=consistent_rms,
+                ns_dtype=ns_dtype,
+                ns_form=ns_form,
+                ns_batching=ns_batching,
             ),
             "adam": optax.adamw(
                 aux_lr,

@@ -1,4 +1,5 @@
-"""Muon: Newton-Schulz quality, grouping rule, equivalence with optax.contrib.muon."""
+"""Muon: Newton-Schulz quality per step count, Gram form, batching and precision, grouping rule,
+equivalence with optax.contrib.muon and with the per-leaf maths."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 
+from optimizers import defaults
 from optimizers.muon import (
     HEAD_MODULES,
     chain_with_muon,
@@ -16,8 +18,10 @@ from optimizers.muon import (
     muon,
     muon_dimension_numbers,
     ns_coefficients,
+    ns_flops,
     orthogonalize,
     param_labels,
+    plan_batches,
 )
 
 RNG = np.random.default_rng(0)
@@ -292,3 +296,188 @@ def test_chain_with_muon_clips_and_accepts_schedules() -> None:
     assert _max_diff(ours[1], raw[1]) > 0.1 * float(jnp.max(jnp.abs(raw[1]["dense"]["kernel"])))
     s = _singular_values(ours[0]["dense"]["kernel"]) / (0.02 * np.sqrt(2.0))
     assert s.max() < 1.5
+
+
+# --- step counts, Gram form, batching, precision ---------------------------------------------
+
+# Singular values after k steps, over the shapes above plus the PPO MLP kernels' (CartPole's
+# (4, 64) and (64, 2); Snake's (300, 128) and Breakout-MinAtar's (400, 256) at half or quarter
+# size, same aspect: numpy's SVD of the full ones takes seconds here), condition numbers
+# 1..10 and 1..50 (measured, then widened by ~0.02). Truncated Polar Express (designed for 8
+# steps from sigma >= 1e-3) overshoots to ~2 before its 5th step; quintic stays in [0, 1.21].
+STEP_BANDS = {
+    # (preset, steps): ((lo, hi) for cond <= 10, (lo, hi) for cond <= 50)
+    ("quintic", 1): ((0.08, 1.21), (0.02, 1.21)),
+    ("quintic", 2): ((0.29, 1.21), (0.07, 1.21)),
+    ("quintic", 3): ((0.66, 1.21), (0.25, 1.21)),
+    ("quintic", 4): ((0.66, 1.15), (0.66, 1.21)),
+    ("quintic", 5): ((0.66, 1.15), (0.66, 1.15)),
+    ("polar_express", 2): ((0.18, 1.98), (0.18, 1.98)),
+    ("polar_express", 3): ((0.17, 1.88), (0.17, 1.88)),
+    ("polar_express", 4): ((0.42, 1.58), (0.42, 1.58)),
+    ("polar_express", 5): ((0.85, 1.14), (0.85, 1.14)),
+}
+SHAPES = [(64, 64), (32, 96), (96, 32), (3, 64), (4, 64), (150, 64), (100, 64), (64, 2)]
+
+
+@pytest.mark.parametrize("preset,steps", sorted(STEP_BANDS))
+def test_singular_value_bands_per_step_count(preset: str, steps: int) -> None:
+    norm_scale = 1.01 if preset == "polar_express" else 1.0
+    coeffs = ns_coefficients(preset, steps)
+    ortho = jax.jit(lambda x: orthogonalize(x, coeffs, norm_scale=norm_scale))
+    for cond, (lo, hi) in zip((10.0, 50.0), STEP_BANDS[preset, steps], strict=True):
+        s_all = []
+        for shape in SHAPES:
+            for c in (1.0, cond):
+                s_all.append(_singular_values(ortho(jnp.asarray(_matrix(*shape, c), jnp.float32))))
+        s = np.concatenate(s_all)
+        assert lo <= s.min() and s.max() <= hi, (preset, steps, cond, s.min(), s.max())
+
+
+def test_default_step_count_has_a_band() -> None:
+    """The default preset/steps is one of the measured rows above (so its band is pinned)."""
+    assert (defaults.NS_PRESET, defaults.NS_STEPS) in STEP_BANDS
+
+
+def test_ns_flops_gram_cheaper_beyond_aspect_1_5() -> None:
+    q5, q2 = ns_coefficients("quintic", 5), ns_coefficients("quintic", 2)
+    for coeffs in (q5, q2):
+        assert ns_flops(64, 64, coeffs, "gram") > ns_flops(64, 64, coeffs)
+        assert ns_flops(128, 300, coeffs, "gram") < ns_flops(128, 300, coeffs)
+        assert ns_flops(100, 140, coeffs, "gram") > ns_flops(100, 140, coeffs)  # aspect 1.4
+    assert ns_flops(64, 64, q5) == 5 * 3 * 64**3
+    assert ns_flops(4, 64, q5, "gram") == 2 * 16 * 64 + (5 + 4 + 2 * 4) * 64
+
+
+@pytest.mark.parametrize("preset,steps", [("quintic", 5), ("quintic", 2), ("polar_express", 5),
+                                          ("cubic", 4)])
+def test_gram_form_matches_standard(preset: str, steps: int) -> None:
+    coeffs = ns_coefficients(preset, steps)
+    for shape in [(4, 64), (16, 96), (96, 16), (64, 150), (64, 64), (3, 5, 40)]:
+        for cond in (1.0, 50.0):
+            x = np.stack([_matrix(*shape[-2:], cond) for _ in range(shape[0])]) if len(
+                shape) == 3 else _matrix(*shape, cond)
+            x = jnp.asarray(x, jnp.float32)
+            std = orthogonalize(x, coeffs, form="standard")
+            gram = orthogonalize(x, coeffs, form="gram")
+            np.testing.assert_allclose(gram, std, atol=5e-5, rtol=0)
+    # Near-singular momenta (rank 2 plus a 1e-7 direction, as PPO's are): same result.
+    x = _matrix(16, 48, 1.0) * np.r_[np.ones(2), 1e-7 * np.ones(14)][:, None]
+    x = jnp.asarray(x, jnp.float32)
+    np.testing.assert_allclose(orthogonalize(x, coeffs, form="gram"),
+                               orthogonalize(x, coeffs, form="standard"), atol=2e-5, rtol=0)
+
+
+def test_auto_form_picks_the_cheaper() -> None:
+    coeffs = ns_coefficients("quintic", 5)
+    wide = jnp.asarray(_matrix(64, 150, 10.0), jnp.float32)
+    square = jnp.asarray(_matrix(64, 64, 10.0), jnp.float32)
+    assert np.array_equal(orthogonalize(wide, coeffs, form="auto"),
+                          orthogonalize(wide, coeffs, form="gram"))
+    assert np.array_equal(orthogonalize(square, coeffs, form="auto"),
+                          orthogonalize(square, coeffs, form="standard"))
+    # bfloat16 never uses the Gram form.
+    assert np.array_equal(orthogonalize(wide, coeffs, form="auto", dtype=jnp.bfloat16),
+                          orthogonalize(wide, coeffs, form="standard", dtype=jnp.bfloat16))
+    with pytest.raises(ValueError, match="form"):
+        orthogonalize(wide, coeffs, form="cholesky")
+
+
+def test_plan_batches() -> None:
+    q5 = ns_coefficients("quintic", 5)
+    # CartPole's Muon matrices, wide: actor_0, actor_1, critic_0, critic_1, policy/value heads.
+    cartpole = [(4, 64), (64, 64), (4, 64), (64, 64), (2, 64), (1, 64)]
+    # On CPU the heads join the (4, 64) first layers (padding is cheaper than their own calls);
+    # the (64, 64) pair stays apart (padding the (4, 64)s to it would double the work).
+    assert plan_batches(cartpole, q5, "auto", "cpu") == [((4, 64), [0, 2, 4, 5]),
+                                                         ((64, 64), [1, 3])]
+    assert plan_batches(cartpole, q5, "auto", "gpu") == [((64, 64), [0, 1, 2, 3, 4, 5])]
+    assert plan_batches(cartpole, q5, "padded", "cpu") == [((64, 64), [0, 1, 2, 3, 4, 5])]
+    assert plan_batches(cartpole, q5, "shape", "cpu") == [
+        ((4, 64), [0, 2]), ((64, 64), [1, 3]), ((2, 64), [4]), ((1, 64), [5])]
+    assert plan_batches(cartpole, q5, "leaf", "cpu") == [(s, [i]) for i, s in enumerate(cartpole)]
+    # Large matrices are never stacked on CPU; groups of different dtypes never merge.
+    big = [(128, 512)] * 8
+    assert plan_batches(big, q5, "auto", "cpu") == [((128, 512), [i]) for i in range(8)]
+    assert plan_batches(big, q5, "auto", "gpu") == [((128, 512), list(range(8)))]
+    assert len(plan_batches(cartpole, q5, "auto", "gpu", keys=["f32"] * 3 + ["bf16"] * 3)) == 2
+    with pytest.raises(ValueError, match="ns_batching"):
+        plan_batches(cartpole, q5, "diagonal", "cpu")
+
+
+def _reference_muon_update(tree: dict, coeffs, norm_scale: float = 1.0) -> dict:
+    """The previous implementation's maths, leaf by leaf: (fan_in, fan_out) view, wide
+    orientation, standard Newton-Schulz, shape scale (no momentum: ``momentum=0``)."""
+
+    def one(path, x):
+        dims = default_dimension_numbers(path, x)
+        red, out = tuple(dims.reduction_axis), tuple(dims.output_axis)
+        fan_in = int(np.prod([x.shape[a] for a in red]))
+        fan_out = int(np.prod([x.shape[a] for a in out]))
+        mat = jnp.transpose(x, red + out).reshape(fan_in, fan_out)
+        o = orthogonalize(mat, coeffs, norm_scale=norm_scale, form="standard")
+        o = o * np.sqrt(max(1.0, fan_out / fan_in))
+        inv = np.argsort(red + out)
+        return -jnp.transpose(o.reshape([x.shape[a] for a in red + out]), inv)
+
+    return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def _cartpole_like_tree() -> dict:
+    f = lambda *s: jnp.asarray(RNG.normal(size=s), jnp.float32)  # noqa: E731
+    return {
+        "actor_0": {"kernel": f(4, 64)}, "actor_1": {"kernel": f(64, 64)},
+        "critic_0": {"kernel": f(4, 64)}, "critic_1": {"kernel": f(64, 64)},
+        "policy_head": {"kernel": f(64, 2)}, "value_head": {"kernel": f(64, 1)},
+        "first": {"kernel": f(150, 64)}, "conv": {"kernel": f(3, 3, 4, 16)},
+        "attn": {"query": {"kernel": f(16, 2, 8)}, "out": {"kernel": f(2, 8, 16)}},
+    }
+
+
+@pytest.mark.parametrize(
+    "batching,form",
+    [("auto", "auto"), ("shape", "auto"), ("padded", "auto"), ("leaf", "auto"),
+     ("auto", "standard"), ("padded", "gram")],
+)
+def test_batched_and_padded_equal_per_leaf_reference(batching: str, form: str) -> None:
+    tree = _cartpole_like_tree()
+    for preset, steps in [("quintic", 5), ("quintic", 2), ("polar_express", 3)]:
+        coeffs = ns_coefficients(preset, steps)
+        norm_scale = 1.01 if preset == "polar_express" else 1.0
+        tx = muon(1.0, momentum=0.0, nesterov=False, ns_preset=preset, ns_steps=steps,
+                  ns_batching=batching, ns_form=form)
+        upd, _ = jax.jit(tx.update)(tree, tx.init(tree))
+        ref = jax.jit(lambda t, c=coeffs, n=norm_scale: _reference_muon_update(t, c, n))(tree)
+        # Forcing the Gram form on square matrices (random ones have tiny singular values)
+        # rounds differently: ~5e-5 on updates of size ~1; everything else agrees to 2e-5.
+        tol = 1e-4 if form == "gram" else 2e-5
+        assert _max_diff(upd, ref) < tol, (batching, form, preset, steps)
+
+
+def test_bfloat16_newton_schulz_on_cpu() -> None:
+    """The accelerator default (bfloat16 iteration) also runs on CPU: float32 in and out,
+    singular values in a band ~0.05 wider than float32's, updates within ~8% (relative
+    Frobenius norm) of float32's."""
+    coeffs = ns_coefficients("quintic", 5)
+    for shape in [(64, 64), (4, 64), (150, 64)]:
+        x = jnp.asarray(_matrix(*shape, 10.0), jnp.float32)
+        out = orthogonalize(x, coeffs, dtype=jnp.bfloat16)
+        assert out.dtype == jnp.float32
+        s = _singular_values(out)
+        assert 0.6 <= s.min() and s.max() <= 1.26, (shape, s.min(), s.max())
+        np.testing.assert_allclose(out, orthogonalize(x, coeffs), atol=3e-2)
+    tree = _cartpole_like_tree()
+    grads = jax.tree.map(lambda p: 0.01 * p, tree)
+    f32 = muon(1.0, ns_dtype="float32")
+    b16 = muon(1.0, ns_dtype="bfloat16")
+    auto = muon(1.0)  # auto: float32 on CPU
+    u32, _ = f32.update(grads, f32.init(tree))
+    u16, _ = b16.update(grads, b16.init(tree))
+    ua, _ = auto.update(grads, auto.init(tree))
+    assert jax.default_backend() != "cpu" or _max_diff(ua, u32) == 0.0
+    for a, b in zip(jax.tree.leaves(u16), jax.tree.leaves(u32), strict=True):
+        rel = float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+        assert 0.0 < rel < 0.15, rel  # measured up to ~0.08 (the smallest directions)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(u16))
+    with pytest.raises(ValueError, match="ns_dtype"):
+        muon(1.0, ns_dtype="float8")
