@@ -370,19 +370,11 @@ class Trainer:
 make_trainer = Trainer  # the chunked API (init / run) used by the run loop for checkpoints
 
 
-def make_train(
-    config: Any,
-    env: Any,
-    env_params: Any,
-    tx: optax.GradientTransformation,
-    *,
-    progress_fn: Callable[[jax.Array, dict[str, jax.Array]], None] | None = None,
-    lr_schedule: optax.Schedule | None = None,
-    mesh: jax.sharding.Mesh | None = None,
-) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
-    """``train(key) -> (runner_state, metrics)`` for the whole run; pure, jittable, vmappable."""
-    trainer = Trainer(config, env, env_params, tx, progress_fn=progress_fn,
-                      lr_schedule=lr_schedule, mesh=mesh)
+def make_train(config: Any, env: Any, env_params: Any, tx: optax.GradientTransformation,
+               **options: Any) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
+    """``train(key) -> (runner_state, metrics)`` for the whole run; pure, jittable, vmappable.
+    ``options``: ``Trainer``'s keyword arguments (``progress_fn``, ``lr_schedule``, ``mesh``)."""
+    trainer = Trainer(config, env, env_params, tx, **options)
     if config.num_updates < 1:
         raise ConfigError(
             f"total_timesteps={config.total_timesteps} is less than one update "

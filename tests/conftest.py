@@ -31,3 +31,38 @@ def train_seeds(config, num_seeds: int | None = None, eval_episodes: int = 0, ev
         evaluator = Evaluator(trainer, setup.env_params, eval_episodes)
         summary = evaluator(state.params, state.norm, jax.random.PRNGKey(eval_key))
     return setup, state, metrics, summary
+
+
+def build_state(env, cells: list[tuple[int, int]], food, direction: int):
+    """A Snake state with the snake on ``cells`` (head first); ``food`` is (row, col) or None
+    (a full board)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from snake_gymnax import EnvState
+
+    body = np.zeros((env.height, env.width), np.int32)
+    for i, (r, c) in enumerate(cells):
+        body[r, c] = len(cells) - i
+    food_flat = env.num_cells if food is None else food[0] * env.width + food[1]
+    return EnvState(
+        body=jnp.asarray(body, env.body_dtype),
+        head_row=jnp.int32(cells[0][0]),
+        head_col=jnp.int32(cells[0][1]),
+        direction=jnp.int32(direction),
+        food=jnp.int32(food_flat),
+        length=jnp.int32(len(cells)),
+        steps_without_food=jnp.int32(0),
+        time=jnp.int32(0),
+        dead=jnp.bool_(False),
+    )
+
+
+def tiny_config(**overrides):
+    """A tiny CartPole config (MLP 16, 4 envs x 8 steps, 2 epochs x 2 minibatches, Adam) for
+    tests of the trainer's mechanics, not of learning."""
+    from ppo_trainer.config import TrainConfig
+
+    base = dict(env="CartPole-v1", network="mlp", hidden_size=16, num_envs=4, num_steps=8,
+                total_timesteps=64, update_epochs=2, num_minibatches=2, optimizer="adam")
+    return TrainConfig(**{**base, **overrides})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import tiny_config
 from flax import struct
 from gymnax.environments import environment, spaces
 from gymnax.wrappers.purerl import GymnaxWrapper
@@ -25,19 +24,7 @@ def adam_tx(cfg: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
 
 
-def tiny(**kw: Any) -> TrainConfig:
-    base = dict(
-        env="CartPole-v1",
-        network="mlp",
-        hidden_size=16,
-        num_envs=4,
-        num_steps=8,
-        total_timesteps=64,
-        update_epochs=2,
-        num_minibatches=2,
-        optimizer="adam",
-    )
-    return TrainConfig(**{**base, **kw})
+tiny = tiny_config
 
 
 # --------------------------------------------------------------------------- time limits

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
@@ -16,20 +17,9 @@ LR = 1e-3
 
 
 def cfg_for(optimizer: str, **kw) -> TrainConfig:
-    base = dict(
-        env="CartPole-v1",
-        network="mlp",
-        hidden_size=16,
-        num_envs=4,
-        num_steps=8,
-        total_timesteps=4 * 8 * 5,  # 5 updates
-        update_epochs=2,
-        num_minibatches=2,  # 4 optimizer steps per update, 20 in all
-        optimizer=optimizer,
-        lr=LR,
-        anneal_lr=True,
-    )
-    return TrainConfig(**{**base, **kw})
+    """5 updates of 2 epochs x 2 minibatches: 4 optimizer steps per update, 20 in all."""
+    return tiny_config(**{"total_timesteps": 4 * 8 * 5, "optimizer": optimizer, "lr": LR,
+                          "anneal_lr": True, **kw})
 
 
 def expected_lr(cfg: TrainConfig, count: int, value: float = LR) -> float:

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import build_state
 from gymnax.wrappers import FlattenObservationWrapper, GymnaxToGymWrapper, LogWrapper
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,25 +22,6 @@ UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 # A handful of shapes (each one compiles once): square, wide, tall, tiny, the benchmark size.
 BOARDS = [(4, 4), (6, 4), (4, 7), (9, 9), (12, 12)]
 STEPS = 96
-
-
-def build_state(env: Snake, cells: list[tuple[int, int]], food, direction: int) -> EnvState:
-    """State with the snake on ``cells`` (head first); ``food`` is (row, col) or None (full)."""
-    body = np.zeros((env.height, env.width), np.int32)
-    for i, (r, c) in enumerate(cells):
-        body[r, c] = len(cells) - i
-    food_flat = env.num_cells if food is None else food[0] * env.width + food[1]
-    return EnvState(
-        body=jnp.asarray(body, env.body_dtype),
-        head_row=jnp.int32(cells[0][0]),
-        head_col=jnp.int32(cells[0][1]),
-        direction=jnp.int32(direction),
-        food=jnp.int32(food_flat),
-        length=jnp.int32(len(cells)),
-        steps_without_food=jnp.int32(0),
-        time=jnp.int32(0),
-        dead=jnp.bool_(False),
-    )
 
 
 def greedy_action(state: EnvState, width: int) -> jax.Array:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ppo_trainer import presets
+from ppo_trainer.app import flags
 from ppo_trainer.app.compare.report import (
     JSON_NAME,
     STEPS_PLOT,
@@ -38,15 +39,7 @@ from ppo_trainer.app.compare.report import (
     write_report,
 )
 from ppo_trainer.app.compare.run import run_spec
-from ppo_trainer.app.flags import (
-    OneLineParser,
-    add_config_flags,
-    add_plugin_flags,
-    normalize_argv,
-    registry,
-    run_cli,
-    split_plugin_values,
-)
+from ppo_trainer.app.flags import OneLineParser, add_config_flags, add_plugin_flags
 from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import ConfigError
 
@@ -172,7 +165,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     """Parse the command line into one validated ``TrainConfig`` per optimizer spec."""
     from ppo_trainer.app.build import check
 
-    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    args = flags.normalize_argv(sys.argv[1:] if argv is None else argv)
     _reject_run_flags(args)
     pre = OneLineParser(prog=PROG, add_help=False, allow_abbrev=False)
     pre.add_argument("--optimizers", nargs="+", default=["adam", "muon"])
@@ -183,7 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"--optimizers lists a spec twice: {' '.join(labels)}")
-    reg = registry(PROG)
+    reg = flags.registry(PROG)
     infos = {s.name: reg.get(s.name) for s in specs}  # unknown name: one-line registry error
     union: dict[str, Any] = {}
     for info in infos.values():
@@ -196,7 +189,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
         raise ConfigError(f"--final-window must be in (0, 1], got {options.final_window}")
     if not 0 < options.confidence < 1:
         raise ConfigError(f"--confidence must be in (0, 1), got {options.confidence}")
-    plugin_given = split_plugin_values(namespace)
+    plugin_given = flags.split_plugin_values(namespace)
     preset = presets.find(known.preset, known.env)
     known_keys = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
     base = TrainConfig(**COMPARE_DEFAULTS)
@@ -210,7 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
                                             for k, v in spec.overrides]))
         declared = {hp.name: hp.default for hp in info.hyperparams}
         kwargs = {k: v for k, v in plugin_given.items() if k in declared}
-        kwargs.update(split_plugin_values(over))
+        kwargs.update(flags.split_plugin_values(over))
         config, _ = presets.resolve(base, presets.default_sources(), preset, spec.name, declared,
                                     {**namespace, **over}, kwargs, known_keys)
         try:
@@ -268,7 +261,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ppo-compare``; 2 and one line on stderr for bad input."""
-    return run_cli(PROG, lambda: _main(argv))
+    return flags.run_cli(PROG, lambda: _main(argv))
 
 
 if __name__ == "__main__":
