@@ -182,3 +182,24 @@ def test_unknown_flag_subprocess() -> None:
     result = run_cli("--num-env", "3")
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "unrecognized arguments")
+
+
+def test_plugin_hyperparameter_named_like_a_trainer_flag_is_refused_not_a_crash(tmp_path) -> None:
+    """A third-party plugin declaring ``--seed``: its optimizer is not registered (a warning
+    names the plugin), instead of argparse crashing on a duplicate flag."""
+    info = tmp_path / "clash_dist-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: clash-dist\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ppo_trainer.optimizers]\nclash = clash_plugin\n")
+    (tmp_path / "clash_plugin.py").write_text(
+        "from plugins import HyperParam, hookimpl\n\n@hookimpl\ndef register_optimizers(register):\n"
+        "    register('clash', lambda **kw: None, [HyperParam('seed', int, 0, 'a seed')])\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "ppo_trainer.app.train_cli", "--optimizer",
+                          "clash", "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "clash-dist" in run.stderr and "'seed' is reserved" in run.stderr
+    assert "unknown optimizer 'clash'" in run.stderr
+    ok = subprocess.run([sys.executable, "-m", "ppo_trainer.app.train_cli", "--optimizer", "muon",
+                         "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and "--muon-lr" in ok.stdout
