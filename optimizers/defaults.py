@@ -15,7 +15,7 @@ MUON_NESTEROV = True
 MUON_WEIGHT_DECAY = 0.0
 MUON_HEADS = True
 NS_PRESET = "quintic"
-NS_STEPS = 5
+NS_STEPS = 3
 NS_EPS = 1e-8
 """Added to the Frobenius norm before Newton-Schulz divides by it."""
 
