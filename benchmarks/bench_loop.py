@@ -1,0 +1,254 @@
+"""Muon vs Adam speed on the PPO configurations, measured in ONE process, interleaved.
+
+For each configuration it builds the training program exactly as ``ppo-train`` does
+(``ppo_trainer.app.build``), once per optimizer variant, compiles everything first, then times
+rounds of A, B, C, A, B, C, ... so that a slower or busier machine affects every variant alike.
+It reports two ratios per variant, both relative to Adam in the same process:
+
+* optimizer step: ``tx.update`` + ``apply_updates`` on the network's parameters (the optimizer
+  the registry builds for that config, clip included), 64 steps in one ``lax.scan``;
+* whole loop: env steps/s of ``trainer.run(state, updates)`` (collect, GAE, epochs of
+  minibatch steps), one seed.
+
+Ratios compare each variant's fastest round with Adam's fastest (other jobs on the machine only
+ever slow a run down, so the best of several interleaved rounds is the least disturbed), and the
+median of the per-round ratios is shown beside them. Prints a markdown table.
+
+    python benchmarks/bench_loop.py                        # every configuration, ~10 min here
+    python benchmarks/bench_loop.py --configs cartpole acrobot --rounds 5
+    python benchmarks/bench_loop.py --previous             # + the previous Muon defaults
+    python benchmarks/bench_loop.py --configs snake-transformer-128 snake-transformer-256  # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import optax
+
+from ppo_trainer.app.build import build
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.optim import make_optimizer
+from ppo_trainer.presets import preset_config
+
+OPT_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One configuration: how to make its config for an optimizer, and how many updates."""
+
+    name: str
+    make: Callable[..., TrainConfig]
+    updates: int
+    note: str
+
+
+def _cfg(**fields: Any) -> Callable[..., TrainConfig]:
+    def make(**kw: Any) -> TrainConfig:
+        return TrainConfig(**{**fields, **kw})
+
+    return make
+
+
+def _preset(name: str, **fields: Any) -> Callable[..., TrainConfig]:
+    def make(**kw: Any) -> TrainConfig:
+        return preset_config(name, **{**fields, **kw})
+
+    return make
+
+
+BLINES = dict(update_epochs=4, network="mlp", num_hidden_layers=2)
+CONFIGS = {
+    "cartpole": Bench(
+        "CartPole-v1", _preset("CartPole-v1"), 100,
+        "preset (PureJaxRL): 4 envs x 128 steps, 4 x 4 minibatches, MLP 64x2",
+    ),
+    "acrobot": Bench(
+        "Acrobot-v1",
+        _cfg(env="Acrobot-v1", num_envs=16, num_steps=32, num_minibatches=4, hidden_size=64,
+             **BLINES),
+        100, "gymnax-blines: 16 envs x 32 steps, 4 x 4 minibatches, MLP 64x2",
+    ),
+    "breakout-mlp": Bench(
+        "Breakout-MinAtar",
+        _cfg(env="Breakout-MinAtar", num_envs=64, num_steps=128, num_minibatches=8,
+             hidden_size=256, **BLINES),
+        2, "gymnax-blines-like: 64 envs x 128 steps, 4 x 8 minibatches, MLP 256x2",
+    ),
+    "breakout-cnn": Bench(
+        "Breakout-MinAtar",
+        _cfg(env="Breakout-MinAtar", network="cnn", num_envs=64, num_steps=128, update_epochs=4,
+             num_minibatches=8),
+        1, "64 envs x 128 steps, 4 x 8 minibatches, CNN (2 convs 16/32 + Dense 128)",
+    ),
+    "snake": Bench(
+        "Snake-v0", _preset("Snake-v0"), 2,
+        "preset: 128 envs x 128 steps, 4 x 4 minibatches, MLP 128x2",
+    ),
+    "snake-transformer-128": Bench(
+        "Snake-v0",
+        _preset("Snake-v0", network="transformer", d_model=128, num_layers=4, num_heads=8),
+        2, "GPU: Snake 10x10 preset, transformer d_model 128 / 4 layers / 8 heads",
+    ),
+    "snake-transformer-256": Bench(
+        "Snake-v0",
+        _preset("Snake-v0", network="transformer", d_model=256, num_layers=6, num_heads=8),
+        2, "GPU: Snake 10x10 preset, transformer d_model 256 / 6 layers / 8 heads",
+    ),
+}
+CPU_CONFIGS = ["cartpole", "acrobot", "breakout-mlp", "breakout-cnn", "snake"]
+PREVIOUS = {"ns_steps": 5, "muon_heads": True}  # the Muon defaults before docs/speed.md
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def variants(previous: bool, extra: list[str]) -> dict[str, dict[str, Any]]:
+    """Adam, Muon (defaults), optionally Muon's previous defaults and ``KEY=VALUE,...`` Muon
+    variants (``ns_steps=2``; ``muon_heads=false``)."""
+    out: dict[str, dict[str, Any]] = {"adam": {"optimizer": "adam"}, "muon": {"optimizer": "muon"}}
+    if previous:
+        out["muon (quintic 5)"] = {"optimizer": "muon", "optimizer_kwargs": dict(PREVIOUS)}
+    for spec in extra:
+        kwargs = {k: _value(v) for k, v in (item.split("=", 1) for item in spec.split(","))}
+        out[f"muon {spec}"] = {"optimizer": "muon", "optimizer_kwargs": kwargs}
+    return out
+
+
+def _timer(fn: Callable[[], Any]) -> Callable[[], float]:
+    def timed() -> float:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        return time.perf_counter() - t0
+
+    return timed
+
+
+def optimizer_step(cfg: TrainConfig, params: Any) -> Callable[[], float]:
+    """Seconds per ``tx.update`` + ``apply_updates`` of the registry's optimizer for ``cfg``."""
+    tx, _ = make_optimizer(cfg)
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+    grads = treedef.unflatten(
+        [0.01 * jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
+    )
+
+    def body(carry: Any, _: None) -> tuple[Any, None]:
+        p, s = carry
+        g = jax.tree.map(lambda a, b: a + 1e-3 * b, grads, p)  # changes every step
+        u, s = tx.update(g, s, p)
+        return (optax.apply_updates(p, u), s), None
+
+    state = tx.init(params)
+    run = jax.jit(lambda p, s: jax.lax.scan(body, (p, s), None, length=OPT_STEPS)[0])
+    compiled = run.lower(params, state).compile()
+    timed = _timer(lambda: compiled(params, state))
+    return lambda: timed() / OPT_STEPS
+
+
+def whole_loop(cfg: TrainConfig, updates: int) -> tuple[Callable[[], float], Any]:
+    """Env steps/s of ``updates`` PPO updates (one seed), and the network's parameters."""
+    setup = build(cfg.replace(num_seeds=1))
+    trainer = setup.trainer
+    state = jax.jit(jax.vmap(trainer.init))(setup.keys)
+    compiled = jax.jit(jax.vmap(lambda s: trainer.run(s, updates))).lower(state).compile()
+    timed = _timer(lambda: compiled(state))
+    steps = updates * cfg.batch_size
+    return (lambda: steps / timed()), jax.tree.map(lambda x: x[0], state.params)
+
+
+def interleave(fns: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    for fn in fns.values():  # warm-up
+        fn()
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            out[k].append(fn())
+    return out
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of ``a / b`` (paired: the same round's two measurements)."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def bench(key: str, rounds: int, vs: dict[str, dict[str, Any]], updates: int | None
+          ) -> list[dict[str, str]]:
+    b = CONFIGS[key]
+    cfgs = {v: b.make(**kw) for v, kw in vs.items()}
+    n = updates or b.updates
+    loops, steps = {}, {}
+    for v, cfg in cfgs.items():
+        loop, params = whole_loop(cfg, n)
+        loops[v] = loop
+        steps[v] = optimizer_step(cfg, params)
+    t_step = interleave(steps, rounds)
+    sps = interleave(loops, rounds)
+    rows = []
+    cfg = cfgs["adam"]
+    for v in vs:
+        rows.append({
+            "config": f"{b.name} ({key})",
+            "optimizer": v,
+            "opt. step (us)": f"{statistics.median(t_step[v]) * 1e6:,.0f}",
+            "opt. step / Adam": f"{min(t_step[v]) / min(t_step['adam']):.2f}x",
+            "env steps/s (best)": f"{max(sps[v]):,.0f}",
+            "env steps/s / Adam": f"{max(sps[v]) / max(sps['adam']):.2f}x",
+            "median of per-round": f"{ratio(sps[v], sps['adam']):.2f}x",
+            "per round": " ".join(f"{a / b:.2f}" for a, b in zip(sps[v], sps["adam"], strict=True)),
+            "timed": f"{rounds} x {n} updates x {cfg.batch_size:,} steps",
+        })
+    return rows
+
+
+def markdown(rows: list[dict[str, str]]) -> str:
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=CPU_CONFIGS, choices=list(CONFIGS))
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per config")
+    parser.add_argument("--updates", type=int, default=None,
+                        help="PPO updates per timed run (default: per config)")
+    parser.add_argument("--previous", action="store_true",
+                        help=f"also time Muon with its previous defaults {PREVIOUS}")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
+                        help="also time Muon with these hyperparameters (repeatable)")
+    args = parser.parse_args()
+    vs = variants(args.previous, args.variant)
+    rows = []
+    for key in args.configs:
+        rows += bench(key, args.rounds, vs, args.updates)
+        print(markdown(rows[-len(vs):]), flush=True)
+    device = jax.devices()[0]
+    print(f"\njax {jax.__version__} on {device.platform} ({device.device_kind}); "
+          f"{platform.processor() or platform.machine()}; interleaved in one process, "
+          f"{args.rounds} rounds. Ratios: best (fastest) round of each, relative to Adam's best "
+          "(interference from other jobs only slows a run down); also the median of the "
+          "per-round ratios")
+    for key in args.configs:
+        print(f"- {CONFIGS[key].name} ({key}): {CONFIGS[key].note}")
+    print()
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
