@@ -150,7 +150,8 @@ def resolve(
     plugin_flags: dict[str, Any],
     known_plugin_keys: frozenset[str] = frozenset(),
 ) -> tuple[TrainConfig, dict[str, str]]:
-    """Layer ``base`` < ``preset`` < ``preset[optimizer]`` < ``flags`` into a config.
+    """Layer ``base`` < ``preset`` < ``preset[optimizer]`` < ``flags`` into a config. A dict
+    value (``env_kwargs``, ``env_params``) is merged key by key, the later layer winning.
 
     ``declared``: the optimizer plugin's hyperparameters and defaults; the plugin values start
     from those, then ``base.optimizer_kwargs`` (same optimizer), the preset, ``plugin_flags``.
@@ -169,12 +170,14 @@ def resolve(
     layer, layer_sources = layered(preset, optimizer)
     for key, value in layer.items():
         if key in FIELDS:
-            values[key], sources[key] = value, layer_sources[key]
+            values[key], sources[key] = _merged(values.get(key), value), layer_sources[key]
         elif key in declared:
             kwargs[key], kwarg_sources[key] = value, layer_sources[key]
         elif key not in known_plugin_keys:
             raise ConfigError(f"{layer_sources[key]}: {key!r} is not a ppo-train flag")
-    values.update({k: v for k, v in flags.items() if k != "preset"})
+    for key, value in flags.items():
+        if key != "preset":
+            values[key] = _merged(values.get(key), value)
     sources.update({k: "flag" for k in flags})
     if values["preset"] == "auto":  # record what was applied
         values["preset"] = preset.name if preset is not None else "none"
@@ -186,6 +189,11 @@ def resolve(
     values["optimizer"], values["optimizer_kwargs"] = optimizer, kwargs
     sources.update({f"optimizer_kwargs.{k}": v for k, v in kwarg_sources.items()})
     return TrainConfig.from_dict(values), sources
+
+
+def _merged(old: Any, new: Any) -> Any:
+    """``new``, except that a dict (``--env-kwargs``, ``--env-params``) adds to ``old``."""
+    return {**old, **new} if isinstance(old, dict) and isinstance(new, dict) else new
 
 
 def default_sources() -> dict[str, str]:

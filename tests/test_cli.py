@@ -53,9 +53,12 @@ def test_boolean_forms() -> None:
 def test_env_settings_dicts_and_optional_fields() -> None:
     config = cli.parse_args(["--env-params", "apple_reward=2.5,step_penalty=-0.01",
                              "--env-kwargs.width=12", "--env_params.death_penalty=-2",
-                             "--env-kwargs", '{"height": 7}', "--run-name=none"]).config
+                             "--env-kwargs", '{"height": 7, "actions": "absolute"}',
+                             "--run-name=none"]).config
     assert config.env_params == {"apple_reward": 2.5, "step_penalty": -0.01, "death_penalty": -2}
-    assert config.env_kwargs == {"width": 12, "height": 7}
+    # added to the Snake-v0 preset's constructor arguments, the flags winning
+    assert config.env_kwargs == {"width": 12, "height": 7, "actions": "absolute",
+                                 "observation": "egocentric"}
     assert config.run_name is None
 
 

@@ -57,6 +57,11 @@ def test_layering_default_preset_optimizer_table_overrides() -> None:
             assert config.optimizer_kwargs["muon_lr"] == 0.05
             assert config.optimizer_kwargs["muon_momentum"] == 0.9
             assert sources["optimizer_kwargs.muon_momentum"] == "preset Demo [muon]"
+    with_env = presets.parse_table("Env", {"env_kwargs": {"width": 6, "actions": "relative"}},
+                                   "test")
+    config, _ = presets.resolve(TrainConfig(), {}, with_env, "adam", {},
+                                {"env_kwargs": {"width": 8}}, {}, frozenset())
+    assert config.env_kwargs == {"width": 8, "actions": "relative"}  # merged, the flag wins
     bad = presets.parse_table("Bad", {"lrr": 1.0}, "test")
     with pytest.raises(ConfigError, match="'lrr' is not a ppo-train flag"):
         presets.resolve(TrainConfig(), {}, bad, "adam", {}, {}, {}, frozenset())
