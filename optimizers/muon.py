@@ -18,10 +18,12 @@ What we build on optax, and what we write by hand (and why):
 * ``optax.partition``, ``chain``, ``clip_by_global_norm``, ``adamw``, ``add_decayed_weights``,
   ``scale_by_learning_rate`` and schedules are used as they are.
 * :func:`scale_by_muon` is ours: ``optax.contrib.scale_by_muon`` orthogonalizes leaf by leaf
-  (one ``vmap`` per leaf). Here all leaves with the same wide ``(m, n)`` shape are stacked and
-  orthogonalized in one batched call, which is what makes a transformer's many equal-shaped
-  kernels cheap. It also picks the ``(fan_in, fan_out)`` view of 3-D/4-D kernels from the
-  parameter path (attention query/key/value vs. out, conv), and offers per-step presets.
+  (one ``vmap`` per leaf). Here the wide ``(m, n)`` matrices are orthogonalized in few batched
+  calls (:func:`plan_batches`: one per shape, merged by zero-padding where that saves work),
+  through the Gram form where ``n > 1.5 m`` (:func:`ns_flops`), in bfloat16 on accelerators;
+  docs/speed.md has the measurements. It also picks the ``(fan_in, fan_out)`` view of 3-D/4-D
+  kernels from the parameter path (attention query/key/value vs. out, conv), and offers
+  per-step presets.
 * The reshape convention is ``optax.contrib.MuonDimensionNumbers`` (reduction axes = fan-in,
   output axes = fan-out), so :func:`muon_dimension_numbers` can configure
   ``optax.contrib.muon`` to orthogonalize exactly the same matrices (tests, benchmark).
