@@ -2,15 +2,14 @@
 optimizers), each evaluated on 1024 greedy episodes, with the table, the apples histogram and
 the GIF of a winning game that docs/results.md shows.
 
-    python benchmarks/snake_wins.py --seeds 0 1 2 --out docs/results/snake-wins
-    python benchmarks/snake_wins.py --seeds 0 1 2 --optimizers adam muon --eval-freq 20 \\
-        --out /tmp/snake-wins-optimizers         # who reaches 90% wins first (steps, seconds)
+    python benchmarks/snake_wins.py --num-seeds 3 --optimizers muon adam --out docs/results/snake-wins
     python benchmarks/snake_wins.py --replot --out docs/results/snake-wins
 
-Each run is ``ppo-train --preset snake-master --optimizer O --seed S`` in its own process (timed
-wall clock: compile, training and the final evaluation), then ``ppo-eval RUN --episodes 1024``.
-With ``--eval-freq N`` the runs evaluate every N updates (``evals.jsonl``) and the table gives
-the first env step and wall-clock second at which the greedy win rate reached 90%. Extra
+Each optimizer is one ``ppo-train --preset snake-master --optimizer O --num-seeds N`` process
+(the seeds vmapped in one program; timed wall clock: compile, training, periodic and final
+evaluations), then ``ppo-eval RUN --episodes 1024`` (1024 greedy episodes per seed). The
+preset evaluates every 61 updates (about 1M env steps; ``evals.jsonl``), so the table gives the
+first env step and wall-clock second at which each seed's greedy win rate reached 90%. Extra
 arguments after ``--`` go to ``ppo-train``.
 """
 
@@ -27,15 +26,13 @@ from typing import Any
 import numpy as np
 
 
-def run_one(out: Path, preset: str, optimizer: str, seed: int, eval_freq: int,
-            extra: list[str]) -> dict[str, Any]:
-    name = f"{optimizer}-seed{seed}"
-    run = out / name
+def run_one(out: Path, preset: str, optimizer: str, num_seeds: int,
+            extra: list[str]) -> list[dict[str, Any]]:
+    run = out / optimizer
     if not (run / "checkpoint.msgpack").exists():
         cmd = [sys.executable, "-m", "ppo_trainer.app.train_cli", "--preset", preset,
-               "--optimizer", optimizer, "--seed", str(seed), "--run-dir", str(out),
-               "--run-name", name, *(["--eval-freq", str(eval_freq)] if eval_freq else []),
-               *extra]
+               "--optimizer", optimizer, "--num-seeds", str(num_seeds), "--run-dir", str(out),
+               "--run-name", optimizer, *extra]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         (run / "wall_clock_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
@@ -46,29 +43,34 @@ def run_one(out: Path, preset: str, optimizer: str, seed: int, eval_freq: int,
     return summarize_run(run)
 
 
-def summarize_run(run: Path) -> dict[str, Any]:
+def summarize_run(run: Path) -> list[dict[str, Any]]:
+    """One row per seed of a run directory."""
     ev = json.loads((run / "eval1024.json").read_text())
     config = json.loads((run / "config.json").read_text())
     episodes = ev["episodes"]
-    wins = np.asarray(episodes["win"], dtype=float).ravel()
-    steps = np.asarray(episodes["episode_length"], dtype=float).ravel()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    out = {"run": run.name, "optimizer": config["optimizer"], "seed": config["seed"],
-           "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
-           "wall_s": float((run / "wall_clock_s.txt").read_text()),
-           "win_rate": float(wins.mean()), "mean_apples": ev["mean_apples"],
-           "mean_steps_per_win": float(steps[wins > 0].mean()) if wins.any() else None,
-           "unfinished": ev["unfinished_episodes"],
-           "apples": np.asarray(episodes["apples"], dtype=float).ravel().tolist()}
-    evals = run / "evals.jsonl"
-    if evals.exists():
-        for line in evals.read_text().splitlines():
-            e = json.loads(line)
-            if (e.get("mean_win") or 0) >= 0.9:
-                step = e["global_step"]
-                t = next((r["time"] for r in rows if r["global_step"] >= step), None)
-                out.update(first_90_step=step, first_90_s=t)
+    wall = run / "wall_clock_s.txt"
+    evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()] \
+        if (run / "evals.jsonl").exists() else []
+    out = []
+    for seed in range(config["num_seeds"]):
+        wins = np.asarray(episodes["win"][seed], dtype=float)
+        steps = np.asarray(episodes["episode_length"][seed], dtype=float)
+        row = {"run": f"{run.name} seed {seed}", "optimizer": config["optimizer"], "seed": seed,
+               "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
+               "wall_s": float(wall.read_text()) if wall.exists() else rows[-1]["time"],
+               "num_seeds": config["num_seeds"], "win_rate": float(wins.mean()),
+               "mean_apples": float(np.mean(episodes["apples"][seed])),
+               "mean_steps_per_win": float(steps[wins > 0].mean()) if wins.any() else None,
+               "unfinished": int((~np.asarray(episodes["finished"][seed], bool)).sum()),
+               "apples": np.asarray(episodes["apples"][seed], dtype=float).tolist()}
+        for e in evals:
+            if (e.get("per_seed_mean_win") or [0] * (seed + 1))[seed] >= 0.9:
+                row["first_90_step"] = e["global_step"]
+                row["first_90_s"] = next((r["time"] for r in rows
+                                          if r["global_step"] >= e["global_step"]), None)
                 break
+        out.append(row)
     return out
 
 
@@ -96,11 +98,13 @@ def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
     import matplotlib.pyplot as plt
 
     lines = [f"# Snake 10x10: the snake-master recipe\n\nCommand: `{command}`\n",
-             "Greedy evaluation of the final checkpoint, 1024 episodes per run (`ppo-eval RUN "
-             "--episodes 1024`). Wall clock: the whole `ppo-train` process (compilation, "
-             "training, final evaluation, GIF) on this machine's 2 shared CPU cores.\n",
-             "| run | env steps | wall clock | win rate | mean apples | mean steps per win | "
-             "90% wins first at (steps / s) |", "|---|---|---|---|---|---|---|"]
+             "Greedy evaluation of the final checkpoint, 1024 episodes per seed (`ppo-eval RUN "
+             "--episodes 1024`). Wall clock: the whole `ppo-train` process of all its vmapped "
+             "seeds (compilation, training, periodic and final evaluations, GIF) on this "
+             "machine's 2 shared CPU cores; the time to 90% wins is the training clock of "
+             "`metrics.jsonl` (all seeds together).\n",
+             "| run | env steps | wall clock (all seeds) | win rate | mean apples | mean steps "
+             "per win | 90% wins first at (steps / s) |", "|---|---|---|---|---|---|---|"]
     for r in results:
         first = (f"{r['first_90_step']:,} / {r['first_90_s']:.0f}" if r.get("first_90_step")
                  else "n/a")
@@ -125,10 +129,9 @@ def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--num-seeds", type=int, default=3)
     parser.add_argument("--optimizers", nargs="+", default=["muon"])
     parser.add_argument("--preset", default="snake-master")
-    parser.add_argument("--eval-freq", type=int, default=0)
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
     parser.add_argument("--gif-run", default=None, help="run whose winning game becomes the GIF")
@@ -137,10 +140,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.replot:
-        results = [summarize_run(p.parent) for p in sorted(out.glob("*/eval1024.json"))]
+        results = [r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
     else:
-        results = [run_one(out, args.preset, o, s, args.eval_freq, extra)
-                   for o in args.optimizers for s in args.seeds]
+        results = [r for o in args.optimizers
+                   for r in run_one(out, args.preset, o, args.num_seeds, extra)]
     command = "python benchmarks/snake_wins.py " + " ".join(sys.argv[1:])
     text = report(results, out, command)
     if args.gif_run:
