@@ -8,7 +8,7 @@
   ``run(s', b)`` is bit-identical to ``run(s, a + b)``: a resume needs only ``RunnerState``.
   ``mesh``: a 1-D device mesh (axis ``"envs"``) splits the environments over its devices
   (``ppo_trainer/parallel.py``). ``progress_fn(update_step, metrics)`` is called through
-  ``jax.debug.callback`` once per update (per seed under vmap).
+  ``jax.debug.callback`` every ``progress_every`` updates of a ``run`` (per seed under vmap).
 
 Each update: collect ``num_steps`` x ``num_envs`` transitions (``lax.scan`` over steps, ``vmap``
 over envs), compute GAE, then ``update_epochs`` epochs of ``num_minibatches`` minibatches drawn
@@ -93,6 +93,7 @@ class Trainer:
         progress_fn: Callable[[jax.Array, dict[str, jax.Array]], None] | None = None,
         lr_schedule: optax.Schedule | None = None,
         mesh: jax.sharding.Mesh | None = None,
+        progress_every: int = 1,
     ) -> None:
         if config.num_envs < 1 or config.num_steps < 1:
             raise ConfigError("num_envs and num_steps must be positive")
@@ -108,6 +109,9 @@ class Trainer:
         self.network: nn.Module = make_network(config, env, env_params)
         self.tx = tx
         self.progress_fn = progress_fn
+        # A host callback per update costs a device sync: 17-41% of a tiny CartPole update
+        # (docs/speed.md), so callers may ask for one every ``progress_every`` updates.
+        self.progress_every = max(1, int(progress_every))
         self.lr_schedule = lr_schedule or make_schedule(config, config.lr)
         self._to_env_action = make_action_fn(env, env_params)
         self.info_keys = info_metrics(env, env_params)
@@ -173,7 +177,8 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def run(self, runner_state: RunnerState, num_updates: int) -> tuple[RunnerState, dict]:
         """``num_updates`` PPO updates (a ``lax.scan``); metrics stacked on a leading axis."""
-        return jax.lax.scan(self._update, runner_state, None, length=num_updates)
+        # The scan index is not batched by vmap over seeds, so the progress cond stays a cond.
+        return jax.lax.scan(self._update, runner_state, jnp.arange(num_updates))
 
     def _env_step(self, params: Any, carry: tuple, _: None) -> tuple[tuple, dict]:
         """One step of every env with the current policy; normalization statistics updated."""
@@ -214,7 +219,7 @@ class Trainer:
         }
         return (env_state, next_obs, norm, rng), transition
 
-    def _update(self, rs: RunnerState, _: None) -> tuple[RunnerState, dict]:
+    def _update(self, rs: RunnerState, index: jax.Array) -> tuple[RunnerState, dict]:
         cfg = self.config
         network = self.network
 
@@ -297,7 +302,10 @@ class Trainer:
             rs.opt_step + cfg.update_epochs * cfg.num_minibatches,
         )
         if self.progress_fn is not None:
-            jax.debug.callback(self.progress_fn, new_state.update_step, metrics)
+            jax.lax.cond((index + 1) % self.progress_every == 0,
+                         lambda: jax.debug.callback(self.progress_fn, new_state.update_step,
+                                                    metrics),
+                         lambda: None)
         return new_state, metrics
 
     def _augment(self, mb: dict, key: jax.Array, rollout_params: Any) -> dict:
@@ -373,7 +381,8 @@ make_trainer = Trainer  # the chunked API (init / run) used by the run loop for 
 def make_train(config: Any, env: Any, env_params: Any, tx: optax.GradientTransformation,
                **options: Any) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
     """``train(key) -> (runner_state, metrics)`` for the whole run; pure, jittable, vmappable.
-    ``options``: ``Trainer``'s keyword arguments (``progress_fn``, ``lr_schedule``, ``mesh``)."""
+    ``options``: ``Trainer``'s keyword arguments (``progress_fn``, ``lr_schedule``, ``mesh``,
+    ``progress_every``)."""
     trainer = Trainer(config, env, env_params, tx, **options)
     if config.num_updates < 1:
         raise ConfigError(

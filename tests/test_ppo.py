@@ -159,6 +159,12 @@ def test_progress_fn_called_once_per_update(cartpole) -> None:
     jax.block_until_ready(jax.jit(train)(jax.random.key(3)))  # typed keys work too
     jax.effects_barrier()
     assert [c[0] for c in calls] == [1, 2, 3]
+    calls.clear()  # every 2nd update only, once per seed under vmap
+    train = make_train(cfg, env, params, adam_tx(cfg), progress_every=2,
+                       progress_fn=lambda step, m: calls.append((int(step), 0.0)))
+    jax.block_until_ready(jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(3), 2)))
+    jax.effects_barrier()
+    assert [c[0] for c in calls] == [2, 2]
 
 
 def test_bad_minibatch_count_is_rejected(cartpole) -> None:

@@ -57,7 +57,7 @@ class Setup:
 
 
 def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *,
-          parallel: bool = False, knots: Knots | None = None) -> Setup:
+          parallel: bool = False, knots: Knots | None = None, progress_every: int = 1) -> Setup:
     """Env, optimizer and trainer for ``config``.
 
     ``parallel``: split the environments over ``config.devices`` devices (all by default) with
@@ -83,6 +83,6 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
     env, env_params = make_env(config)
     tx, lr_schedule = make_optimizer(config, knots)
     trainer = make_trainer(config, env, env_params, tx, progress_fn=progress_fn,
-                           lr_schedule=lr_schedule, mesh=mesh)
+                           lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every)
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
     return Setup(config, env, env_params, trainer, keys, devices, mesh)

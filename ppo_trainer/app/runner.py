@@ -110,8 +110,9 @@ class Session:
         self.bar = ProgressBar(config.num_updates, 0, config.batch_size, config.num_seeds,
                                enabled=progress if self.main else False)
         self.say = log or self.bar.log
-        self.setup = build(config, progress_fn=self.bar.callback if self.bar.enabled else None,
-                           parallel=True)
+        self.progress = dict(progress_fn=self.bar.callback if self.bar.enabled else None,
+                             progress_every=max(1, self.chunk_length() // 10))
+        self.setup = build(config, parallel=True, **self.progress)
         self.say("training on " + par.describe(self.setup.devices, config.num_envs))
         self.knots: Knots = schedule_knots(config)
         if config.resume:
@@ -133,6 +134,11 @@ class Session:
         self._compiled: dict[int, Any] = {}
         self.evaluator: Evaluator | None = None
 
+    def chunk_length(self) -> int:
+        """Updates per compiled chunk: ``save_freq``, or ``eval_freq`` if smaller."""
+        c = self.config
+        return min(c.save_freq, c.eval_freq) if c.eval_freq else c.save_freq
+
     # ---------------------------------------------------------------- set-up steps
     def _restore(self) -> None:
         """Load the checkpoint; continue the learning-rate schedule from its stored corners."""
@@ -148,8 +154,7 @@ class Session:
             self.knots = extend_knots(stored, count, new_last)
             self.say(f"learning-rate schedule: {stored} -> {self.knots} (optimizer steps, fraction)")
         if self.knots != schedule_knots(config):  # rebuild the optimizer with these corners
-            self.setup = build(config, progress_fn=self.setup.trainer.progress_fn, parallel=True,
-                               knots=self.knots)
+            self.setup = build(config, parallel=True, knots=self.knots, **self.progress)
         done = " (already complete: pass a larger --total-timesteps to extend)" \
             if self.start >= config.num_updates else ""
         self.say(f"resuming {self.run.path} from update {self.start}/{config.num_updates}{done}")
@@ -300,7 +305,7 @@ def train(
     from ppo_trainer import parallel as par
 
     s = Session(config, sources, progress, log)
-    chunk = min(config.save_freq, config.eval_freq) if config.eval_freq else config.save_freq
+    chunk = s.chunk_length()
     exit_code = 0
     try:
         with s.bar, _StopFlag(s.say) as stop:
