@@ -7,9 +7,9 @@
 Parameter trees: the ``ppo_trainer.networks`` transformer policy (one token per cell of a 10x10
 board, 3 input channels, 4 actions). optax.contrib.muon gets our grouping via
 ``muon_dimension_numbers``, so both orthogonalize exactly the same matrices; the difference is
-ours batches them into few Newton-Schulz calls (``optimizers.muon.plan_batches``) and uses the Gram
-form where it is cheaper. Both run 5 steps for that comparison; our default (3 steps) is timed
-too. Prints a markdown table.
+ours batches them into few Newton-Schulz calls (``optimizers.newton_schulz.plan_batches``) and
+uses the Gram form where it is cheaper. Both run 5 steps for that comparison; our default
+(3 steps) is timed too. Prints a markdown table.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Default hyperparameters of the built-in optimizers, in one place that imports nothing.
 
 The plugins' ``HyperParam`` declarations (what ``--help`` and ``config.json`` show) and the
-keyword defaults of :mod:`optimizers.muon` / :mod:`optimizers.adam` both read these names, so a
-default cannot drift between the command line and the library. jax-free on purpose: the plugin
+keyword defaults of :mod:`optimizers.muon` (and its :mod:`optimizers.newton_schulz` and
+:mod:`optimizers.muon_grouping`) / :mod:`optimizers.adam` both read these names, so a default
+cannot drift between the command line and the library. jax-free on purpose: the plugin
 modules import it while ``ppo-train --help`` is being built.
 """
 
 NS_PRESETS = ("cubic", "quintic", "polar_express")
-"""Newton-Schulz polynomial schedules (see ``optimizers.muon.ns_coefficients``)."""
+"""Newton-Schulz polynomial schedules (see ``optimizers.newton_schulz.ns_coefficients``)."""
 
 MUON_LR = 0.02
 MUON_MOMENTUM = 0.95
