@@ -5,57 +5,14 @@ shapes).  The snake starts with length 3 in the centre, heading right (or, with
 ``EnvParams.random_start``, anywhere on the board with any heading); food appears uniformly on a
 free cell.
 
-Actions (constructor argument ``actions``):
+Actions (constructor argument ``actions``): ``"absolute"`` (default; 0 up, 1 right, 2 down,
+3 left) or ``"relative"`` (0 turn left, 1 straight, 2 turn right).  The action and step rules
+(reversals, out-of-range actions, eating, dying, rewards, shaping, truncations) are spelled out
+in ``snake_gymnax.rules``, which implements them.
 
-* ``"absolute"`` (default, 4 actions): 0 up, 1 right, 2 down, 3 left.  An action that points
-  straight back into the neck is ignored and the snake keeps its direction.
-* ``"relative"`` (3 actions): 0 turn left, 1 straight, 2 turn right.
-
-An out-of-range action (negative, or ``>= num_actions``) means "keep going straight", like the
-reversal: it never kills the snake by itself.
-
-Dynamics, per step:
-
-* the head moves one cell; leaving the board or entering the body ends the episode
-  (``terminated``, reward ``death_penalty``).  The cell the tail is leaving is free, unless the
-  snake eats on this step (then the tail stays and that cell is deadly);
-* entering the food cell grows the snake by one (reward ``apple_reward``) and new food is drawn
-  uniformly from the free cells; filling the whole board is a win (``terminated`` with
-  ``info["win"]``);
-* any other step gives ``step_penalty``, plus the optional food-distance shaping term
-  ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
-  food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
-  fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
-* two truncations, never terminations: ``max_steps_in_episode`` (time limit) and
-  ``max_steps_without_food`` (starvation limit, so looping policies cannot stall an episode).
-  ``0`` means "derived from the board": ``max(50 * area, area**2 // 2)`` and ``2 * area``.
-
-Observations (constructor argument ``observation``):
-
-``"planes"`` (default): float32 ``(height, width, 3)``, so a policy sees what a human sees.
-
-======= ========= ===========================================================================
-channel name      value
-======= ========= ===========================================================================
-0       head      1 on the head cell, 0 elsewhere
-1       body      remaining lifetime / length on every snake cell (head included): 1 at the
-                  head, ``(L-1)/L`` at the neck ... ``1/L`` at the tail, 0 on free cells.
-                  ``> 0`` is the occupancy mask; the ordering tells the head from the tail,
-                  shows the direction of travel and which cell frees up next
-2       food      1 on the food cell, 0 elsewhere (no food once the board is full)
-======= ========= ===========================================================================
-
-``"egocentric"``: float32 ``(S, S, 3)`` with ``S = 2 * max(height, width) - 1``: the board
-re-centred on the head (which sits at ``(S // 2, S // 2)``) and rotated so that the heading
-points up (row 0).  Wherever the head is, the whole board fits in the window.
-
-======= ========= ===========================================================================
-channel name      value
-======= ========= ===========================================================================
-0       body      as ``planes`` channel 1 (the head is the centre cell, value 1)
-1       food      1 on the food cell
-2       wall      1 on every cell outside the board, 0 inside
-======= ========= ===========================================================================
+Observations (constructor argument ``observation``): ``"planes"`` (default, the board as
+head/body/food planes) or ``"egocentric"`` (a head-centred window rotated to the heading);
+channels and values in ``snake_gymnax.observations``.
 
 Representation (chosen for speed under ``vmap``): the body is an int grid of remaining-lifetime
 counters.  The head cell holds ``length``, the tail holds 1, free cells hold 0.  Each step every
@@ -66,127 +23,50 @@ a handful of elementwise ops on the board.  New food is the ``u``-th free cell, 
 is drawn per step instead of one per cell.  Reset is a constant board plus one table lookup for
 the food, because auto-reset computes a reset on every step; ``Snake.step`` draws all of a
 step's random numbers (transition food, reset food, random start) from one call.
+
+This module holds the ``Snake`` class (options, params, step/reset wiring, hooks, spaces);
+what it builds on lives below it: ``state`` (``EnvState``, ``EnvParams``, board constants),
+``rules`` (one step), ``observations``, ``placement`` (starts, new food) and ``symmetries``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 from gymnax.environments import environment, spaces
 
+from snake_gymnax import observations, placement, rules
 from snake_gymnax.frame import draw_board
-
-NUM_CHANNELS = 3
-CHANNELS = ("head", "body", "food")
-EGOCENTRIC_CHANNELS = ("body", "food", "wall")
-INITIAL_LENGTH = 3
-ACTION_MODES = ("absolute", "relative")
-OBSERVATIONS = ("planes", "egocentric")
-
-# Row/column offsets of the four directions: up, right, down, left (clockwise).
-_DROW = np.array([-1, 0, 1, 0], dtype=np.int32)
-_DCOL = np.array([0, 1, 0, -1], dtype=np.int32)
-# Where a left-right mirror of the board sends each direction (up, left, down, right).
-_MIRROR_DIRECTION = np.array([0, 3, 2, 1], dtype=np.int32)
-
-Observation = jax.Array
-Symmetry = tuple[Callable[[Observation], Observation], np.ndarray]
-
-
-@struct.dataclass
-class EnvState(environment.EnvState):
-    """Snake state; ``body`` holds remaining-lifetime counters (0 = free, ``length`` = head)."""
-
-    body: jax.Array  # (height, width) small int
-    head_row: jax.Array  # int32
-    head_col: jax.Array  # int32
-    direction: jax.Array  # int32, last direction moved (0 up, 1 right, 2 down, 3 left)
-    food: jax.Array  # int32 flat index row * width + col; height * width when the board is full
-    length: jax.Array  # int32
-    steps_without_food: jax.Array  # int32
-    time: jax.Array  # int32
-    # True after a fatal step, so ``is_terminal``/``discount`` see deaths (the board is unchanged).
-    dead: jax.Array = False  # bool
-
-
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """Everything that does not change an array shape, so it can be vmapped.
-
-    The limits default to ``0``, "derived from the board" (resolved in ``Snake.is_truncated``),
-    so ``EnvParams()`` suits any board size; ``Snake.default_params`` fills in the numbers.
-    Every other default reproduces the original Snake-v0 exactly.
-    """
-
-    apple_reward: float = 1.0
-    death_penalty: float = -1.0
-    step_penalty: float = 0.0
-    max_steps_in_episode: int = 0  # time limit (truncation); 0: max(50 * area, area**2 // 2)
-    max_steps_without_food: int = 0  # starvation limit (truncation); 0: 2 * area
-    food_shaping: float = 0.0  # coefficient of the food-distance shaping term; 0: off
-    food_shaping_decay: float = 0.0  # shaping coef scaled by max(0, 1 - decay * length / area)
-    random_start: bool = False  # random start cell and heading instead of centre, heading right
-
-
-def _body_dtype(num_cells: int) -> Any:
-    # Small counters halve or quarter the memory traffic of every board op.
-    if num_cells <= np.iinfo(np.uint8).max:
-        return jnp.uint8
-    if num_cells <= np.iinfo(np.int16).max:
-        return jnp.int16
-    return jnp.int32
-
-
-def _is_off(value: Any) -> bool:
-    """True for a concrete Python/NumPy zero or False (an untraced ``EnvParams`` field).
-
-    Lets an option that is off cost nothing when the params are closed over (the usual case);
-    traced or vmapped params take the ``jnp.where`` path, which is correct for any value.
-    """
-    return isinstance(value, (bool, int, float, np.bool_, np.number)) and not value
-
-
-def _resolve_limit(value: Any, auto: int) -> Any:
-    """``value`` if positive, else the board-derived ``auto``; static when ``value`` is."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value) if value > 0 else auto
-    value = jnp.asarray(value)
-    return jnp.where(value > 0, value, auto)
-
-
-def _unit_float(mantissa: jax.Array) -> jax.Array:
-    """Uniform float32 in [0, 1) from 23 random bits, exactly as ``jax.random.uniform`` does."""
-    bits = mantissa | jnp.uint32(0x3F800000)
-    return jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.float32(1.0)
-
-
-def _identity(obs: Observation) -> Observation:
-    """The identity symmetry."""
-    return obs
-
-
-@cache
-def _board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Observation]:
-    """``rot90**rotations`` (counter-clockwise) after an optional left-right flip, on (H, W, C).
-
-    Cached: every call hands out the same function object, so a trainer that passes the
-    transforms to ``jax.jit`` as static arguments does not recompile.
-    """
-
-    def transform(obs: Observation) -> Observation:
-        if flip:
-            obs = jnp.flip(obs, axis=1)
-        return jnp.rot90(obs, rotations, axes=(0, 1)) if rotations % 4 else obs
-
-    name = "_".join(([f"rot{90 * (rotations % 4)}"] if rotations % 4 else []) + ["flip"] * flip)
-    transform.__name__ = transform.__qualname__ = name
-    return transform
+from snake_gymnax.observations import (  # noqa: F401  (CHANNELS re-exported)
+    CHANNELS,
+    EGOCENTRIC_CHANNELS,
+    NUM_CHANNELS,
+    OBSERVATIONS,
+)
+from snake_gymnax.placement import _unit_float  # noqa: F401  (re-exported)
+from snake_gymnax.rules import ACTION_MODES, _is_off, _resolve_limit
+from snake_gymnax.state import (  # noqa: F401  (_DCOL, _DROW re-exported, importable as before)
+    _DCOL,
+    _DROW,
+    INITIAL_LENGTH,
+    EnvParams,
+    EnvState,
+    _body_dtype,
+    flat_index,
+    state_space,
+)
+from snake_gymnax.symmetries import (  # noqa: F401  (re-exported: importable from here as before)
+    _MIRROR_DIRECTION,
+    Observation,
+    Symmetry,
+    _board_symmetry,
+    _identity,
+)
+from snake_gymnax.symmetries import symmetries as _symmetries
 
 
 class Snake(environment.Environment[EnvState, EnvParams]):
@@ -229,24 +109,15 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         if observation == "planes":
             self.obs_shape = (height, width, NUM_CHANNELS)
         else:
-            self.ego_size = 2 * max(height, width) - 1
+            self.ego_size = observations.egocentric_size(height, width)
             self.obs_shape = (self.ego_size, self.ego_size, len(EGOCENTRIC_CHANNELS))
 
-        # Constant start: horizontal snake in the centre, head right of centre, heading right.
-        row, col = height // 2, width // 2
-        col = max(col, INITIAL_LENGTH - 1)
-        body = np.zeros((height, width), dtype=np.int32)
-        for k in range(INITIAL_LENGTH):
-            body[row, col - k] = INITIAL_LENGTH - k
-        self._start_body = body.astype(self.body_dtype)
-        self._start_row = row
-        self._start_col = col
-        # Free cells of the start board, so reset draws food with a single lookup.
-        self._start_free = np.flatnonzero(body.ravel() == 0).astype(np.int32)
+        # Constant start (centre, heading right) and its free cells, for a one-lookup reset.
+        start = placement.constant_start(height, width, self.body_dtype)
+        self._start_body, self._start_row, self._start_col, self._start_free = start
         self._random_starts = self._start_table()
         if observation == "egocentric":
-            codes = self.num_cells + 3  # 0 free, 1..area body, food, wall
-            self._ego_code_dtype = _body_dtype(codes - 1)
+            self._ego_code_dtype = observations.egocentric_code_dtype(self.num_cells)
             self._ego_start_obs, self._ego_start_cells = self._egocentric_start()
 
     # ------------------------------------------------------------------ gymnax API
@@ -277,11 +148,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         (the reset's food), bit for bit what ``jax.random.uniform(key, (2,))`` returns; the
         18 low bits left over make ``start_u`` (the random start), so the option costs no draw.
         """
-        bits = jax.random.bits(key, (2,), jnp.uint32)
-        food_u = _unit_float(bits[0] >> 9)
-        reset_u = _unit_float(bits[1] >> 9)
-        spare = ((bits[0] & 0x1FF) << 9) | (bits[1] & 0x1FF)
-        return food_u, reset_u, _unit_float(spare << 5)
+        return placement.uniforms(key)
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -342,12 +209,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         keep the current direction.  Relative: turn left/go straight/turn right; out of range
         goes straight.
         """
-        action = jnp.asarray(action, jnp.int32)
-        if self.actions == "absolute":
-            keep = (action < 0) | (action > 3) | (action == (direction ^ 2))
-            return jnp.where(keep, direction, action)
-        turn = jnp.where((action >= 0) & (action <= 2), action - 1, 0)
-        return (direction + turn) & 3
+        return rules.next_direction(self.actions, direction, action)
 
     def transition(
         self,
@@ -358,57 +220,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
         """``step_env`` given its one random number: ``food_u`` in [0, 1) picks new food."""
         direction = self.next_direction(state.direction, action)
-        row = state.head_row + jnp.asarray(_DROW)[direction]
-        col = state.head_col + jnp.asarray(_DCOL)[direction]
-        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
-        flat = jnp.where(inside, row * self.width + col, 0)
-
-        body = state.body
-        cell = body.reshape(-1)[flat].astype(jnp.int32)
-        eats = inside & (flat == state.food)
-        # The tail (counter 1) frees its cell this step unless the snake eats (tail stays).
-        dies = ~inside | (cell > jnp.where(eats, 0, 1))
-        eats = eats & ~dies
-        length = state.length + eats.astype(jnp.int32)
-        win = length >= self.num_cells
-
-        # Decrement every counter (not when eating: that is the growth; not when dying: the
-        # terminal observation shows the board just before the fatal move).
-        dec = (~eats & ~dies).astype(self.body_dtype)
-        body = jnp.maximum(body, dec) - dec
-        target = jnp.where(dies, -1, flat)  # -1 matches no cell: no head write on death
-        body = jnp.where(self._flat_index() == target, length.astype(self.body_dtype), body)
-
-        # New food: the u-th free cell, u uniform in [0, free); only used when eating.
-        u = jnp.floor(food_u * (self.num_cells - length)).astype(jnp.int32)
-        new_food = self._nth_free_cell(body, u)
-        food = jnp.where(eats, new_food, state.food)
-
-        new_state = EnvState(
-            body=body,
-            head_row=jnp.where(dies, state.head_row, row),
-            head_col=jnp.where(dies, state.head_col, col),
-            direction=direction,
-            food=food,
-            length=length,
-            steps_without_food=jnp.where(eats, 0, state.steps_without_food + 1),
-            time=state.time + 1,
-            dead=dies,
+        new_state, reward, terminated, info = rules.move(
+            state, direction, params, food_u, self.height, self.width, self.body_dtype
         )
-        terminated = dies | win
-        reward = jnp.where(
-            dies,
-            params.death_penalty,
-            jnp.where(eats, params.apple_reward, params.step_penalty),
-        ).astype(jnp.float32)
-        if not _is_off(params.food_shaping):
-            reward = reward + self._food_shaping(state, row, col, dies | eats, params)
-        info = {
-            "apples": length - INITIAL_LENGTH,
-            "length": length,
-            "win": win,
-            "discount": jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
-        }
         return self.get_obs(new_state, params), new_state, reward, terminated, info
 
     def initial(
@@ -422,21 +236,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         num_free = self._start_free.shape[0]
         u = jnp.floor(food_u * num_free).astype(jnp.int32)
         food = jnp.asarray(self._start_free)[jnp.minimum(u, num_free - 1)]
-        state = EnvState(
-            body=jnp.asarray(self._start_body),
-            head_row=jnp.int32(self._start_row),
-            head_col=jnp.int32(self._start_col),
-            direction=jnp.int32(1),
-            food=food,
-            length=jnp.int32(INITIAL_LENGTH),
-            steps_without_food=jnp.int32(0),
-            time=jnp.int32(0),
-            dead=jnp.bool_(False),
-        )
+        start = (self._start_body, self._start_row, self._start_col)
+        state = placement.constant_start_state(*start, food)
         if self.observation == "egocentric":  # constant but for the food: no gather
-            food_plane = (jnp.asarray(self._ego_start_cells) == food).astype(jnp.float32)
-            food_channel = jnp.asarray([0.0, 1.0, 0.0], jnp.float32)
-            obs = jnp.asarray(self._ego_start_obs) + food_plane[..., None] * food_channel
+            obs = observations.egocentric_start_obs(
+                self._ego_start_obs, self._ego_start_cells, food
+            )
         else:
             obs = self.get_obs(state, params)
         if params is not None and not _is_off(params.random_start):
@@ -462,17 +267,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         """Keyless observation (planes or egocentric), also used by rendering and tests."""
         if self.observation == "egocentric":
             return self._egocentric_obs(state)
-        body = state.body
-        head = body == state.length.astype(self.body_dtype)
-        age = body.astype(jnp.float32) / state.length.astype(jnp.float32)
-        food = self._flat_index() == state.food
-        return jnp.stack([head.astype(jnp.float32), age, food.astype(jnp.float32)], axis=-1)
+        return observations.planes_obs(state, self.height, self.width, self.body_dtype)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
         """Time limit or starvation limit (0 = derived from the board): never terminations."""
-        time_limit = _resolve_limit(params.max_steps_in_episode, self.auto_max_steps_in_episode)
-        food_limit = _resolve_limit(params.max_steps_without_food, self.auto_max_steps_without_food)
-        return (state.time >= time_limit) | (state.steps_without_food >= food_limit)
+        auto = (self.auto_max_steps_in_episode, self.auto_max_steps_without_food)
+        return rules.is_truncated(state, params, *auto)
 
     def is_terminated(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Dead (recorded by the fatal step) or the board is full."""
@@ -492,9 +292,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         That move does nothing (the snake goes straight), so masking it removes a duplicate of
         "straight" from the policy; relative actions have no such move, all are True.
         """
-        if self.actions == "relative":
-            return jnp.ones((3,), jnp.bool_)
-        return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
+        return rules.valid_actions(self.actions, state.direction)
 
     def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Bool ``(num_actions,)``: ``valid_actions`` that do not die at once (wall or body).
@@ -502,16 +300,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         Same collision rule as the step (the leaving tail is free unless the move eats).  May be
         all False when the snake is trapped: fall back to ``valid_actions`` then.
         """
-        actions = jnp.arange(self.num_actions, dtype=jnp.int32)
-        direction = self.next_direction(jnp.asarray(state.direction), actions)
-        row = state.head_row + jnp.asarray(_DROW)[direction]
-        col = state.head_col + jnp.asarray(_DCOL)[direction]
-        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
-        flat = jnp.where(inside, row * self.width + col, 0)
-        cell = state.body.reshape(-1)[flat].astype(jnp.int32)
-        eats = inside & (flat == state.food)
-        dies = ~inside | (cell > jnp.where(eats, 0, 1))
-        return self.valid_actions(state, params) & ~dies
+        return rules.safe_actions(self.actions, state, self.height, self.width)
 
     def symmetries(self, params: EnvParams | None = None) -> tuple[Symmetry, ...]:
         """Symmetries for data augmentation: ``(obs_transform, action_permutation)`` pairs.
@@ -525,26 +314,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         Egocentric with absolute actions: identity only (the heading is not observed, so a
         mirrored view has no single matching absolute action).
         """
-        n = self.num_actions
-        identity: Symmetry = (_identity, np.arange(n, dtype=np.int32))
-        if self.observation == "egocentric":
-            if self.actions == "relative":
-                return (identity, (_board_symmetry(0, True), np.array([2, 1, 0], np.int32)))
-            return (identity,)
-        rotations = range(4) if self.width == self.height else (0, 2)
-        out: list[Symmetry] = []
-        for flip in (False, True):
-            for k in rotations:
-                if self.actions == "absolute":
-                    mirrored = _MIRROR_DIRECTION if flip else np.arange(4, dtype=np.int32)
-                    # np.rot90 (counter-clockwise) turns up into left: direction d -> d - 1.
-                    perm = ((mirrored - k) % 4).astype(np.int32)
-                else:
-                    perm = np.array([2, 1, 0] if flip else [0, 1, 2], np.int32)
-                out.append(
-                    (_identity if (k, flip) == (0, False) else _board_symmetry(k, flip), perm)
-                )
-        return tuple(out)
+        return _symmetries(self.width, self.height, self.actions, self.observation)
 
     def render_frame(
         self, state: EnvState, params: EnvParams | None = None, cell_px: int = 16
@@ -581,20 +351,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def state_space(self, params: EnvParams | None = None) -> spaces.Dict:
         """Bounds of every state field."""
         params = self.resolve_params(self.default_params if params is None else params)
-        n = self.num_cells
-        return spaces.Dict(
-            {
-                "body": spaces.Box(0, n, (self.height, self.width), self.body_dtype),
-                "head_row": spaces.Discrete(self.height),
-                "head_col": spaces.Discrete(self.width),
-                "direction": spaces.Discrete(4),
-                "food": spaces.Discrete(n + 1),
-                "length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32),
-                "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
-                "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
-                "dead": spaces.Discrete(2),
-            }
-        )
+        return state_space(self.height, self.width, self.body_dtype, params)
 
     # ------------------------------------------------------------------ helpers
 
@@ -607,132 +364,33 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         params: EnvParams,
     ) -> jax.Array:
         """``coef * (d_before - d_after) / (height + width)``; 0 on eating or fatal steps."""
-        food_row, food_col = state.food // self.width, state.food % self.width
-        before = jnp.abs(state.head_row - food_row) + jnp.abs(state.head_col - food_col)
-        after = jnp.abs(row - food_row) + jnp.abs(col - food_col)
-        fill = state.length.astype(jnp.float32) / self.num_cells
-        coef = params.food_shaping * jnp.maximum(0.0, 1.0 - params.food_shaping_decay * fill)
-        shaping = coef * (before - after).astype(jnp.float32) / (self.height + self.width)
-        return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
+        return rules.food_shaping(state, row, col, unshaped, params, self.height, self.width)
 
     def _start_table(self) -> np.ndarray:
-        """``(row, col, direction)`` of every straight length-3 start with a free cell ahead.
-
-        Falls back to every start that fits when no start has room ahead (e.g. 3 x 3).
-        """
-
-        def starts(room_ahead: int) -> list[tuple[int, int, int]]:
-            out = []
-            for d in range(4):
-                for r in range(self.height):
-                    for c in range(self.width):
-                        cells = [
-                            (r - k * _DROW[d], c - k * _DCOL[d])
-                            for k in range(-room_ahead, INITIAL_LENGTH)
-                        ]
-                        if all(0 <= y < self.height and 0 <= x < self.width for y, x in cells):
-                            out.append((r, c, d))
-            return out
-
-        table = starts(1) or starts(0)
-        return np.asarray(table, dtype=np.int32)
+        """``placement.start_table`` for this board."""
+        return placement.start_table(self.height, self.width)
 
     def _random_start_state(self, food_u: jax.Array, start_u: jax.Array | float) -> EnvState:
         """Uniformly drawn start from ``_start_table``; food uniform on the free cells."""
-        count = self._random_starts.shape[0]
-        pick = jnp.minimum(jnp.floor(start_u * count).astype(jnp.int32), count - 1)
-        row, col, direction = jnp.asarray(self._random_starts)[pick]
-        head = row * self.width + col
-        stride = jnp.asarray(_DROW)[direction] * self.width + jnp.asarray(_DCOL)[direction]
-        flat = self._flat_index()
-        body = jnp.where(
-            flat == head,
-            3,
-            jnp.where(flat == head - stride, 2, jnp.where(flat == head - 2 * stride, 1, 0)),
-        ).astype(self.body_dtype)
-        # The u-th free cell: step u over the three body cells in ascending order.
-        low, high = jnp.minimum(head, head - 2 * stride), jnp.maximum(head, head - 2 * stride)
-        food = jnp.floor(food_u * (self.num_cells - INITIAL_LENGTH)).astype(jnp.int32)
-        food = jnp.minimum(food, self.num_cells - INITIAL_LENGTH - 1)
-        for occupied in (low, head - stride, high):
-            food = food + (food >= occupied).astype(jnp.int32)
-        return EnvState(
-            body=body,
-            head_row=row,
-            head_col=col,
-            direction=direction,
-            food=food,
-            length=jnp.int32(INITIAL_LENGTH),
-            steps_without_food=jnp.int32(0),
-            time=jnp.int32(0),
-            dead=jnp.bool_(False),
+        return placement.random_start_state(
+            self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
         )
 
     def _egocentric_obs(self, state: EnvState) -> jax.Array:
-        """Window around the head, rotated so the heading points up; walls outside the board.
-
-        One small-int "code" board (body counters, ``food_code``, ``wall_code`` in the
-        padding), one ``dynamic_slice`` of the ``S x S`` window (contiguous rows: much cheaper
-        under ``vmap`` than a per-cell gather), a select among its four ``rot90``s by heading
-        (``rot90`` by ``k`` turns heading ``k`` up), then the three channels in one expression.
-        """
-        size, centre = self.ego_size, self.ego_size // 2
-        food_code, wall_code = self.num_cells + 1, self.num_cells + 2
-        body = state.body.astype(self._ego_code_dtype)
-        code = jnp.where(self._flat_index() == state.food, food_code, body).astype(body.dtype)
-        padded = jnp.pad(code, centre, constant_values=wall_code)
-        window = jax.lax.dynamic_slice(padded, (state.head_row, state.head_col), (size, size))
-        d = state.direction
-        view = jnp.where(
-            d == 0,
-            window,
-            jnp.where(
-                d == 1,
-                jnp.rot90(window, 1),
-                jnp.where(d == 2, jnp.rot90(window, 2), jnp.rot90(window, 3)),
-            ),
-        )[..., None]
-        body = jnp.where(view <= self.num_cells, view, 0).astype(jnp.float32)
-        body = body / state.length.astype(jnp.float32)
-        channel = jnp.arange(3)
-        marks = jnp.where(channel == 1, view == food_code, view == wall_code)
-        return jnp.where(channel == 0, body, marks.astype(jnp.float32))
+        """``observations.egocentric_obs`` for this board."""
+        return observations.egocentric_obs(
+            state, self.height, self.width, self.ego_size, self._ego_code_dtype
+        )
 
     def _egocentric_start(self) -> tuple[np.ndarray, np.ndarray]:
-        """The constant start's window without food, and each window cell's board cell (-1 off
-        the board), so the reset observation is one compare instead of a window and rotation.
-
-        Window cell ``(i, j)`` is ``c - i`` cells ahead of the head and ``j - c`` to its right
-        (``c`` the centre); the start heads right, so "ahead" is +column and "right" +row.
-        """
-        centre = self.ego_size // 2
-        ahead = np.arange(centre, centre - self.ego_size, -1)[:, None]
-        right = np.arange(-centre, self.ego_size - centre)[None, :]
-        row = self._start_row + right + 0 * ahead
-        col = self._start_col + ahead + 0 * right
-        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
-        flat = np.where(inside, row * self.width + col, 0)
-        obs = np.zeros(self.obs_shape, np.float32)
-        body = np.where(inside, self._start_body.reshape(-1)[flat], 0).astype(np.float32)
-        obs[..., 0] = body / np.float32(INITIAL_LENGTH)
-        obs[..., 2] = ~inside
-        return obs, np.where(inside, flat, -1).astype(np.int32)
+        """``observations.egocentric_start`` for this board's constant start."""
+        return observations.egocentric_start(
+            self._start_body, self._start_row, self._start_col, self.ego_size
+        )
 
     def _nth_free_cell(self, body: jax.Array, n: jax.Array) -> jax.Array:
-        """Flat index of the ``n``-th free cell in row-major order (``num_cells`` if none).
-
-        Two levels (row counts, then one row) instead of a cumulative sum over the whole board:
-        XLA's CPU cumsum over 100+ cells costs more than the rest of the step.
-        """
-        free = body == 0
-        row_free = jnp.sum(free, axis=1, dtype=jnp.int32)
-        rows_cum = jnp.cumsum(row_free)
-        row = jnp.sum(rows_cum <= n, dtype=jnp.int32)  # == height when n >= free cells
-        safe_row = jnp.minimum(row, self.height - 1)
-        before = rows_cum[safe_row] - row_free[safe_row]
-        in_row = jnp.cumsum(free[safe_row].astype(jnp.int32))
-        col = jnp.sum(in_row <= n - before, dtype=jnp.int32)
-        return jnp.where(row < self.height, row * self.width + col, self.num_cells)
+        """Flat index of the ``n``-th free cell in row-major order (``num_cells`` if none)."""
+        return placement.nth_free_cell(body, n, self.height, self.width)
 
     def _flat_index(self) -> jax.Array:
-        return jnp.arange(self.num_cells, dtype=jnp.int32).reshape(self.height, self.width)
+        return flat_index(self.height, self.width)

@@ -1,0 +1,89 @@
+"""The Snake state and params types, their bounds, and the board constants all modules share.
+
+It exists so the rules, observation, placement and environment modules can all use
+``EnvState``, the direction tables and the counter dtype without importing ``env.py`` (imports
+point down: everything here depends only on JAX, NumPy, flax and gymnax).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import environment, spaces
+
+INITIAL_LENGTH = 3
+
+# Row/column offsets of the four directions: up, right, down, left (clockwise).
+_DROW = np.array([-1, 0, 1, 0], dtype=np.int32)
+_DCOL = np.array([0, 1, 0, -1], dtype=np.int32)
+
+
+@struct.dataclass
+class EnvState(environment.EnvState):
+    """Snake state; ``body`` holds remaining-lifetime counters (0 = free, ``length`` = head)."""
+
+    body: jax.Array  # (height, width) small int
+    head_row: jax.Array  # int32
+    head_col: jax.Array  # int32
+    direction: jax.Array  # int32, last direction moved (0 up, 1 right, 2 down, 3 left)
+    food: jax.Array  # int32 flat index row * width + col; height * width when the board is full
+    length: jax.Array  # int32
+    steps_without_food: jax.Array  # int32
+    time: jax.Array  # int32
+    # True after a fatal step, so ``is_terminal``/``discount`` see deaths (the board is unchanged).
+    dead: jax.Array = False  # bool
+
+
+@struct.dataclass
+class EnvParams(environment.EnvParams):
+    """Everything that does not change an array shape, so it can be vmapped.
+
+    The limits default to ``0``, "derived from the board" (resolved in ``Snake.is_truncated``),
+    so ``EnvParams()`` suits any board size; ``Snake.default_params`` fills in the numbers.
+    Every other default reproduces the original Snake-v0 exactly.
+    """
+
+    apple_reward: float = 1.0
+    death_penalty: float = -1.0
+    step_penalty: float = 0.0
+    max_steps_in_episode: int = 0  # time limit (truncation); 0: max(50 * area, area**2 // 2)
+    max_steps_without_food: int = 0  # starvation limit (truncation); 0: 2 * area
+    food_shaping: float = 0.0  # coefficient of the food-distance shaping term; 0: off
+    food_shaping_decay: float = 0.0  # shaping coef scaled by max(0, 1 - decay * length / area)
+    random_start: bool = False  # random start cell and heading instead of centre, heading right
+
+
+def _body_dtype(num_cells: int) -> Any:
+    # Small counters halve or quarter the memory traffic of every board op.
+    if num_cells <= np.iinfo(np.uint8).max:
+        return jnp.uint8
+    if num_cells <= np.iinfo(np.int16).max:
+        return jnp.int16
+    return jnp.int32
+
+
+def flat_index(height: int, width: int) -> jax.Array:
+    """``(height, width)`` int32 board whose cells hold their flat index ``row * width + col``."""
+    return jnp.arange(height * width, dtype=jnp.int32).reshape(height, width)
+
+
+def state_space(height: int, width: int, body_dtype: Any, params: EnvParams) -> spaces.Dict:
+    """Bounds of every ``EnvState`` field on this board; ``params`` with its limits resolved."""
+    n = height * width
+    return spaces.Dict(
+        {
+            "body": spaces.Box(0, n, (height, width), body_dtype),
+            "head_row": spaces.Discrete(height),
+            "head_col": spaces.Discrete(width),
+            "direction": spaces.Discrete(4),
+            "food": spaces.Discrete(n + 1),
+            "length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32),
+            "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
+            "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
+            "dead": spaces.Discrete(2),
+        }
+    )
