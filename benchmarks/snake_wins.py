@@ -91,6 +91,46 @@ def winning_gif(run: Path, path: Path, tries: int = 64) -> dict[str, Any] | None
     return None
 
 
+def win_curves(out: Path) -> str:
+    """Greedy win rate per seed against env steps, for every run under ``out`` that has an
+    ``evals.jsonl`` (the periodic 256-episode evaluations): a plot and a table at the steps all
+    runs evaluated, so optimizers are compared at equal env steps even if one run was stopped."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    for path in sorted(out.glob("*/evals.jsonl")):
+        evals = [json.loads(line) for line in path.read_text().splitlines()]
+        curves[path.parent.name] = {e["global_step"]: e["per_seed_mean_win"] for e in evals}
+    if not curves:
+        return ""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for (name, curve), colour in zip(curves.items(), ("C0", "C1", "C2", "C3"), strict=False):
+        steps = sorted(curve)
+        wins = np.asarray([curve[s] for s in steps])
+        for seed in range(wins.shape[1]):
+            ax.plot(steps, 100 * wins[:, seed], color=colour, alpha=0.8,
+                    label=name if seed == 0 else None)
+    ax.axhline(90, color="grey", ls="--", lw=1)
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel("greedy win rate (%), per seed")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "win_rate.png", dpi=100)
+    plt.close(fig)
+    names = list(curves)
+    common = sorted(set.intersection(*(set(c) for c in curves.values())))
+    lines = ["", "Greedy win rate per seed (256 episodes each) at the env steps every run evaluated:",
+             "", "| env steps | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for step in common:
+        cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) for n in names]
+        lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
+
+
 def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
     import matplotlib
 
@@ -101,8 +141,9 @@ def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
              "Greedy evaluation of the final checkpoint, 1024 episodes per seed (`ppo-eval RUN "
              "--episodes 1024`). Wall clock: the whole `ppo-train` process of all its vmapped "
              "seeds (compilation, training, periodic and final evaluations, GIF) on this "
-             "machine's 2 shared CPU cores; the time to 90% wins is the training clock of "
-             "`metrics.jsonl` (all seeds together).\n",
+             "machine's 2 shared CPU cores when this script ran it (`wall_clock_s.txt`), "
+             "otherwise the training clock of `metrics.jsonl` (all seeds together, resumed "
+             "sessions added up); the time to 90% wins is always the training clock.\n",
              "| run | env steps | wall clock (all seeds) | win rate | mean apples | mean steps "
              "per win | 90% wins first at (steps / s) |", "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -145,7 +186,7 @@ def main() -> None:
         results = [r for o in args.optimizers
                    for r in run_one(out, args.preset, o, args.num_seeds, extra)]
     command = "python benchmarks/snake_wins.py " + " ".join(sys.argv[1:])
-    text = report(results, out, command)
+    text = report(results, out, command) + win_curves(out)
     if args.gif_run:
         gif = winning_gif(out / args.gif_run, out / "winning_game.gif")
         text += ("\n![a winning game](winning_game.gif)\n" if gif else
