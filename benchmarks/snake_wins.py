@@ -91,6 +91,19 @@ def winning_gif(run: Path, path: Path, tries: int = 64) -> dict[str, Any] | None
     return None
 
 
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
+    """Labels, legend and grid, then save and close the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def win_curves(out: Path) -> str:
     """Greedy win rate per seed against env steps, for every run under ``out`` that has an
     ``evals.jsonl`` (the periodic 256-episode evaluations): a plot and a table at the steps all
@@ -114,13 +127,7 @@ def win_curves(out: Path) -> str:
             ax.plot(steps, 100 * wins[:, seed], color=colour, alpha=0.8,
                     label=name if seed == 0 else None)
     ax.axhline(90, color="grey", ls="--", lw=1)
-    ax.set_xlabel("env steps per seed")
-    ax.set_ylabel("greedy win rate (%), per seed")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "win_rate.png", dpi=100)
-    plt.close(fig)
+    _finish(fig, ax, "env steps per seed", "greedy win rate (%), per seed", out / "win_rate.png")
     names = list(curves)
     common = sorted(set.intersection(*(set(c) for c in curves.values())))
     lines = ["", "Greedy win rate per seed (256 episodes each) at the env steps every run evaluated:",
@@ -156,14 +163,9 @@ def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
     bins = np.arange(0, 99) - 0.5
     for r in results:
         ax.hist(r["apples"], bins=bins, histtype="step", label=r["run"])
-    ax.set_xlabel("apples per episode (97 fill the board)")
-    ax.set_ylabel("episodes (of 1024)")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "apples_hist.png", dpi=100)
-    plt.close(fig)
+    _finish(fig, ax, "apples per episode (97 fill the board)", "episodes (of 1024)",
+            out / "apples_hist.png")
     lines += ["", "![apples per episode](apples_hist.png)", ""]
     return "\n".join(lines)
 
