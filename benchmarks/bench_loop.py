@@ -160,13 +160,20 @@ def optimizer_step(cfg: TrainConfig, params: Any) -> Callable[[], float]:
     return lambda: timed() / OPT_STEPS
 
 
-def whole_loop(cfg: TrainConfig, updates: int) -> tuple[Callable[[], float], Any]:
-    """Env steps/s of ``updates`` PPO updates (one seed), and the network's parameters."""
-    setup = build(cfg.replace(num_seeds=1))
+def timed_run(cfg: TrainConfig, updates: int) -> tuple[Callable[[], float], Any]:
+    """Seconds of one compiled ``trainer.run(state, updates)`` with ``cfg.num_seeds`` seeds
+    vmapped (built as ``ppo-train`` builds it, compiled before the first call), and the initial
+    runner state (also used by ``bench_rejax.py``)."""
+    setup = build(cfg)
     trainer = setup.trainer
     state = jax.jit(jax.vmap(trainer.init))(setup.keys)
     compiled = jax.jit(jax.vmap(lambda s: trainer.run(s, updates))).lower(state).compile()
-    timed = _timer(lambda: compiled(state))
+    return _timer(lambda: compiled(state)), state
+
+
+def whole_loop(cfg: TrainConfig, updates: int) -> tuple[Callable[[], float], Any]:
+    """Env steps/s of ``updates`` PPO updates (one seed), and the network's parameters."""
+    timed, state = timed_run(cfg.replace(num_seeds=1), updates)
     steps = updates * cfg.batch_size
     return (lambda: steps / timed()), jax.tree.map(lambda x: x[0], state.params)
 

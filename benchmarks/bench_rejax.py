@@ -28,12 +28,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
 import jax
+from bench_loop import timed_run  # this folder is on sys.path when run as a script
 
-from ppo_trainer.app.build import build
 from ppo_trainer.presets import preset_config
 
 WORKER = r'''
@@ -102,17 +101,7 @@ class RejaxWorker:
 def ours(seeds: int, updates: int, optimizer: str) -> Any:
     """Our compiled program for the same settings; returns a function timing one run."""
     cfg = preset_config("CartPole-v1", optimizer=optimizer, num_seeds=seeds)
-    setup = build(cfg)
-    trainer = setup.trainer
-    state = jax.jit(jax.vmap(trainer.init))(setup.keys)
-    compiled = jax.jit(jax.vmap(lambda s: trainer.run(s, updates))).lower(state).compile()
-
-    def timed() -> float:
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(state))
-        return time.perf_counter() - t0
-
-    return timed
+    return timed_run(cfg, updates)[0]
 
 
 def main() -> None:
