@@ -47,25 +47,15 @@ from snake_gymnax.observations import (  # noqa: F401  (CHANNELS re-exported)
     NUM_CHANNELS,
     OBSERVATIONS,
 )
-from snake_gymnax.placement import _unit_float  # noqa: F401  (re-exported)
 from snake_gymnax.rules import ACTION_MODES, _is_off, _resolve_limit
-from snake_gymnax.state import (  # noqa: F401  (_DCOL, _DROW re-exported, importable as before)
-    _DCOL,
-    _DROW,
+from snake_gymnax.state import (
     INITIAL_LENGTH,
     EnvParams,
     EnvState,
     _body_dtype,
-    flat_index,
     state_space,
 )
-from snake_gymnax.symmetries import (  # noqa: F401  (re-exported: importable from here as before)
-    _MIRROR_DIRECTION,
-    Observation,
-    Symmetry,
-    _board_symmetry,
-    _identity,
-)
+from snake_gymnax.symmetries import Symmetry
 from snake_gymnax.symmetries import symmetries as _symmetries
 
 
@@ -115,10 +105,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         # Constant start (centre, heading right) and its free cells, for a one-lookup reset.
         start = placement.constant_start(height, width, self.body_dtype)
         self._start_body, self._start_row, self._start_col, self._start_free = start
-        self._random_starts = self._start_table()
+        self._random_starts = placement.start_table(height, width)
         if observation == "egocentric":
             self._ego_code_dtype = observations.egocentric_code_dtype(self.num_cells)
-            self._ego_start_obs, self._ego_start_cells = self._egocentric_start()
+            self._ego_start_obs, self._ego_start_cells = observations.egocentric_start(
+                self._start_body, self._start_row, self._start_col, self.ego_size
+            )
 
     # ------------------------------------------------------------------ gymnax API
 
@@ -245,7 +237,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         else:
             obs = self.get_obs(state, params)
         if params is not None and not _is_off(params.random_start):
-            random = self._random_start_state(food_u, start_u)
+            random = placement.random_start_state(
+                self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
+            )
             flag = jnp.asarray(params.random_start, jnp.bool_)
             state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
             obs = jax.lax.select(flag, self.get_obs(random, params), obs)
@@ -266,7 +260,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ) -> jax.Array:
         """Keyless observation (planes or egocentric), also used by rendering and tests."""
         if self.observation == "egocentric":
-            return self._egocentric_obs(state)
+            return observations.egocentric_obs(
+                state, self.height, self.width, self.ego_size, self._ego_code_dtype
+            )
         return observations.planes_obs(state, self.height, self.width, self.body_dtype)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
@@ -355,42 +351,6 @@ class Snake(environment.Environment[EnvState, EnvParams]):
 
     # ------------------------------------------------------------------ helpers
 
-    def _food_shaping(
-        self,
-        state: EnvState,
-        row: jax.Array,
-        col: jax.Array,
-        unshaped: jax.Array,
-        params: EnvParams,
-    ) -> jax.Array:
-        """``coef * (d_before - d_after) / (height + width)``; 0 on eating or fatal steps."""
-        return rules.food_shaping(state, row, col, unshaped, params, self.height, self.width)
-
-    def _start_table(self) -> np.ndarray:
-        """``placement.start_table`` for this board."""
-        return placement.start_table(self.height, self.width)
-
-    def _random_start_state(self, food_u: jax.Array, start_u: jax.Array | float) -> EnvState:
-        """Uniformly drawn start from ``_start_table``; food uniform on the free cells."""
-        return placement.random_start_state(
-            self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
-        )
-
-    def _egocentric_obs(self, state: EnvState) -> jax.Array:
-        """``observations.egocentric_obs`` for this board."""
-        return observations.egocentric_obs(
-            state, self.height, self.width, self.ego_size, self._ego_code_dtype
-        )
-
-    def _egocentric_start(self) -> tuple[np.ndarray, np.ndarray]:
-        """``observations.egocentric_start`` for this board's constant start."""
-        return observations.egocentric_start(
-            self._start_body, self._start_row, self._start_col, self.ego_size
-        )
-
     def _nth_free_cell(self, body: jax.Array, n: jax.Array) -> jax.Array:
         """Flat index of the ``n``-th free cell in row-major order (``num_cells`` if none)."""
         return placement.nth_free_cell(body, n, self.height, self.width)
-
-    def _flat_index(self) -> jax.Array:
-        return flat_index(self.height, self.width)

@@ -3,8 +3,7 @@ draw per step that picks them.
 
 Kept apart from ``env.py`` because placement is table-building and index arithmetic, not the
 step rules; ``Snake.__init__``, ``Snake.initial`` and ``Snake.transition`` call these functions
-(and the ``Snake._start_table``, ``_random_start_state``, ``_nth_free_cell`` methods delegate
-here).
+(and ``Snake._nth_free_cell`` delegates here).
 """
 
 from __future__ import annotations
