@@ -130,17 +130,15 @@ def test_pendulum_learns_with_normalization_and_not_without() -> None:
     """The Pendulum preset at 300k steps (2 seeds): with its observation/reward normalization
     the training return reaches about -250; with both switched off it stays near -1200
     (measured: -219/-272 vs -1164/-1331). A broken normalization lands in the second regime."""
-    from ppo_trainer.app.build import build
+    from conftest import train_seeds
+
     from ppo_trainer.presets import preset_config
 
     def final_return(normalize: bool) -> float:
         cfg = preset_config("Pendulum-v1", optimizer="adam", num_seeds=2,
                             total_timesteps=300_000, normalize_obs=normalize,
                             normalize_reward=normalize)
-        setup = build(cfg)
-        trainer = setup.trainer
-        state = jax.jit(jax.vmap(trainer.init))(setup.keys)
-        _, metrics = jax.jit(jax.vmap(lambda s: trainer.run(s, cfg.num_updates)))(state)
+        _, _, metrics, _ = train_seeds(cfg)
         returns = np.asarray(metrics["charts/episodic_return"])
         return float(np.nanmean(returns[:, -max(1, cfg.num_updates // 10):]))
 
