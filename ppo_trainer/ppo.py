@@ -275,7 +275,7 @@ class Trainer:
                 params, opt_state, rng = carry
                 rng, k_drop, k_sym = jax.random.split(rng, 3)
                 if self._symmetries is not None:
-                    mb = self._augment(mb, k_sym, rs.params)
+                    mb = self._augment(mb, k_sym)
                 grads, losses = jax.grad(self._loss, has_aux=True)(params, mb, k_drop, rs.params)
                 updates, opt_state = self.tx.update(grads, opt_state, params)
                 params = optax.apply_updates(params, updates)
@@ -308,21 +308,21 @@ class Trainer:
                          lambda: None)
         return new_state, metrics
 
-    def _augment(self, mb: dict, key: jax.Array, rollout_params: Any) -> dict:
+    def _augment(self, mb: dict, key: jax.Array) -> dict:
         """Each sample under a random symmetry of the env: observation transformed, action (and
-        mask) permuted, and the ratio's denominator and the clipped value recomputed with the
-        rollout's parameters on the transformed sample. Advantages and value targets are the
-        same: the symmetry maps the state to an equivalent one."""
+        mask) permuted. The behaviour log-probability, the old value, the advantage and the value
+        target stay the original sample's: the mirrored transition is one the mirrored behaviour
+        policy took with exactly that probability (as in Mittal et al. 2023, "Symmetry
+        considerations for learning task symmetric robot policies"). Recomputing the denominator
+        as pi_old(g.a | g.s) instead weights by a probability that an asymmetric policy makes
+        tiny, and the ratios explode once the policy turns near-deterministic."""
         transforms, perms = self._symmetries
         k = jax.random.randint(key, mb["action"].shape, 0, len(transforms))
         obs = jax.vmap(lambda i, o: jax.lax.switch(i, transforms, o))(k, mb["obs"])
-        action = perms[k, mb["action"]]
-        out = {**mb, "obs": obs, "action": action}
+        out = {**mb, "obs": obs, "action": perms[k, mb["action"]]}
         if "mask" in mb:  # the action playing the role of a is perm[a]: mask'[perm[a]] = mask[a]
             out["mask"] = jnp.take_along_axis(mb["mask"], jnp.argsort(perms, axis=1)[k], axis=1)
-        old_pi, old_value = self.policy(jax.lax.stop_gradient(rollout_params), obs,
-                                        out.get("mask"))
-        return {**out, "log_prob": old_pi.log_prob(action), "value": old_value}
+        return out
 
     def _loss(self, params: Any, mb: dict, dropout_key: jax.Array,
               rollout_params: Any) -> tuple[jax.Array, dict]:
