@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -138,7 +139,7 @@ def win_curves(out: Path) -> str:
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
 
 
-def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
+def report(results: list[dict[str, Any]], out: Path, command: str, hardware: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,8 +148,8 @@ def report(results: list[dict[str, Any]], out: Path, command: str) -> str:
     lines = [f"# Snake 10x10: the snake-master recipe\n\nCommand: `{command}`\n",
              "Greedy evaluation of the final checkpoint, 1024 episodes per seed (`ppo-eval RUN "
              "--episodes 1024`). Wall clock: the whole `ppo-train` process of all its vmapped "
-             "seeds (compilation, training, periodic and final evaluations, GIF) on this "
-             "machine's 2 shared CPU cores when this script ran it (`wall_clock_s.txt`), "
+             f"seeds (compilation, training, periodic and final evaluations, GIF) on {hardware} "
+             "(`wall_clock_s.txt`), "
              "otherwise the training clock of `metrics.jsonl` (all seeds together, resumed "
              "sessions added up); the time to 90% wins is always the training clock.\n",
              "| run | env steps | wall clock (all seeds) | win rate | mean apples | mean steps "
@@ -178,6 +179,8 @@ def main() -> None:
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
     parser.add_argument("--gif-run", default=None, help="run whose winning game becomes the GIF")
+    parser.add_argument("--hardware", default="this machine's 2 shared CPU cores",
+                        help="where the runs were timed, for the report's wall-clock note")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
     out = Path(args.out)
@@ -187,8 +190,8 @@ def main() -> None:
     else:
         results = [r for o in args.optimizers
                    for r in run_one(out, args.preset, o, args.num_seeds, extra)]
-    command = "python benchmarks/snake_wins.py " + " ".join(sys.argv[1:])
-    text = report(results, out, command) + win_curves(out)
+    command = "python benchmarks/snake_wins.py " + shlex.join(sys.argv[1:])
+    text = report(results, out, command, args.hardware) + win_curves(out)
     if args.gif_run:
         gif = winning_gif(out / args.gif_run, out / "winning_game.gif")
         text += ("\n![a winning game](winning_game.gif)\n" if gif else

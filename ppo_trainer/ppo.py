@@ -314,8 +314,8 @@ class Trainer:
         target stay the original sample's: the mirrored transition is one the mirrored behaviour
         policy took with exactly that probability (as in Mittal et al. 2023, "Symmetry
         considerations for learning task symmetric robot policies"). Recomputing the denominator
-        as pi_old(g.a | g.s) instead weights by a probability that an asymmetric policy makes
-        tiny, and the ratios explode once the policy turns near-deterministic."""
+        as pi_old(g.a | g.s) instead divides by a probability that a near-deterministic,
+        asymmetric policy makes tiny."""
         transforms, perms = self._symmetries
         k = jax.random.randint(key, mb["action"].shape, 0, len(transforms))
         obs = jax.vmap(lambda i, o: jax.lax.switch(i, transforms, o))(k, mb["obs"])
