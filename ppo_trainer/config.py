@@ -77,6 +77,9 @@ class TrainConfig:
     activation: Activation = _f("tanh", "hidden activation of the MLP", "network")
     shared_torso: bool = _f(False, "actor and critic share the MLP's hidden layers (half the "
                             "cost per sample)", "network")
+    state_dependent_std: bool = _f(False, "Box actions: the Gaussian's std is softplus of a "
+                                   "policy-head output (gymnax-blines' Gaussian-MLP), not one "
+                                   "learned parameter", "network")
     d_model: int = _f(64, "transformer width", "network")
     num_layers: int = _f(2, "transformer blocks", "network")
     num_heads: int = _f(4, "transformer attention heads", "network")

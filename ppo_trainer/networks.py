@@ -9,7 +9,10 @@ Public API:
   the caller passes ``deterministic=False`` and a ``"dropout"`` rng.
 - Discrete actions -> ``distrax.Categorical``; Box actions -> ``distrax.MultivariateNormalDiag``
   with a state-independent learned log-std over the flattened action vector (the trainer reshapes
-  and clips to the bounds before stepping; see ``ppo_trainer.envs.make_action_fn``).
+  and clips to the bounds before stepping; see ``ppo_trainer.envs.make_action_fn``), or with
+  ``state_dependent_std`` a std of ``softplus(head output) + MIN_STD`` per state, the head being
+  the same ``policy_head`` layer with twice the outputs (so it stays in the head's optimizer
+  group).
 
 Networks (``--network``):
 
@@ -83,6 +86,7 @@ def _ortho(scale: float) -> Callable:
 
 
 _ZEROS = nn.initializers.constant(0.0)
+MIN_STD = 1e-3  # floor of a state-dependent std, as gymnax-blines' Gaussian-MLP
 
 
 class ActorCritic(nn.Module):
@@ -95,6 +99,7 @@ class ActorCritic(nn.Module):
     obs_shape: tuple[int, ...]
     num_actions: int
     action_dim: int
+    state_dependent_std: bool = False
 
     def __call__(self, obs: jax.Array, deterministic: bool = True) -> tuple[Any, jax.Array]:
         obs = jnp.asarray(obs, jnp.float32)
@@ -115,6 +120,10 @@ class ActorCritic(nn.Module):
         init = dict(kernel_init=_ortho(0.01), bias_init=_ZEROS, name="policy_head")
         if self.action_dim == 0:
             pi = distrax.Categorical(logits=nn.Dense(self.num_actions, **init)(actor_x))
+        elif self.state_dependent_std:
+            out = nn.Dense(2 * self.action_dim, **init)(actor_x)
+            mean, raw_std = jnp.split(out, 2, axis=-1)
+            pi = distrax.MultivariateNormalDiag(mean, jax.nn.softplus(raw_std) + MIN_STD)
         else:
             mean = nn.Dense(self.action_dim, **init)(actor_x)
             log_std = self.param("log_std", _ZEROS, (self.action_dim,))
@@ -280,7 +289,8 @@ def make_network(config: Any, env: Any, env_params: Any) -> nn.Module:
     """Build the actor-critic selected by ``config.network`` for this env's spaces."""
     obs_shape = tuple(int(d) for d in env.observation_space(env_params).shape)
     num_actions, action_dim = action_spec(env, env_params)
-    common = dict(obs_shape=obs_shape, num_actions=num_actions, action_dim=action_dim)
+    common = dict(obs_shape=obs_shape, num_actions=num_actions, action_dim=action_dim,
+                  state_dependent_std=bool(getattr(config, "state_dependent_std", False)))
     kind = config.network
     if kind not in NETWORKS:
         raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORKS)}")

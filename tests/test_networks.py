@@ -12,6 +12,7 @@ import pytest
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_action_fn, make_env
 from ppo_trainer.networks import (
+    MIN_STD,
     CNNActorCritic,
     MLPActorCritic,
     TransformerActorCritic,
@@ -82,6 +83,26 @@ def test_discrete_is_categorical_box_is_gaussian_with_state_independent_std() ->
     to_env = make_action_fn(env, env_params)
     clipped = to_env(jnp.array([[-5.0], [0.5], [9.0]]))
     np.testing.assert_allclose(clipped, [[-2.0], [0.5], [2.0]])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_state_dependent_std_is_a_softplus_output_of_the_policy_head(shared: bool) -> None:
+    """``--state-dependent-std``: no ``log_std`` parameter; the policy head has twice the
+    outputs, the std differs between states, starts near softplus(0), and never falls below
+    the floor even for a hugely negative head output."""
+    _, _, net, params, _ = build("Pendulum-v1", "mlp", state_dependent_std=True,
+                                 shared_torso=shared)
+    assert not any("log_std" in n for n in flat_names(params))
+    assert params["params"]["policy_head"]["kernel"].shape[-1] == 2
+    obs = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 3))
+    pi, _ = net.apply(params, obs)
+    std = np.asarray(pi.stddev())
+    assert std.shape == (64, 1) and np.ptp(std) > 1e-4
+    np.testing.assert_allclose(std, np.log(2.0) + MIN_STD, atol=0.05)
+    big = jax.tree_util.tree_map(lambda x: x, params)
+    big["params"]["policy_head"]["bias"] = jnp.array([0.0, -1e4])
+    floor = np.asarray(net.apply(big, obs)[0].stddev())
+    np.testing.assert_allclose(floor, MIN_STD, rtol=1e-6)
 
 
 def test_initial_policy_is_near_uniform_and_value_near_zero() -> None:
