@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The four MinAtar games of the suite at gymnax-blines' own budget (10M env steps per seed), as
+# one time-boxed script (part of one GPU lease): each game's preset (gymnax-blines' PPO settings)
+# with Adam and with Muon, 4 vmapped seeds each, eight runs side by side on the one GPU, each
+# stopped at its time box, then 64 greedy episodes per seed (`ppo-eval`), as the CPU suite does.
+# The CPU suite (docs/results/suite) runs the same presets at 2M steps.
+#
+#   bash benchmarks/gpu_minatar.sh OUT_DIR          # the reported run (H100/H200)
+#   STEPS=65536 CAP=60 EXTRA="--hidden-size 32 --save-freq 2" bash benchmarks/gpu_minatar.sh /tmp/x  # CPU dry run
+set -uo pipefail
+out=${1:?usage: gpu_minatar.sh OUT_DIR}
+steps=${STEPS:-10000000}
+cap=${CAP:-270}
+read -r -a extra <<< "${EXTRA:-}"
+# shellcheck source=benchmarks/gpu_lib.sh
+source "$(dirname "$0")/gpu_lib.sh"
+
+for game in Asterix Breakout Freeway SpaceInvaders; do
+    for optimizer in adam muon; do
+        job "${game,,}_$optimizer" 64 "--gif none" -- --env "$game-MinAtar" --optimizer "$optimizer" \
+            --num-seeds 4 --seed 0 --total-timesteps "$steps" --eval-freq 0 &
+    done
+done
+wait
+say "done"
