@@ -4,6 +4,11 @@
 # checkpoint greedily. Several runs share the one GPU side by side: each alone is latency-bound
 # and leaves it mostly idle.
 #
+# The device tool brings back at most 8 files from $OUT: run the scripts on a scratch folder
+# and archive it into $OUT at the end, e.g.
+#   (bash benchmarks/gpu_snake.sh /tmp/s/snake & bash benchmarks/gpu_minatar.sh /tmp/s/minatar & wait)
+#   tar -C /tmp/s -cf "$OUT/study.tar" .
+#
 # Expects: $out (the output folder), $cap (seconds of training per run), the array $extra
 # (flags appended to every ppo-train, e.g. to shrink networks for a CPU dry run).
 

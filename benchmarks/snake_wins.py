@@ -139,13 +139,14 @@ def win_curves(out: Path) -> str:
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
 
 
-def report(results: list[dict[str, Any]], out: Path, command: str, hardware: str) -> str:
+def report(results: list[dict[str, Any]], out: Path, command: str, hardware: str,
+           preset: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines = [f"# Snake 10x10: the snake-master recipe\n\nCommand: `{command}`\n",
+    lines = [f"# Snake 10x10: the {preset} recipe\n\nCommand: `{command}`\n",
              "Greedy evaluation of the final checkpoint, 1024 episodes per seed (`ppo-eval RUN "
              "--episodes 1024`). Wall clock: the whole `ppo-train` process of all its vmapped "
              f"seeds (compilation, training, periodic and final evaluations, GIF) on {hardware} "
@@ -191,7 +192,7 @@ def main() -> None:
         results = [r for o in args.optimizers
                    for r in run_one(out, args.preset, o, args.num_seeds, extra)]
     command = "python benchmarks/snake_wins.py " + shlex.join(sys.argv[1:])
-    text = report(results, out, command, args.hardware) + win_curves(out)
+    text = report(results, out, command, args.hardware, args.preset) + win_curves(out)
     if args.gif_run:
         gif = winning_gif(out / args.gif_run, out / "winning_game.gif")
         text += ("\n![a winning game](winning_game.gif)\n" if gif else

@@ -179,9 +179,10 @@ def resolve(
         if key != "preset":
             values[key] = _merged(values.get(key), value)
     sources.update({k: "flag" for k in flags})
-    if values["preset"] == "auto":  # record what was applied
+    if values["preset"] == "auto" or "preset" in flags:  # record what was applied
         values["preset"] = preset.name if preset is not None else "none"
-        sources["preset"] = "auto (env id)"
+        if "preset" not in flags:
+            sources["preset"] = "auto (env id)"
     elif preset is not None:
         values["preset"] = preset.name
     kwargs.update(plugin_flags)

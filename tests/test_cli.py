@@ -77,6 +77,9 @@ def test_preset_layers_under_flags_and_records_sources() -> None:
     assert config.clip_value_loss is True and sources["clip_value_loss"] == "default"
     assert sources["optimizer_kwargs.adam_eps"] == "default"
     assert cli.parse_args(["--env", "CartPole-v1", "--preset", "none"]).config.hidden_size == 128
+    named = cli.parse_args(["--preset", "snake-wide"])
+    assert named.config.preset == "snake-wide" and named.sources["preset"] == "flag"
+    assert named.sources["hidden_size"] == "preset snake-wide"
 
 
 def test_show_config_prints_every_value_with_its_source(capsys) -> None:

@@ -65,3 +65,35 @@ def test_one_tiny_env_end_to_end() -> None:
     assert np.asarray(run["curves"]["charts/episodic_return"]).shape == (2, 2)
     rnd = random_return("Catch-bsuite", episodes=64)
     assert -1.0 <= rnd["mean"] <= 0.0  # random play mostly misses the ball
+
+
+def test_add_runs_reports_a_stopped_ppo_train_run_at_the_steps_it_reached(tmp_path, capsys) -> None:
+    import json
+
+    from ppo_trainer.app import eval_cli, train_cli
+
+    assert train_cli.main([
+        "--env", "Catch-bsuite", "--optimizer", "adam", "--num-seeds", "2", "--num-envs", "4",
+        "--num-steps", "16", "--total-timesteps", "256", "--num-minibatches", "2",
+        "--hidden-size", "16", "--num-hidden-layers", "1", "--save-freq", "2",
+        "--eval-freq", "0", "--run-dir", str(tmp_path), "--run-name", "boxed"]) == 0
+    run = tmp_path / "boxed"
+    # as a run stopped at a time box leaves it: the budget asked for is more than was trained
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "total_timesteps": 10_000}))
+    assert eval_cli.main([str(run), "--episodes", "3", "--gif", "none",
+                          "--json", str(run / "eval3.json")]) == 0
+    per_seed = json.loads((run / "eval3.json").read_text())["per_seed_mean_return"]
+
+    out = tmp_path / "suite"
+    assert cli.main(["--add-runs", str(run), "--out", str(out), "--optimizers", "adam"]) == 0
+    entry = json.loads((out / "raw" / "Catch-bsuite.json").read_text())["runs"]["adam"]
+    assert entry["config"]["total_timesteps"] == 256  # reached, not the 10,000 asked for
+    assert entry["eval"]["per_seed_mean_return"] == per_seed
+    assert np.asarray(entry["curves"]["charts/episodic_return"]).shape == (2, 4)
+    assert entry["steps_per_s"] > 0
+    row = next(line for line in (out / "results.md").read_text().splitlines()
+               if line.startswith("| Catch-bsuite | adam |"))
+    assert "| 256 |" in row
+    assert cli.main(["--add-runs", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "not an evaluated run directory" in capsys.readouterr().err

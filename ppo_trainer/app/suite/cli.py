@@ -6,6 +6,7 @@ budget, with a report against gymnax-blines' published returns.
     ppo-suite --only Pendulum-v1 --out docs/results/suite   # (re)run one env, keep the others
     ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
     ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
+    ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-gpu  # ppo-train runs, evaluated
 
 Writes ``<out>/raw/<env>.json`` after each env (so a long suite can be resumed env by env),
 then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``; with ``--tune``,
@@ -48,6 +49,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")
     p.add_argument("--eval-episodes", type=int, default=64, help="greedy episodes per seed")
     p.add_argument("--replot", action="store_true", help="report from <out>/raw only")
+    p.add_argument("--add-runs", nargs="+", type=Path, default=[], metavar="RUN",
+                   help="add ppo-train run directories (evaluated with ppo-eval --json) to "
+                        "<out>/raw instead of training, then report")
     p.add_argument("--tune", action="store_true",
                    help="learning-rate grid per optimizer on seeds that are not reported")
     return p
@@ -89,7 +93,16 @@ def _main(argv: Sequence[str] | None) -> int:
             (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
             print(toml_snippet(env, tuned), flush=True)
         return 0
-    if not args.replot:
+    if args.add_runs:
+        from ppo_trainer.app.suite.from_runs import add_runs
+
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        files = {p.stem: p for p in raw_dir.glob("*.json")}
+        raw = {env: json.loads(path.read_text()) for env, path in files.items()}
+        command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
+        for env in add_runs(raw, args.add_runs, command):
+            (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(raw[env])) + "\n")
+    elif not args.replot:
         raw_dir.mkdir(parents=True, exist_ok=True)
         for env in envs:
             data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
@@ -100,7 +113,8 @@ def _main(argv: Sequence[str] | None) -> int:
     files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
     if not files:
         raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
-    raw = {env: json.loads(files[env].read_text()) for env in suite if env in files}
+    order = [*suite, *sorted(set(files) - set(suite))]  # suite envs first, then any others
+    raw = {env: json.loads(files[env].read_text()) for env in order if env in files}
     text, summary = report.format_report(raw, suite, args.optimizers)
     for env, data in raw.items():
         report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
