@@ -176,3 +176,26 @@ def test_resume_with_a_new_budget_and_epochs_continues_the_rate(runs_dir: Path) 
     expected = [1.0, 5 / 7, 3 / 7, 3 / 7 * 11 / 15, 3 / 7 * 7 / 15, 3 / 7 * 3 / 15]
     assert lrs == pytest.approx([0.01 * f for f in expected], rel=1e-5)
     assert ckpt_state(run)["runner_state"]["opt_step"].tolist() == [20]  # (seeds,)
+
+
+def test_chunk_line_and_bar_show_the_last_return_not_nan() -> None:
+    """Episodes longer than an update (Freeway: 2,500 steps) leave the last update without a
+    finished episode; the line shows the latest return instead of "nan" (which reads as a
+    diverged run), and "n/a" before any episode has ended."""
+    from ppo_trainer.app.progress import ProgressBar
+
+    nan = float("nan")
+    rows = [{"update": u, "seed": s, "global_step": 64 * u, "charts/episodic_return": r,
+             "charts/apples": r}
+            for u, returns in ((1, (1.0, 3.0)), (2, (5.0, 7.0)), (3, (nan, nan)))
+            for s, r in enumerate(returns)]
+    line = runner._chunk_line(rows, 3, 10, 100.0)
+    assert "return 6.00" in line and "apples 6.00" in line
+    assert "return n/a" in runner._chunk_line(rows[-2:], 3, 10, 100.0)
+
+    bar = ProgressBar(10, 0, 64, num_seeds=2, extra_keys=("charts/apples",), enabled=False)
+    assert "return n/a" in bar.stats()
+    for update, returns in ((1, (5.0, 7.0)), (2, (nan, nan))):
+        for r in returns:
+            bar.callback(update, {"charts/episodic_return": r, "charts/apples": r})
+    assert "return 6.00" in bar.stats() and "apples 6.00" in bar.stats()

@@ -107,7 +107,10 @@ class ProgressBar:
             seen.append(values)
             if len(seen) >= self.num_seeds:  # every seed reported this update
                 del self._pending[update]
-                self._latest = tuple(_finite_mean(list(col)) for col in zip(*seen, strict=True))
+                # an update in which no episode ended keeps the last value (not "nan")
+                fresh = (_finite_mean(list(col)) for col in zip(*seen, strict=True))
+                self._latest = tuple(new if math.isfinite(new) else old
+                                     for new, old in zip(fresh, self._latest, strict=True))
                 self.completed = max(self.completed, update)
                 for old in [u for u in self._pending if u < update]:
                     del self._pending[old]
@@ -134,7 +137,8 @@ class ProgressBar:
         sps = (self.completed - self._start_update) * self.batch_size * self.num_seeds / elapsed
         names = ["return"] + [k.split("/", 1)[1] for k in self.keys[1:]]
         return " | ".join([f"{sps:,.0f} steps/s"] + [
-            f"{name} {value:.2f}" for name, value in zip(names, self._latest, strict=True)])
+            f"{name} {value:.2f}" if math.isfinite(value) else f"{name} n/a"
+            for name, value in zip(names, self._latest, strict=True)])
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()

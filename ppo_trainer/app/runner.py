@@ -213,7 +213,7 @@ class Session:
         for sink in self.sinks:
             sink.log_rows(rows)
         self.bar.set_completed(self.update)
-        self.say(_chunk_line(rows[-config.num_seeds:], self.update, config.num_updates, sps))
+        self.say(_chunk_line(rows, self.update, config.num_updates, sps))
 
     def evaluate(self, final: bool = False) -> dict[str, Any]:
         """Greedy evaluation of every seed (compiled once, reused by later evaluations)."""
@@ -265,15 +265,25 @@ class Session:
 
 
 def _chunk_line(rows: list[dict[str, Any]], update: int, total: int, sps: float) -> str:
-    def mean(key: str) -> float:
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return sum(vals) / len(vals) if vals else math.nan
+    """One line per chunk. Episode metrics are the mean over seeds at the chunk's last update in
+    which an episode ended: with episodes longer than one update (Freeway: 2,500 steps) the last
+    update often has none, and "return nan" reads like a diverged run."""
+    def latest(key: str) -> str:
+        by_update: dict[int, list[float]] = {}
+        for r in rows:
+            value = r.get(key)
+            if value is not None and math.isfinite(value):
+                by_update.setdefault(r["update"], []).append(value)
+        if not by_update:
+            return "n/a"
+        values = by_update[max(by_update)]
+        return f"{sum(values) / len(values):.2f}"
 
     env_keys = sorted({k for r in rows for k in r if k.startswith("charts/")} - {
         "charts/episodic_return", "charts/episodic_length", "charts/learning_rate", "charts/SPS"})
     parts = [f"update {update}/{total}", f"step {rows[-1]['global_step']:,}",
-             f"return {mean('charts/episodic_return'):.2f}"]
-    parts += [f"{k.split('/', 1)[1]} {mean(k):.2f}" for k in env_keys]
+             f"return {latest('charts/episodic_return')}"]
+    parts += [f"{k.split('/', 1)[1]} {latest(k)}" for k in env_keys]
     return " | ".join(parts + [f"{sps:,.0f} steps/s"])
 
 
