@@ -93,22 +93,18 @@ def _main(argv: Sequence[str] | None) -> int:
             (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
             print(toml_snippet(env, tuned), flush=True)
         return 0
+    command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
     if args.add_runs:
         from ppo_trainer.app.suite.from_runs import add_runs
 
-        raw_dir.mkdir(parents=True, exist_ok=True)
-        files = {p.stem: p for p in raw_dir.glob("*.json")}
-        raw = {env: json.loads(path.read_text()) for env, path in files.items()}
-        command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
-        for env in add_runs(raw, args.add_runs, command):
-            (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(raw[env])) + "\n")
+        add_runs(raw_dir, args.add_runs, command)
     elif not args.replot:
         raw_dir.mkdir(parents=True, exist_ok=True)
         for env in envs:
             data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
                            eval_episodes=args.eval_episodes, log=log,
                            overrides=suite[env].get("overrides"))
-            data["command"] = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
+            data["command"] = command
             (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
     files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
     if not files:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ppo_trainer.app.compare.report import jsonable
+from ppo_trainer.app.sinks import read_metrics
 from ppo_trainer.errors import ConfigError
 
 
@@ -28,7 +30,7 @@ def run_from_dir(run: Path) -> dict[str, Any]:
         what = ", ".join(missing + ([] if evals else ["eval*.json (ppo-eval RUN --json ...)"]))
         raise ConfigError(f"{run}: not an evaluated run directory (missing {what})")
     config = json.loads(files["config.json"].read_text())
-    rows = [json.loads(line) for line in files["metrics.jsonl"].read_text().splitlines()]
+    rows = read_metrics(files["metrics.jsonl"])
     by_key = {(r["update"], r["seed"]): r for r in rows}
     updates = sorted({r["update"] for r in rows})
     seeds = config["num_seeds"]
@@ -57,20 +59,24 @@ def run_from_dir(run: Path) -> dict[str, Any]:
     }
 
 
-def add_runs(raw: dict[str, dict[str, Any]], runs: list[Path], command: str) -> list[str]:
-    """Put each run into ``raw`` (env id -> raw JSON) under its env and optimizer, replacing an
-    entry of the same optimizer; returns the envs touched, in order."""
+def add_runs(raw_dir: Path, runs: list[Path], command: str) -> list[str]:
+    """Put each run into ``raw_dir/<env>.json`` under its optimizer (replacing an entry of the
+    same optimizer, keeping the others); returns the envs written, in order."""
     from ppo_trainer.app.suite.run import random_return
 
-    touched: list[str] = []
+    raw: dict[str, dict[str, Any]] = {}
     for run in runs:
         entry = run_from_dir(run)
         env = entry["config"]["env"]
-        data = raw.setdefault(env, {"env": env, "runs": {}})
+        if env not in raw:
+            path = raw_dir / f"{env}.json"
+            raw[env] = json.loads(path.read_text()) if path.is_file() else {"env": env, "runs": {}}
+        data = raw[env]
         data["runs"][entry["optimizer"]] = entry
         data["command"] = command
         if "random" not in data:
             data["random"] = random_return(env)
-        if env not in touched:
-            touched.append(env)
-    return touched
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for env, data in raw.items():
+        (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
+    return list(raw)
