@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
 # The GPU Snake study of docs/results.md, as one time-boxed script (part of one GPU lease).
-# Round 3: the wide recipe of round 2 (MLP 512x3, 256 envs x 8 minibatches, food shaping that
-# fades by half a board) collapsed in all four runs (entropy -> 0 by 1-3M steps, clip fraction
-# 0.3-0.5, then NaN). Its first update already clipped 0.17 (Adam) / 0.33 (Muon) of the samples
-# against ~0.1 for the 128x2 net: Adam's per-weight step moves a 512-wide layer's output ~4x as
-# far, and 8 minibatches make twice as many Muon steps per update as the preset's 4. A CPU check
-# of the first updates (docs/results.md) gives the 128x2 net's clip fraction at Adam lr 1.25e-4
-# and at Muon muon_lr 0.005 (with lr 1.25e-4 for its Adam part), so this round uses those, and
-# leaves out the flip augmentation, which measured worse on CPU (docs/results.md):
-#   wide_muon / wide_adam: 10x10, 3 vmapped seeds, up to 30M env steps per seed, same steps and
-#       seeds for both: who reaches 90% greedy wins first.
-# Rounds 1 and 2 (commits 6d27596 and f95b9fe) are in git history; docs/results.md lists their
-# commands.
+# Round 4 (prepared, not yet run): the `snake-wide` preset (round 3: Muon 60-67% greedy wins at
+# 30M steps, still rising by 3-11 points per 3M steps when the learning rate reached 0) and one
+# change each, Muon, 3 vmapped seeds, 30M env steps, all side by side:
+#   w4_base   the preset as it is (the same-lease reference for the others)
+#   w4_g999   gamma 0.999: a game that fills the board lasts ~850 steps, 4x the horizon of 0.995
+#   w4_ent003 entropy 0.003 instead of 0.01: less noise in the long, crowded late game
+#   w4_lr75   muon_lr 0.0075: 1.5x the step, for a curve that was still rising at the end
+# Round 3 (commit f44caf4) ran snake-wide's settings as flags for Muon and Adam; rounds 1 and 2
+# (commits 6d27596 and f95b9fe) are in git history; docs/results.md lists their commands.
 #
 #   bash benchmarks/gpu_snake.sh OUT_DIR            # the reported run (H100/H200)
 #   STEPS10=65536 CAP=60 EPISODES=16 \
@@ -27,11 +24,11 @@ source "$(dirname "$0")/gpu_lib.sh"
 
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$log"
 
-wide10=(--preset snake-master --hidden-size 512 --num-hidden-layers 3 --num-envs 256
-        --num-minibatches 8 --env-params food_shaping=0.5,food_shaping_decay=2
-        --lr 1.25e-4 --num-seeds 3 --total-timesteps "$steps10" --save-freq 46 --eval-freq 92)
+wide=(--preset snake-wide --optimizer muon --num-seeds 3 --total-timesteps "$steps10")
 
-job wide_muon "$episodes" "" -- "${wide10[@]}" --optimizer muon --muon-lr 0.005 &
-job wide_adam "$episodes" "--gif none" -- "${wide10[@]}" --optimizer adam &
+job w4_base "$episodes" "" -- "${wide[@]}" &
+job w4_g999 "$episodes" "--gif none" -- "${wide[@]}" --gamma 0.999 &
+job w4_ent003 "$episodes" "--gif none" -- "${wide[@]}" --ent-coef 0.003 &
+job w4_lr75 "$episodes" "--gif none" -- "${wide[@]}" --muon-lr 0.0075 &
 wait
 say "done"
