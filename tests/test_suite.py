@@ -97,3 +97,24 @@ def test_add_runs_reports_a_stopped_ppo_train_run_at_the_steps_it_reached(tmp_pa
     assert "| 256 |" in row
     assert cli.main(["--add-runs", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "not an evaluated run directory" in capsys.readouterr().err
+
+
+def test_tune_takes_its_sample_size_from_the_flags(tmp_path, monkeypatch, capsys) -> None:
+    """A noisy env (Pendulum) needs more tuning seeds and episodes than the default 2 x 32."""
+    from ppo_trainer.app.suite import tune
+
+    seen = {}
+
+    def fake_tune_env(env_id, optimizers, *, num_seeds, eval_episodes, log, overrides):
+        seen.update(env=env_id, seeds=num_seeds, episodes=eval_episodes)
+        return {"adam": {"name": "lr", "values": [1e-4, 3e-4, 9e-4], "scores": [1.0, 3.0, 2.0],
+                         "picked": 3e-4, "seeds": num_seeds, "eval_episodes": eval_episodes}}
+
+    monkeypatch.setattr(tune, "tune_env", fake_tune_env)
+    argv = ["--tune", "--only", "Pendulum-v1", "--optimizers", "adam", "--out", str(tmp_path)]
+    assert cli.main([*argv, "--tune-seeds", "4", "--tune-episodes", "256"]) == 0
+    assert seen == {"env": "Pendulum-v1", "seeds": 4, "episodes": 256}
+    assert (tmp_path / "tuning" / "Pendulum-v1.json").exists()
+    assert "lr = 0.0003" in capsys.readouterr().out
+    assert cli.main([*argv]) == 0 and (seen["seeds"], seen["episodes"]) == (2, 32)
+    assert cli.main([*argv, "--tune-seeds", "0"]) == 2

@@ -54,6 +54,11 @@ def build_parser() -> OneLineParser:
                         "<out>/raw instead of training, then report")
     p.add_argument("--tune", action="store_true",
                    help="learning-rate grid per optimizer on seeds that are not reported")
+    p.add_argument("--tune-seeds", type=int, default=2,
+                   help="with --tune: seeds per grid point")
+    p.add_argument("--tune-episodes", type=int, default=32,
+                   help="with --tune: greedy episodes per seed (more for noisy envs, e.g. "
+                        "Pendulum, whose episode returns spread by ~100)")
     return p
 
 
@@ -76,8 +81,9 @@ def _main(argv: Sequence[str] | None) -> int:
     from ppo_trainer.app.suite.tune import toml_snippet, tune_env
 
     args = build_parser().parse_args(argv)
-    if args.num_seeds < 1 or args.eval_episodes < 1:
-        raise ConfigError("--num-seeds and --eval-episodes must be positive")
+    if min(args.num_seeds, args.eval_episodes, args.tune_seeds, args.tune_episodes) < 1:
+        raise ConfigError("--num-seeds, --eval-episodes, --tune-seeds and --tune-episodes "
+                          "must be positive")
     suite = load_suite()
     envs = select(suite, args.only, args.group)
     out = Path(args.out)
@@ -89,7 +95,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.tune:
         (out / "tuning").mkdir(parents=True, exist_ok=True)
         for env in envs:
-            tuned = tune_env(env, args.optimizers, log=log, overrides=suite[env].get("overrides"))
+            tuned = tune_env(env, args.optimizers, num_seeds=args.tune_seeds,
+                             eval_episodes=args.tune_episodes, log=log,
+                             overrides=suite[env].get("overrides"))
             (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
             print(toml_snippet(env, tuned), flush=True)
         return 0

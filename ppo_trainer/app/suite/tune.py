@@ -56,6 +56,7 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int = 2, eval_epi
                                                      GRID[i] == 1.0))
         out[optimizer] = {"name": name, "values": values, "scores": scores,
                           "picked": values[best], "seeds": num_seeds, "seed": TUNING_SEED,
+                          "eval_episodes": eval_episodes,
                           "total_timesteps": base.total_timesteps}
     return out
 
