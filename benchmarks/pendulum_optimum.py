@@ -6,8 +6,9 @@ the env, not about PPO, and Pendulum is small enough to answer it: finite-horizo
 iteration over a (theta, theta_dot) grid for the env's 200 steps, then the one-step-lookahead
 controller on that value function, rolled out in the real gymnax env from its own reset
 distribution.  The controller's mean return is a lower bound on the optimum (it is a policy);
-the value function at the same start states is the DP's own estimate of it.  No library
-solves a gymnax env by DP, hence this script.
+the value function at the same start states is the DP's own estimate of it.  Both plan with
+gymnax's own ``step_env``; only the grid, its lookup and the backup are written here, since no
+library solves a gymnax env by DP.
 
 It also prints how often a 164-episode mean of that near-optimal controller reaches a given
 return (``--reference``), resampling its episode returns: the chance that a single reading
@@ -28,6 +29,7 @@ import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from gymnax.environments.classic_control.pendulum import EnvState
 
 ENV_ID = "Pendulum-v1"
 
@@ -36,13 +38,18 @@ def _wrap(theta: jax.Array) -> jax.Array:
     return ((theta + jnp.pi) % (2 * jnp.pi)) - jnp.pi
 
 
-def _model(params, theta, theta_dot, torque):
-    """gymnax Pendulum's reward and next (wrapped) state, vectorized over any shapes."""
-    u = jnp.clip(torque, -params.max_torque, params.max_torque)
-    reward = -(_wrap(theta) ** 2 + 0.1 * theta_dot**2 + 0.001 * u**2)
-    accel = 3 * params.g / (2 * params.l) * jnp.sin(theta) + 3.0 / (params.m * params.l**2) * u
-    next_dot = jnp.clip(theta_dot + accel * params.dt, -params.max_speed, params.max_speed)
-    return reward, _wrap(theta + next_dot * params.dt), next_dot
+def _transition(env, params, theta, theta_dot, torque):
+    """gymnax's own ``step_env`` for every (theta, theta_dot, torque) of broadcast arrays:
+    reward and next state, so the DP plans with the env's exact dynamics."""
+    theta, theta_dot, torque = jnp.broadcast_arrays(theta, theta_dot, torque)
+
+    def one(th, dot, u):
+        state = EnvState(theta=th, theta_dot=dot, last_u=jnp.float32(0.0), time=0)
+        _, nxt, reward, _, _ = env.step_env(jax.random.PRNGKey(0), state, u[None], params)
+        return reward, nxt.theta, nxt.theta_dot
+
+    flat = [x.reshape(-1) for x in (theta, theta_dot, torque)]
+    return tuple(y.reshape(theta.shape) for y in jax.vmap(one)(*flat))
 
 
 class Grid:
@@ -71,13 +78,13 @@ class Grid:
         )
 
 
-def value_iteration(params, grid: Grid, torques: jax.Array) -> jax.Array:
+def value_iteration(env, params, grid: Grid, torques: jax.Array) -> jax.Array:
     """``V[k]``: the best return with ``k`` steps to go, for k = 0..max_steps_in_episode."""
     theta, dot = jnp.meshgrid(grid.theta, grid.dot, indexing="ij")
 
     def backup(values, _):
         def q(torque):
-            reward, nt, nd = _model(params, theta, dot, torque)
+            reward, nt, nd = _transition(env, params, theta, dot, torque)
             return reward + grid.lookup(values, nt, nd)
 
         new = jax.lax.map(q, torques).max(axis=0)
@@ -89,10 +96,15 @@ def value_iteration(params, grid: Grid, torques: jax.Array) -> jax.Array:
 
 
 def controller_returns(
-    params, grid: Grid, values: jax.Array, num_episodes: int, seed: int, num_torques: int = 401
+    env,
+    params,
+    grid: Grid,
+    values: jax.Array,
+    num_episodes: int,
+    seed: int,
+    num_torques: int = 401,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Episode returns of the lookahead controller in the real env, and V at the starts."""
-    env, _ = gymnax.make(ENV_ID)
     horizon = params.max_steps_in_episode
     torques = jnp.linspace(-params.max_torque, params.max_torque, num_torques)
 
@@ -103,7 +115,7 @@ def controller_returns(
 
         def act(carry, k):
             state, total = carry
-            reward, nt, nd = _model(params, state.theta, state.theta_dot, torques)
+            reward, nt, nd = _transition(env, params, state.theta, state.theta_dot, torques)
             torque = torques[jnp.argmax(reward + grid.lookup(values[horizon - 1 - k], nt, nd))]
             _, state, reward, _, _ = env.step_env(step_key, state, torque[None], params)
             return (state, total + reward), None
@@ -134,13 +146,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    _, params = gymnax.make(ENV_ID)
+    env, params = gymnax.make(ENV_ID)
     grid = Grid(*args.grid, max_speed=params.max_speed)
     torques = jnp.linspace(-params.max_torque, params.max_torque, args.torques)
     start = time.perf_counter()
-    values = jax.block_until_ready(value_iteration(params, grid, torques))
+    values = jax.block_until_ready(value_iteration(env, params, grid, torques))
     dp_seconds = time.perf_counter() - start
-    returns, start_values = controller_returns(params, grid, values, args.episodes, args.seed)
+    returns, start_values = controller_returns(env, params, grid, values, args.episodes, args.seed)
     result = {
         "env": ENV_ID,
         "grid": list(args.grid),
