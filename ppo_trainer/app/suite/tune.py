@@ -29,7 +29,7 @@ def step_size_name(optimizer: str) -> str:
     return schedulable[0] if schedulable else "lr"
 
 
-def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int = 2, eval_episodes: int = 32,
+def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episodes: int,
              overrides: dict[str, Any] | None = None,
              log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score every grid value of every optimizer; the best is the pick."""
