@@ -51,7 +51,7 @@ class RunDir:
         """``config.json``: every field, the derived sizes, and the source of each value."""
         data = config.to_dict()
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
-                    num_updates=config.num_updates, sources=dict(sources or {}))
+                    num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())))
         self.config.write_text(json.dumps(data, indent=2) + "\n")
 
     def read_config(self, label: str = "") -> tuple[TrainConfig, dict[str, str]]:
