@@ -121,7 +121,8 @@ def win_curves(out: Path) -> str:
     if not curves:
         return ""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for (name, curve), colour in zip(curves.items(), ("C0", "C1", "C2", "C3"), strict=False):
+    for i, (name, curve) in enumerate(curves.items()):
+        colour = f"C{i % 10}"  # matplotlib's default cycle: every run gets a colour
         steps = sorted(curve)
         wins = np.asarray([curve[s] for s in steps])
         for seed in range(wins.shape[1]):
