@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The GPU Snake study of docs/results.md, as one time-boxed script (part of one GPU lease).
-# Round 4 (prepared, not yet run): the `snake-wide` preset (round 3: Muon 60-67% greedy wins at
-# 30M steps, still rising by 3-11 points per 3M steps when the learning rate reached 0) and one
-# change each, Muon, 3 vmapped seeds, 30M env steps, all side by side:
-#   w4_base   the preset as it is (the same-lease reference for the others)
-#   w4_g999   gamma 0.999: a game that fills the board lasts ~850 steps, 4x the horizon of 0.995
-#   w4_ent003 entropy 0.003 instead of 0.01: less noise in the long, crowded late game
-#   w4_lr75   muon_lr 0.0075: 1.5x the step, for a curve that was still rising at the end
-# Round 3 (commit f44caf4) ran snake-wide's settings as flags for Muon and Adam; rounds 1 and 2
-# (commits 6d27596 and f95b9fe) are in git history; docs/results.md lists their commands.
+# Round 6 (prepared, not yet run): the `snake-wide` preset as rounds 4-5 left it (gamma 0.9995:
+# Muon 85-89% greedy wins per seed at 30M steps on seeds 0-2, the seeds it was picked on), three
+# runs side by side (each then finishes 30M steps in ~4 min on an H200):
+#   w6_muon_heldout  Muon on seeds the choice never saw (--seed 100), 3 seeds
+#   w6_adam          Adam on the same recipe, seeds 0-2: Muon vs Adam on the winning recipe
+#   w6_g9998         gamma 0.9998: the next step of the horizon that took 65% to 88%
+# Rounds 4 and 5 (this script's round 4 with CAP=300 beside gpu_minatar.sh, then three gamma
+# runs as jobs of gpu_lib.sh) are in docs/results/snake-wins-gpu-round4 and -gamma; round 3 is
+# commit f44caf4; rounds 1 and 2 are commits 6d27596 and f95b9fe; docs/results.md lists their
+# commands.
 #
 #   bash benchmarks/gpu_snake.sh OUT_DIR            # the reported run (H100/H200)
 #   STEPS10=65536 CAP=60 EPISODES=16 \
@@ -24,11 +25,10 @@ source "$(dirname "$0")/gpu_lib.sh"
 
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$log"
 
-wide=(--preset snake-wide --optimizer muon --num-seeds 3 --total-timesteps "$steps10")
+wide=(--preset snake-wide --num-seeds 3 --total-timesteps "$steps10")
 
-job w4_base "$episodes" "" -- "${wide[@]}" &
-job w4_g999 "$episodes" "--gif none" -- "${wide[@]}" --gamma 0.999 &
-job w4_ent003 "$episodes" "--gif none" -- "${wide[@]}" --ent-coef 0.003 &
-job w4_lr75 "$episodes" "--gif none" -- "${wide[@]}" --muon-lr 0.0075 &
+job w6_muon_heldout "$episodes" "" -- "${wide[@]}" --optimizer muon --seed 100 &
+job w6_adam "$episodes" "--gif none" -- "${wide[@]}" --optimizer adam &
+job w6_g9998 "$episodes" "--gif none" -- "${wide[@]}" --optimizer muon --gamma 0.9998 &
 wait
 say "done"
