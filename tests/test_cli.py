@@ -209,3 +209,20 @@ def test_plugin_hyperparameter_named_like_a_trainer_flag_is_refused_not_a_crash(
     ok = subprocess.run([sys.executable, "-m", "ppo_trainer.app.train_cli", "--optimizer", "muon",
                          "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0 and "--muon-lr" in ok.stdout
+
+
+def test_config_json_is_byte_stable_whatever_the_order_of_sources(tmp_path: Path) -> None:
+    """Two runs of one config write the same config.json: the sources map is written sorted
+    (its order used to follow set iteration, which changes between processes)."""
+    from ppo_trainer.app.rundir import RunDir
+
+    parsed = cli.parse_args(["--preset", "snake-wide", "--gamma", "0.999"])
+    scrambled = dict(reversed(list(parsed.sources.items())))
+    a, b = RunDir(tmp_path / "a"), RunDir(tmp_path / "b")
+    for run, sources in ((a, parsed.sources), (b, scrambled)):
+        run.path.mkdir()
+        run.write_config(parsed.config, sources)
+    assert a.config.read_bytes() == b.config.read_bytes()
+    config, sources = a.read_config()
+    assert config == parsed.config and sources == parsed.sources
+    assert list(sources) == sorted(sources) and sources["gamma"] == "flag"
