@@ -9,7 +9,7 @@ import pytest
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from ppo_trainer.app.evaluate import Evaluator, format_summary
+from ppo_trainer.app.evaluate import Evaluator, format_summary, summarize
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.ppo import make_trainer
 
@@ -70,6 +70,22 @@ def test_unfinished_episodes_are_reported_apart_never_averaged_in() -> None:
     assert summary["finished_episodes"] == 0 and summary["unfinished_episodes"] == 6
     assert summary["mean_return"] is None and summary["mean_return_unfinished"] == 50
     assert "6 episode(s) unfinished" in format_summary(summary)
+
+
+def test_a_deterministic_env_is_reported_as_one_game_per_seed() -> None:
+    """Greedy episodes of a deterministic env repeat one game: say so instead of implying N
+    independent samples; varied episodes are counted as they are."""
+    env = TickEnv()
+    trainer, state = trainer_and_state(env)
+    summary = Evaluator(trainer, env.default_params, 3)(state.params, state.norm,
+                                                        jax.random.PRNGKey(1))
+    assert summary["distinct_episodes_per_seed"] == [1, 1]
+    assert "one game per seed" in format_summary(summary)
+    varied = summarize({"return": [[1.0, 2.0, 2.0], [3.0, 3.0, 3.0]],
+                        "episode_length": [[5, 6, 6], [7, 7, 8]],
+                        "finished": [[True, True, True], [True, True, False]]})
+    assert varied["distinct_episodes_per_seed"] == [2, 1]
+    assert "one game" not in format_summary(varied)
 
 
 def test_periodic_evaluations_compile_once(monkeypatch) -> None:

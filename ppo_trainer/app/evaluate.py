@@ -138,6 +138,12 @@ def summarize(results: dict[str, Any], info_keys: tuple[str, ...] = ()) -> dict[
                                                for d, f in zip(done, finished, strict=True)]
     if (~finished).any():
         summary["mean_return_unfinished"] = float(arrays["return"][~finished].mean())
+    # A deterministic env (e.g. MinAtar SpaceInvaders: the same reset every time) and a greedy
+    # policy play one game over and over: N episodes of a seed are then one sample, not N.
+    summary["distinct_episodes_per_seed"] = [
+        len({(r, n) for r, n, f in zip(ret, length, fin, strict=True) if f})
+        for ret, length, fin in zip(arrays["return"], arrays["episode_length"], finished,
+                                    strict=True)]
     summary["episodes"] = {k: arrays[k].tolist()
                            for k in ("return", "episode_length", *info_keys)}
     summary["episodes"]["finished"] = finished.tolist()
@@ -170,6 +176,9 @@ def format_summary(summary: dict[str, Any], info_keys: tuple[str, ...] = ()) -> 
     if summary.get("unfinished_episodes"):
         text += (f"; {summary['unfinished_episodes']} episode(s) unfinished at the step cap "
                  f"(partial return {summary['mean_return_unfinished']:.2f}, not in the means)")
+    distinct = summary.get("distinct_episodes_per_seed") or []
+    if summary["episodes_per_seed"] > 1 and distinct and max(distinct) == 1:
+        text += "; every seed played the same game in all its episodes (one game per seed)"
     return text
 
 
