@@ -118,3 +118,27 @@ def test_tune_takes_its_sample_size_from_the_flags(tmp_path, monkeypatch, capsys
     assert "lr = 0.0003" in capsys.readouterr().out
     assert cli.main([*argv]) == 0 and (seen["seeds"], seen["episodes"]) == (2, 32)
     assert cli.main([*argv, "--tune-seeds", "0"]) == 2
+
+
+def test_rerunning_one_optimizer_keeps_the_others_rows(tmp_path, monkeypatch) -> None:
+    """`--only ENV --optimizers muon` (after re-tuning Muon) replaces Muon's entry only: Adam's
+    run stays in raw/ and in the table, and each entry keeps the command that made it."""
+    import json
+
+    from ppo_trainer.app.suite import run
+
+    def fake_run_env(env_id, optimizers, **_):
+        return {"env": env_id, "random": {"mean": 0.0},
+                "runs": {o: fake_run([0.5, 0.7] if o == "muon" else [0.2, 0.4]) for o in optimizers}}
+
+    monkeypatch.setattr(run, "run_env", fake_run_env)
+    out = tmp_path / "suite"
+    assert cli.main(["--only", "Catch-bsuite", "--out", str(out), "--num-seeds", "2"]) == 0
+    assert cli.main(["--only", "Catch-bsuite", "--optimizers", "muon", "--out", str(out)]) == 0
+    data = json.loads((out / "raw" / "Catch-bsuite.json").read_text())
+    assert set(data["runs"]) == {"adam", "muon"}
+    assert "--optimizers" not in data["runs"]["adam"]["command"]
+    assert "--optimizers muon" in data["runs"]["muon"]["command"]
+    text = (out / "results.md").read_text()
+    assert "| Catch-bsuite | adam |" in text and "| Catch-bsuite | muon |" in text
+    assert text.count("`ppo-suite --only Catch-bsuite") == 2  # both commands are listed

@@ -4,6 +4,7 @@ budget, with a report against gymnax-blines' published returns.
     ppo-suite --out docs/results/suite                      # every env (slow: see docs/results.md)
     ppo-suite --group classic --group bsuite --out docs/results/suite
     ppo-suite --only Pendulum-v1 --out docs/results/suite   # (re)run one env, keep the others
+    ppo-suite --only Pendulum-v1 --optimizers muon --out docs/results/suite  # one row, keep adam's
     ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
     ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
     ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-gpu  # ppo-train runs, evaluated
@@ -77,6 +78,7 @@ def select(suite: dict[str, Any], only: list[str], groups: list[str]) -> list[st
 def _main(argv: Sequence[str] | None) -> int:
     from ppo_trainer.app.compare.report import jsonable
     from ppo_trainer.app.suite import report
+    from ppo_trainer.app.suite.raw import merge_runs, optimizers
     from ppo_trainer.app.suite.run import run_env
     from ppo_trainer.app.suite.tune import toml_snippet, tune_env
 
@@ -112,14 +114,13 @@ def _main(argv: Sequence[str] | None) -> int:
             data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
                            eval_episodes=args.eval_episodes, log=log,
                            overrides=suite[env].get("overrides"))
-            data["command"] = command
-            (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
+            merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
     files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
     if not files:
         raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
     order = [*suite, *sorted(set(files) - set(suite))]  # suite envs first, then any others
     raw = {env: json.loads(files[env].read_text()) for env in order if env in files}
-    text, summary = report.format_report(raw, suite, args.optimizers)
+    text, summary = report.format_report(raw, suite, optimizers(raw, args.optimizers))
     for env, data in raw.items():
         report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
     (out / "results.md").write_text(text)

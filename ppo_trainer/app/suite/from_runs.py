@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ppo_trainer.app.compare.report import jsonable
 from ppo_trainer.app.sinks import read_metrics
+from ppo_trainer.app.suite.raw import merge_runs
 from ppo_trainer.errors import ConfigError
 
 
@@ -64,19 +64,11 @@ def add_runs(raw_dir: Path, runs: list[Path], command: str) -> list[str]:
     same optimizer, keeping the others); returns the envs written, in order."""
     from ppo_trainer.app.suite.run import random_return
 
-    raw: dict[str, dict[str, Any]] = {}
+    envs: list[str] = []
     for run in runs:
         entry = run_from_dir(run)
         env = entry["config"]["env"]
-        if env not in raw:
-            path = raw_dir / f"{env}.json"
-            raw[env] = json.loads(path.read_text()) if path.is_file() else {"env": env, "runs": {}}
-        data = raw[env]
-        data["runs"][entry["optimizer"]] = entry
-        data["command"] = command
-        if "random" not in data:
-            data["random"] = random_return(env)
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    for env, data in raw.items():
-        (raw_dir / f"{env}.json").write_text(json.dumps(jsonable(data)) + "\n")
-    return list(raw)
+        merge_runs(raw_dir, env, {entry["optimizer"]: entry}, command,
+                   lambda env=env: random_return(env))
+        envs += [] if env in envs else [env]
+    return envs

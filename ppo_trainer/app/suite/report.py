@@ -13,6 +13,7 @@ import numpy as np
 from ppo_trainer.app import stats
 from ppo_trainer.app.compare.analysis import as_array
 from ppo_trainer.app.compare.report import draw_curves, fmt, interval, jsonable
+from ppo_trainer.app.suite import raw as raw_store
 
 CONFIDENCE = 0.95
 
@@ -63,7 +64,7 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
     """The markdown page and the summary dict."""
     agg = aggregate(raw, refs, optimizers)
     conf = int(100 * CONFIDENCE)
-    commands = sorted({d.get("command", "?") for d in raw.values()})
+    commands = raw_store.commands(raw)
     lines = ["# PPO on the gymnax suite: " + " vs ".join(optimizers), "",
              "Commands: " + "; ".join(f"`{c}`" for c in commands), "",
              f"Final greedy return: each seed's mean over its evaluation episodes, then the mean "
