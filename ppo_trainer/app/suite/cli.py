@@ -26,6 +26,7 @@ from ppo_trainer.app.flags import OneLineParser, run_cli
 from ppo_trainer.errors import ConfigError
 
 PROG = "ppo-suite"
+DEFAULT_OPTIMIZERS = ("adam", "muon")  # the report lists them in this order, then any others
 SUITE_FILE = Path(__file__).with_name("suite.toml")
 
 
@@ -45,7 +46,7 @@ def build_parser() -> OneLineParser:
                    help="run only this env (repeatable); the others' raw results are kept")
     p.add_argument("--group", action="append", default=[],
                    help="run only this group: classic, bsuite, minatar, snake (repeatable)")
-    p.add_argument("--optimizers", nargs="+", default=["adam", "muon"])
+    p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS))
     p.add_argument("--num-seeds", type=int, default=4, help="seeds per env and optimizer")
     p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")
     p.add_argument("--eval-episodes", type=int, default=64, help="greedy episodes per seed")
@@ -120,7 +121,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
     order = [*suite, *sorted(set(files) - set(suite))]  # suite envs first, then any others
     raw = {env: json.loads(files[env].read_text()) for env in order if env in files}
-    text, summary = report.format_report(raw, suite, optimizers(raw, args.optimizers))
+    text, summary = report.format_report(raw, suite,
+                                         optimizers(raw, [*DEFAULT_OPTIMIZERS, *args.optimizers]))
     for env, data in raw.items():
         report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
     (out / "results.md").write_text(text)

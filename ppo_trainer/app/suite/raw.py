@@ -40,7 +40,8 @@ def commands(raw: dict[str, dict[str, Any]]) -> list[str]:
                    for data in raw.values() for entry in data["runs"].values()})
 
 
-def optimizers(raw: dict[str, dict[str, Any]], first: list[str]) -> list[str]:
-    """The optimizers to report: ``first`` in its order, then any other that ``raw`` holds."""
+def optimizers(raw: dict[str, dict[str, Any]], order: list[str]) -> list[str]:
+    """The optimizers to report: those of ``order`` that ``raw`` holds, in that order (a stable
+    table whichever optimizer was rerun last), then any others it holds."""
     found = {name for data in raw.values() for name in data["runs"]}
-    return [*first, *sorted(found - set(first))]
+    return [*dict.fromkeys(o for o in order if o in found), *sorted(found - set(order))]
