@@ -140,6 +140,7 @@ def summarize(results: dict[str, Any], info_keys: tuple[str, ...] = ()) -> dict[
         summary["mean_return_unfinished"] = float(arrays["return"][~finished].mean())
     # A deterministic env (e.g. MinAtar SpaceInvaders: the same reset every time) and a greedy
     # policy play one game over and over: N episodes of a seed are then one sample, not N.
+    # Games are told apart by (return, length) of the finished episodes: a lower bound.
     summary["distinct_episodes_per_seed"] = [
         len({(r, n) for r, n, f in zip(ret, length, fin, strict=True) if f})
         for ret, length, fin in zip(arrays["return"], arrays["episode_length"], finished,

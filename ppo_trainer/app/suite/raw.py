@@ -18,8 +18,8 @@ from ppo_trainer.app.compare.report import jsonable
 
 
 def merge_runs(raw_dir: Path, env: str, runs: dict[str, dict[str, Any]], command: str,
-               random: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Put ``runs`` (optimizer -> entry) into ``raw_dir/<env>.json``; returns the env's data.
+               random: Callable[[], dict[str, Any]]) -> None:
+    """Put ``runs`` (optimizer -> entry) into ``raw_dir/<env>.json``.
     ``random`` gives the random policy's return, asked for when the file has none."""
     path = raw_dir / f"{env}.json"
     data = json.loads(path.read_text()) if path.is_file() else {"env": env, "runs": {}}
@@ -31,7 +31,6 @@ def merge_runs(raw_dir: Path, env: str, runs: dict[str, dict[str, Any]], command
         data["random"] = random()
     raw_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(data)) + "\n")
-    return data
 
 
 def commands(raw: dict[str, dict[str, Any]]) -> list[str]:
