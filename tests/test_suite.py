@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,6 +120,27 @@ def test_tune_takes_its_sample_size_from_the_flags(tmp_path, monkeypatch, capsys
     assert "lr = 0.0003" in capsys.readouterr().out
     assert cli.main([*argv]) == 0 and (seen["seeds"], seen["episodes"]) == (2, 32)
     assert cli.main([*argv, "--tune-seeds", "0"]) == 2
+
+
+def test_tuning_one_optimizer_keeps_the_others_grid(tmp_path, monkeypatch) -> None:
+    """`--tune --optimizers muon` after `--optimizers adam` adds Muon's grid to
+    tuning/ENV.json instead of replacing Adam's."""
+    from ppo_trainer.app.suite import tune
+
+    def fake_tune_env(env_id, optimizers, *, num_seeds, eval_episodes, log, overrides):
+        return {name: {"name": name, "values": [1.0], "scores": [float(len(name))],
+                       "picked": 1.0} for name in optimizers}
+
+    monkeypatch.setattr(tune, "tune_env", fake_tune_env)
+    argv = ["--tune", "--only", "CartPole-v1", "--out", str(tmp_path)]
+    assert cli.main([*argv, "--optimizers", "adam"]) == 0
+    assert cli.main([*argv, "--optimizers", "muon"]) == 0
+    saved = json.loads((tmp_path / "tuning" / "CartPole-v1.json").read_text())
+    assert saved == {"adam": {"name": "adam", "values": [1.0], "scores": [4.0], "picked": 1.0},
+                     "muon": {"name": "muon", "values": [1.0], "scores": [4.0], "picked": 1.0}}
+    assert cli.main([*argv, "--optimizers", "adam"]) == 0  # a rerun replaces its own grid
+    assert list(json.loads((tmp_path / "tuning" / "CartPole-v1.json").read_text())) == [
+        "adam", "muon"]
 
 
 def test_rerunning_one_optimizer_keeps_the_others_rows(tmp_path, monkeypatch) -> None:

@@ -77,9 +77,8 @@ def select(suite: dict[str, Any], only: list[str], groups: list[str]) -> list[st
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from ppo_trainer.app.compare.report import jsonable
     from ppo_trainer.app.suite import report
-    from ppo_trainer.app.suite.raw import merge_runs, optimizers
+    from ppo_trainer.app.suite.raw import merge_runs, merge_tuning, optimizers
     from ppo_trainer.app.suite.run import run_env
     from ppo_trainer.app.suite.tune import toml_snippet, tune_env
 
@@ -96,12 +95,11 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
     if args.tune:
-        (out / "tuning").mkdir(parents=True, exist_ok=True)
         for env in envs:
             tuned = tune_env(env, args.optimizers, num_seeds=args.tune_seeds,
                              eval_episodes=args.tune_episodes, log=log,
                              overrides=suite[env].get("overrides"))
-            (out / "tuning" / f"{env}.json").write_text(json.dumps(jsonable(tuned), indent=1))
+            merge_tuning(out / "tuning", env, tuned)
             print(toml_snippet(env, tuned), flush=True)
         return 0
     command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])

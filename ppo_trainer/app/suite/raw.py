@@ -33,6 +33,16 @@ def merge_runs(raw_dir: Path, env: str, runs: dict[str, dict[str, Any]], command
     path.write_text(json.dumps(jsonable(data)) + "\n")
 
 
+def merge_tuning(tuning_dir: Path, env: str, tuned: dict[str, dict[str, Any]]) -> None:
+    """Put ``tuned`` (optimizer -> grid and pick) into ``tuning_dir/<env>.json``, keeping the
+    other optimizers' grids (``--tune --optimizers muon`` after an Adam tune), as
+    :func:`merge_runs` does for rows."""
+    path = tuning_dir / f"{env}.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    tuning_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable({**data, **tuned}), indent=1))
+
+
 def commands(raw: dict[str, dict[str, Any]]) -> list[str]:
     """Every command that made a run of ``raw`` (env -> data), sorted."""
     return sorted({entry.get("command") or data.get("command") or "?"
