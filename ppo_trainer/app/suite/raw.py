@@ -1,5 +1,5 @@
-"""The suite's raw results: ``<out>/raw/<env>.json``, one file per env and, in it, one entry per
-optimizer.
+"""The suite's raw results, ``<out>/raw/<env>.json``, and grids, ``<out>/tuning/<env>.json``: one
+file per env and, in it, one entry per optimizer.
 
 Writes merge: rerunning one optimizer on an env (``ppo-suite --only ENV --optimizers muon``,
 after re-tuning its rate) replaces that optimizer's entry and keeps the others', so the other
