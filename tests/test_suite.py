@@ -11,6 +11,7 @@ from ppo_trainer.app.suite import cli, report
 from ppo_trainer.app.suite.run import random_return, run_env
 from ppo_trainer.app.suite.tune import GRID, step_size_name
 from ppo_trainer.errors import ConfigError
+from ppo_trainer.presets import preset_config
 
 
 def test_the_suite_lists_the_benchmark_envs_with_presets() -> None:
@@ -120,6 +121,33 @@ def test_tune_takes_its_sample_size_from_the_flags(tmp_path, monkeypatch, capsys
     assert "lr = 0.0003" in capsys.readouterr().out
     assert cli.main([*argv]) == 0 and (seen["seeds"], seen["episodes"]) == (2, 32)
     assert cli.main([*argv, "--tune-seeds", "0"]) == 2
+
+
+def test_tune_env_scores_the_grid_around_each_optimizers_preset_value(monkeypatch) -> None:
+    """The grid is 1/3, 1 and 3 times the preset's step size, on the tuning seeds; the record
+    keeps every seed's score and the settings the grid varied around; a tie keeps the middle."""
+    from ppo_trainer.app.suite import tune
+
+    trained = []
+
+    def fake_run_spec(config, wall_clock, log, *, eval_episodes):
+        trained.append(config)
+        value = config.lr if config.optimizer == "adam" else config.optimizer_kwargs["muon_lr"]
+        per_seed = [value, None] if config.optimizer == "adam" else [7.0, 7.0]  # muon: ties
+        return {"eval": {"per_seed_mean_return": per_seed}}
+
+    monkeypatch.setattr(tune, "run_spec", fake_run_spec)
+    out = tune.tune_env("CartPole-v1", ["adam", "muon"], num_seeds=2, eval_episodes=8)
+    preset = {o: preset_config("CartPole-v1", optimizer=o) for o in ("adam", "muon")}
+    adam, muon = out["adam"], out["muon"]
+    assert adam["values"] == pytest.approx([preset["adam"].lr * f for f in GRID], rel=1e-2)
+    assert adam["picked"] == adam["values"][2]  # the best score
+    assert adam["per_seed"] == [[v, None] for v in adam["values"]]  # a NaN seed is None
+    assert adam["scores"] == adam["values"]  # the mean over the seeds that have a score
+    assert muon["picked"] == muon["values"][1] == preset["muon"].optimizer_kwargs["muon_lr"]
+    assert adam["config"] == preset["adam"].to_dict() and muon["config"]["optimizer"] == "muon"
+    assert {(c.seed, c.num_seeds) for c in trained} == {(tune.TUNING_SEED, 2)}
+    assert len(trained) == 2 * len(GRID)
 
 
 def test_tuning_one_optimizer_keeps_the_others_grid(tmp_path, monkeypatch) -> None:

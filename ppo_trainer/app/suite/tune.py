@@ -38,17 +38,19 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episode
         name = step_size_name(optimizer)
         base = preset_config(env_id, optimizer=optimizer, **(overrides or {}))
         center = base.lr if name == "lr" else base.optimizer_kwargs[name]
-        values, scores = [], []
+        values, scores, per_seed = [], [], []
         for factor in GRID:
             value = float(f"{center * factor:.3g}")
             change = {"lr": value} if name == "lr" else {
                 "optimizer_kwargs": {**base.optimizer_kwargs, name: value}}
             config = base.replace(seed=TUNING_SEED, num_seeds=num_seeds, **change)
             run = run_spec(config, "linear", None, eval_episodes=eval_episodes)
-            score = float(np.nanmean([np.nan if v is None else v
-                                      for v in run["eval"]["per_seed_mean_return"]]))
+            seeds = [np.nan if v is None else float(v)
+                     for v in run["eval"]["per_seed_mean_return"]]
+            score = float(np.nanmean(seeds))
             values.append(value)
             scores.append(score)
+            per_seed.append([None if np.isnan(v) else v for v in seeds])
             if log:
                 log(f"tune {env_id} / {optimizer}: {name}={value:g} -> {score:.3f}")
         # the best score; a tie keeps the starting value (the middle of the grid)
@@ -57,7 +59,9 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episode
         out[optimizer] = {"name": name, "values": values, "scores": scores,
                           "picked": values[best], "seeds": num_seeds, "seed": TUNING_SEED,
                           "eval_episodes": eval_episodes,
-                          "total_timesteps": base.total_timesteps}
+                          "total_timesteps": base.total_timesteps, "per_seed": per_seed,
+                          # what the grid varied around: every other setting of the tuned runs
+                          "config": base.to_dict()}
     return out
 
 
