@@ -1,0 +1,59 @@
+"""The committed suite results are what the shipped presets give.
+
+A user who reruns ``ppo-suite --only ENV`` must train the config that made the row in
+docs/results/suite, and a preset's step size must be the one its committed grid picked.
+Both drifted once (a row trained at a preset's old rate), so both are checked here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.presets import preset_config
+
+SUITE = Path(__file__).resolve().parents[1] / "docs" / "results" / "suite"
+ROWS = sorted((SUITE / "raw").glob("*.json"))
+# ENV.json is the grid behind the preset; ENV.<note>.json files are side records (other seeds
+# or rates), kept as evidence for the text in docs/results.md.
+GRIDS = sorted(p for p in (SUITE / "tuning").glob("*.json") if "." not in p.stem)
+
+
+def effective(config: dict[str, Any]) -> dict[str, Any]:
+    """A row's config with the fields added since it ran at their defaults, and Muon's
+    ``aux_adam_lr`` None (meaning: the run's ``lr``) spelled out."""
+    full = {**TrainConfig().to_dict(), **config}
+    kwargs = dict(full["optimizer_kwargs"])
+    if "aux_adam_lr" in kwargs and kwargs["aux_adam_lr"] is None:
+        kwargs["aux_adam_lr"] = full["lr"]
+    full["optimizer_kwargs"] = kwargs
+    return full
+
+
+def test_the_committed_results_exist() -> None:
+    assert len(ROWS) >= 16 and len(GRIDS) >= 4
+
+
+@pytest.mark.parametrize("path", ROWS, ids=lambda p: p.stem)
+def test_every_committed_row_is_its_presets_config(path: Path) -> None:
+    raw = json.loads(path.read_text())
+    for optimizer, run in raw["runs"].items():
+        ran = effective(run["config"])
+        shipped = preset_config(raw["env"], optimizer=optimizer, num_seeds=ran["num_seeds"],
+                                seed=ran["seed"])
+        now = effective(shipped.to_dict())
+        diff = {k: (ran[k], now[k]) for k in now if ran[k] != now[k]}
+        assert not diff, f"{raw['env']} / {optimizer}: (row, preset) {diff}"
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
+def test_every_presets_step_size_is_its_grids_pick(path: Path) -> None:
+    for optimizer, grid in json.loads(path.read_text()).items():
+        config = preset_config(path.stem, optimizer=optimizer)
+        value = config.lr if grid["name"] == "lr" else config.optimizer_kwargs[grid["name"]]
+        assert value == pytest.approx(grid["picked"], rel=1e-3), (path.stem, optimizer)
+        assert grid["picked"] in grid["values"]
