@@ -57,3 +57,11 @@ def test_every_presets_step_size_is_its_grids_pick(path: Path) -> None:
         value = config.lr if grid["name"] == "lr" else config.optimizer_kwargs[grid["name"]]
         assert value == pytest.approx(grid["picked"], rel=1e-3), (path.stem, optimizer)
         assert grid["picked"] in grid["values"]
+        if "config" in grid:  # recorded since the grids of Freeway's 4-seed tune
+            tuned = effective(grid["config"])
+            name = grid["name"]
+            step = {"lr": value} if name == "lr" else {
+                "optimizer_kwargs": {**tuned["optimizer_kwargs"], name: value}}
+            now = effective(config.to_dict())
+            diff = {k: (v, now[k]) for k, v in {**tuned, **step}.items() if now[k] != v}
+            assert not diff, f"{path.stem} / {optimizer}: (tuned around, preset) {diff}"
