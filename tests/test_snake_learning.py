@@ -22,8 +22,9 @@ def test_snake_muon_learns_to_eat_within_a_small_budget() -> None:
 
 
 @pytest.mark.slow
-def test_default_snake_command_reaches_60_apples(tmp_path) -> None:
-    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 60 apples."""
+def test_default_snake_command_reaches_85_apples(tmp_path) -> None:
+    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 85 apples
+    (of 97; measured 87.9 to 93.9 over five seeds)."""
     from ppo_trainer.app import train_cli as cli
 
     code = cli.main(["--env", "Snake-v0", "--optimizer", "muon", "--run-dir", str(tmp_path),
@@ -31,4 +32,4 @@ def test_default_snake_command_reaches_60_apples(tmp_path) -> None:
     assert code == 0
     evaluation = json.loads((tmp_path / "default" / "eval.json").read_text())
     assert evaluation["episodes_per_seed"] >= 256
-    assert evaluation["mean_apples"] >= 60, evaluation
+    assert evaluation["mean_apples"] >= 85, evaluation
