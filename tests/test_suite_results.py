@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ppo_trainer.app.suite.tune import step_size, with_step_size
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.presets import preset_config
 
@@ -34,6 +35,13 @@ def effective(config: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
+def drift(ran: dict[str, Any], shipped: TrainConfig) -> dict[str, Any]:
+    """Every setting where a recorded config differs from the shipped one: (recorded, shipped)."""
+    now = effective(shipped.to_dict())
+    ran = effective(ran)
+    return {k: (ran[k], now[k]) for k in now if ran[k] != now[k]}
+
+
 def test_the_committed_results_exist() -> None:
     assert len(ROWS) >= 16 and len(GRIDS) >= 4
 
@@ -42,11 +50,10 @@ def test_the_committed_results_exist() -> None:
 def test_every_committed_row_is_its_presets_config(path: Path) -> None:
     raw = json.loads(path.read_text())
     for optimizer, run in raw["runs"].items():
-        ran = effective(run["config"])
+        ran = run["config"]
         shipped = preset_config(raw["env"], optimizer=optimizer, num_seeds=ran["num_seeds"],
                                 seed=ran["seed"])
-        now = effective(shipped.to_dict())
-        diff = {k: (ran[k], now[k]) for k in now if ran[k] != now[k]}
+        diff = drift(ran, shipped)
         assert not diff, f"{raw['env']} / {optimizer}: (row, preset) {diff}"
 
 
@@ -54,14 +61,11 @@ def test_every_committed_row_is_its_presets_config(path: Path) -> None:
 def test_every_presets_step_size_is_its_grids_pick(path: Path) -> None:
     for optimizer, grid in json.loads(path.read_text()).items():
         config = preset_config(path.stem, optimizer=optimizer)
-        value = config.lr if grid["name"] == "lr" else config.optimizer_kwargs[grid["name"]]
+        value = step_size(config, grid["name"])
         assert value == pytest.approx(grid["picked"], rel=1e-3), (path.stem, optimizer)
         assert grid["picked"] in grid["values"]
         if "config" in grid:  # recorded since the grids of Freeway's 4-seed tune
-            tuned = effective(grid["config"])
-            name = grid["name"]
-            step = {"lr": value} if name == "lr" else {
-                "optimizer_kwargs": {**tuned["optimizer_kwargs"], name: value}}
-            now = effective(config.to_dict())
-            diff = {k: (v, now[k]) for k, v in {**tuned, **step}.items() if now[k] != v}
+            tuned = TrainConfig.from_dict(grid["config"])
+            at_pick = with_step_size(tuned, grid["name"], value).to_dict()
+            diff = drift(at_pick, config)
             assert not diff, f"{path.stem} / {optimizer}: (tuned around, preset) {diff}"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ppo_trainer.app.compare.run import run_spec
+from ppo_trainer.config import TrainConfig
 from ppo_trainer.presets import preset_config
 
 GRID = (1 / 3, 1.0, 3.0)
@@ -29,6 +30,18 @@ def step_size_name(optimizer: str) -> str:
     return schedulable[0] if schedulable else "lr"
 
 
+def step_size(config: TrainConfig, name: str) -> float:
+    """The value of the tuned hyperparameter ``name`` (``lr`` or an optimizer's own) in ``config``."""
+    return config.lr if name == "lr" else config.optimizer_kwargs[name]
+
+
+def with_step_size(config: TrainConfig, name: str, value: float) -> TrainConfig:
+    """``config`` with the tuned hyperparameter ``name`` set to ``value``."""
+    if name == "lr":
+        return config.replace(lr=value)
+    return config.replace(optimizer_kwargs={**config.optimizer_kwargs, name: value})
+
+
 def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episodes: int,
              overrides: dict[str, Any] | None = None,
              log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -37,20 +50,18 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episode
     for optimizer in optimizers:
         name = step_size_name(optimizer)
         base = preset_config(env_id, optimizer=optimizer, **(overrides or {}))
-        center = base.lr if name == "lr" else base.optimizer_kwargs[name]
+        center = step_size(base, name)
         values, scores, per_seed = [], [], []
         for factor in GRID:
             value = float(f"{center * factor:.3g}")
-            change = {"lr": value} if name == "lr" else {
-                "optimizer_kwargs": {**base.optimizer_kwargs, name: value}}
-            config = base.replace(seed=TUNING_SEED, num_seeds=num_seeds, **change)
+            config = with_step_size(base, name, value).replace(seed=TUNING_SEED,
+                                                               num_seeds=num_seeds)
             run = run_spec(config, "linear", None, eval_episodes=eval_episodes)
-            seeds = [np.nan if v is None else float(v)
-                     for v in run["eval"]["per_seed_mean_return"]]
-            score = float(np.nanmean(seeds))
+            seeds = run["eval"]["per_seed_mean_return"]  # None: a seed with no finished episode
+            score = float(np.nanmean([np.nan if v is None else v for v in seeds]))
             values.append(value)
             scores.append(score)
-            per_seed.append([None if np.isnan(v) else v for v in seeds])
+            per_seed.append(seeds)
             if log:
                 log(f"tune {env_id} / {optimizer}: {name}={value:g} -> {score:.3f}")
         # the best score; a tie keeps the starting value (the middle of the grid)
