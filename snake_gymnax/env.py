@@ -215,6 +215,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         new_state, reward, terminated, info = rules.move(
             state, direction, params, food_u, self.height, self.width, self.body_dtype
         )
+        new_state, reward, terminated, info = rules.starve(
+            new_state, reward, terminated, info, params, self.auto_max_steps_without_food
+        )
         return self.get_obs(new_state, params), new_state, reward, terminated, info
 
     def initial(
@@ -266,7 +269,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         return observations.planes_obs(state, self.height, self.width, self.body_dtype)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """Time limit or starvation limit (0 = derived from the board): never terminations."""
+        """Time limit or starvation limit (0 = derived from the board); starvation is a
+        termination instead with ``params.starvation_is_death``."""
         auto = (self.auto_max_steps_in_episode, self.auto_max_steps_without_food)
         return rules.is_truncated(state, params, *auto)
 

@@ -25,9 +25,13 @@ Dynamics, per step:
   ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
   food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
   fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
-* two truncations, never terminations: ``max_steps_in_episode`` (time limit) and
-  ``max_steps_without_food`` (starvation limit, so looping policies cannot stall an episode).
-  ``0`` means "derived from the board": ``max(50 * area, area**2 // 2)`` and ``2 * area``.
+* two truncations: ``max_steps_in_episode`` (time limit) and ``max_steps_without_food``
+  (starvation limit, so looping policies cannot stall an episode).  ``0`` means "derived from
+  the board": ``max(50 * area, area**2 // 2)`` and ``2 * area``.  With
+  ``starvation_is_death`` the starvation limit is a death instead (``terminated``, reward
+  ``death_penalty``); ``info["starved"]`` marks the step either way.  A snake that circles
+  until it starves then loses as much as one that hits a wall, where a truncation is
+  bootstrapped by PPO from the critic's value as if the game went on.
 """
 
 from __future__ import annotations
@@ -179,10 +183,40 @@ def move(
     return new_state, reward, terminated, info
 
 
+def starved(state: EnvState, params: EnvParams, auto_steps_without_food: int) -> jax.Array:
+    """The starvation limit is reached in ``state`` (0 = the board-derived number)."""
+    food_limit = _resolve_limit(params.max_steps_without_food, auto_steps_without_food)
+    return state.steps_without_food >= food_limit
+
+
+def starve(
+    state: EnvState,
+    reward: jax.Array,
+    terminated: jax.Array,
+    info: dict[str, Any],
+    params: EnvParams,
+    auto_steps_without_food: int,
+) -> tuple[EnvState, jax.Array, jax.Array, dict[str, Any]]:
+    """``move``'s result plus ``info["starved"]`` (this step reached the starvation limit and
+    did not end the game otherwise); with ``starvation_is_death`` that step dies, with
+    ``death_penalty``."""
+    starves = starved(state, params, auto_steps_without_food) & ~terminated
+    if not _is_off(params.starvation_is_death):
+        dies = jnp.asarray(params.starvation_is_death, jnp.bool_) & starves
+        state = state.replace(dead=state.dead | dies)
+        reward = jnp.where(dies, params.death_penalty, reward).astype(jnp.float32)
+        terminated = terminated | dies
+        info = {**info, "discount": jnp.where(terminated, 0.0, 1.0).astype(jnp.float32)}
+    return state, reward, terminated, {**info, "starved": starves}
+
+
 def is_truncated(
     state: EnvState, params: EnvParams, auto_steps_in_episode: int, auto_steps_without_food: int
 ) -> jax.Array:
-    """Time limit or starvation limit (0 = the board-derived ``auto_*`` number)."""
+    """Time limit or starvation limit (0 = the board-derived ``auto_*`` number); with
+    ``starvation_is_death`` only the time limit (starving is then a termination)."""
     time_limit = _resolve_limit(params.max_steps_in_episode, auto_steps_in_episode)
-    food_limit = _resolve_limit(params.max_steps_without_food, auto_steps_without_food)
-    return (state.time >= time_limit) | (state.steps_without_food >= food_limit)
+    hungry = starved(state, params, auto_steps_without_food)
+    if not _is_off(params.starvation_is_death):
+        hungry = hungry & ~jnp.asarray(params.starvation_is_death, jnp.bool_)
+    return (state.time >= time_limit) | hungry

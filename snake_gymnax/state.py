@@ -55,6 +55,7 @@ class EnvParams(environment.EnvParams):
     food_shaping: float = 0.0  # coefficient of the food-distance shaping term; 0: off
     food_shaping_decay: float = 0.0  # shaping coef scaled by max(0, 1 - decay * length / area)
     random_start: bool = False  # random start cell and heading instead of centre, heading right
+    starvation_is_death: bool = False  # the starvation limit ends the game as a death (terminated)
 
 
 def _body_dtype(num_cells: int) -> Any:

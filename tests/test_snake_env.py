@@ -317,7 +317,7 @@ def loop_policy_rollout(env, params, steps):
     def body(state, inputs):
         key, action = inputs
         _, state, reward, terminated, truncated, info = env.step(key, state, action, params)
-        return state, (reward, terminated, truncated)
+        return state, (reward, terminated, truncated, info)
 
     keys = jax.random.split(jax.random.key(0), steps)
     return jax.lax.scan(body, state, (keys, actions[:steps]))[1]
@@ -326,15 +326,46 @@ def loop_policy_rollout(env, params, steps):
 def test_starvation_limit_truncates():
     env = Snake(10, 10)
     params = env.default_params.replace(max_steps_without_food=13, max_steps_in_episode=1000)
-    _, terminated, truncated = loop_policy_rollout(env, params, 13)
+    _, terminated, truncated, _ = loop_policy_rollout(env, params, 13)
     assert not bool(terminated.any())
     assert np.flatnonzero(np.asarray(truncated)).tolist() == [12]
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_starvation_is_death_terminates_with_the_death_penalty(traced):
+    """With the option, the starvation step is a death (terminated, ``death_penalty``, zero
+    discount), never a truncation; without it the same step truncates with no reward.  Both
+    mark it in ``info["starved"]``; traced params take the same path as concrete ones."""
+    env = Snake(10, 10)
+    base = env.default_params.replace(max_steps_without_food=13, max_steps_in_episode=1000,
+                                      death_penalty=-2.5)
+    for on in (False, True):
+        params = base.replace(starvation_is_death=jnp.bool_(on) if traced else on)
+        reward, terminated, truncated, info = loop_policy_rollout(env, params, 14)
+        assert np.flatnonzero(np.asarray(info["starved"])).tolist() == [12]
+        assert np.flatnonzero(np.asarray(terminated)).tolist() == ([12] if on else [])
+        assert np.flatnonzero(np.asarray(truncated)).tolist() == ([] if on else [12])
+        assert np.asarray(reward).tolist() == [0.0] * 12 + [-2.5 if on else 0.0, 0.0]
+        assert np.asarray(info["discount"]).tolist() == [1.0] * 12 + [0.0 if on else 1.0, 1.0]
+    # The starved state itself is terminal (is_terminal / discount, as for a crash).
+    state = build_state(env, [(1, 3), (1, 2), (1, 1)], food=(8, 8), direction=RIGHT)
+    state = state.replace(steps_without_food=jnp.int32(12))
+    params = base.replace(starvation_is_death=True)
+    _, starved, reward, terminated, info = env.step_env(jax.random.key(0), state, DOWN, params)
+    assert bool(terminated) and bool(starved.dead) and float(reward) == -2.5
+    assert bool(env.is_terminal(starved, params)) and float(env.discount(starved, params)) == 0.0
+    assert not bool(env.is_truncated(starved, params))
+    # Eating on the limit's step resets the hunger: no starvation.
+    hungry = build_state(env, [(1, 3), (1, 2), (1, 1)], food=(2, 3), direction=RIGHT)
+    hungry = hungry.replace(steps_without_food=jnp.int32(12))
+    _, fed, reward, terminated, info = env.step_env(jax.random.key(0), hungry, DOWN, params)
+    assert not bool(terminated) and not bool(info["starved"]) and float(reward) == 1.0
 
 
 def test_time_limit_truncates():
     env = Snake(10, 10)
     params = env.default_params.replace(max_steps_without_food=1000, max_steps_in_episode=7)
-    _, terminated, truncated = loop_policy_rollout(env, params, 7)
+    _, terminated, truncated, _ = loop_policy_rollout(env, params, 7)
     assert not bool(terminated.any())
     assert np.flatnonzero(np.asarray(truncated)).tolist() == [6]
 
