@@ -22,10 +22,11 @@ def test_snake_muon_learns_to_eat_within_a_small_budget() -> None:
 
 
 @pytest.mark.slow
-def test_default_snake_command_reaches_85_apples(tmp_path) -> None:
-    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 85 apples
-    (of 97). This is seed 0, the default, which made 93.9; other seeds made 85-94.5, and one of
-    13 collapsed (docs/results.md, 'The default Snake run')."""
+def test_default_snake_command_reaches_70_apples(tmp_path) -> None:
+    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 70 apples
+    (of 97). This is seed 0, the default, which made 76.3, the second lowest of the 25 Muon
+    seeds measured at this preset (74.8-94.5, mean 87.6; docs/results.md, 'The default Snake
+    run'); a collapse into circling (the old starvation rule's failure) scores ~0."""
     from ppo_trainer.app import train_cli as cli
 
     code = cli.main(["--env", "Snake-v0", "--optimizer", "muon", "--run-dir", str(tmp_path),
@@ -33,4 +34,4 @@ def test_default_snake_command_reaches_85_apples(tmp_path) -> None:
     assert code == 0
     evaluation = json.loads((tmp_path / "default" / "eval.json").read_text())
     assert evaluation["episodes_per_seed"] >= 256
-    assert evaluation["mean_apples"] >= 85, evaluation
+    assert evaluation["mean_apples"] >= 70, evaluation
