@@ -12,6 +12,17 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
+def load_benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (benchmarks/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def train_seeds(config, num_seeds: int | None = None, eval_episodes: int = 0, eval_key: int = 1):
     """Train ``config`` (``num_seeds`` vmapped seeds) through the run loop's build step, in
     memory; returns ``(setup, final state, metrics, greedy-eval summary or None)``."""

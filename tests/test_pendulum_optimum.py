@@ -1,24 +1,14 @@
 """benchmarks/pendulum_optimum.py: the DP reference that the Pendulum row is read against."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-
-def _load():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pendulum_optimum.py"
-    spec = importlib.util.spec_from_file_location("pendulum_optimum", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_benchmark
 
 
 def test_coarse_dp_controller_swings_up_and_agrees_with_its_value_function(tmp_path):
     """A coarse grid already gives a controller near the optimum (about -137): a random
     policy scores about -1200 and one that never swings up far below -200.  The DP's value at
     the start states must predict the controller's own return, or the backup is wrong."""
-    result = _load().main(
+    result = load_benchmark("pendulum_optimum").main(
         "--grid 61 61 --torques 11 --episodes 1000".split() + ["--json", str(tmp_path / "o.json")]
     )
     assert result["controller_mean_return"] > -150.0
@@ -28,7 +18,7 @@ def test_coarse_dp_controller_swings_up_and_agrees_with_its_value_function(tmp_p
 
 
 def test_chance_of_reaching_counts_resampled_means():
-    module = _load()
+    module = load_benchmark("pendulum_optimum")
     returns = np.array([-100.0, -200.0])
     assert module.chance_of_reaching(returns, -50.0, 10, seed=0) == 0.0
     assert module.chance_of_reaching(returns, -250.0, 10, seed=0) == 1.0

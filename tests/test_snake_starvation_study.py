@@ -1,19 +1,11 @@
 """benchmarks/snake_starvation.py reads real ``ppo-train`` runs of both starvation modes."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
+
+from conftest import load_benchmark
 
 from ppo_trainer.app import train_cli
-
-
-def _load():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "snake_starvation.py"
-    spec = importlib.util.spec_from_file_location("snake_starvation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_study_groups_runs_by_mode_and_keeps_the_starvation_curves(tmp_path, capsys):
@@ -29,7 +21,7 @@ def test_study_groups_runs_by_mode_and_keeps_the_starvation_curves(tmp_path, cap
             "--run-dir", str(tmp_path), "--run-name", name])
         assert code == 0
         runs.append(tmp_path / name)
-    _load().main([*map(str, runs), "--out", str(tmp_path / "out")])
+    load_benchmark("snake_starvation").main([*map(str, runs), "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [r["starvation_is_death"] for r in summary] == [False, True]
     for r in summary:
