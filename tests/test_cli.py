@@ -55,8 +55,9 @@ def test_env_settings_dicts_and_optional_fields() -> None:
                              "--env-kwargs.width=12", "--env_params.death_penalty=-2",
                              "--env-kwargs", '{"height": 7, "actions": "absolute"}',
                              "--run-name=none"]).config
-    assert config.env_params == {"apple_reward": 2.5, "step_penalty": -0.01, "death_penalty": -2}
-    # added to the Snake-v0 preset's constructor arguments, the flags winning
+    # both added to the Snake-v0 preset's dicts, the flags winning
+    assert config.env_params == {"starvation_is_death": True, "apple_reward": 2.5,
+                                 "step_penalty": -0.01, "death_penalty": -2}
     assert config.env_kwargs == {"width": 12, "height": 7, "actions": "absolute",
                                  "observation": "egocentric"}
     assert config.run_name is None

@@ -26,10 +26,10 @@ def test_snake_run_writes_gif_eval_and_offline_wandb_run(tmp_path: Path, monkeyp
         assert (run / name).is_file(), name
     assert (run / "agent.gif").read_bytes()[:3] == b"GIF"
     config = json.loads((run / "config.json").read_text())
-    # the flag adds to the Snake-v0 preset's constructor arguments
+    # the flags add to the Snake-v0 preset's constructor arguments and params
     assert config["env_kwargs"] == {"width": 5, "height": 5, "actions": "relative",
                                     "observation": "egocentric"}
-    assert config["env_params"] == {"max_steps_in_episode": 50}
+    assert config["env_params"] == {"max_steps_in_episode": 50, "starvation_is_death": True}
     summary = json.loads((run / "eval.json").read_text())
     # Snake's info values reach the metrics, the eval and the log through the generic path
     assert {"mean_apples", "mean_win", "mean_length"} <= set(summary)

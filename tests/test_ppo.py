@@ -293,9 +293,9 @@ def test_info_scalars_become_charts_metrics_for_any_env() -> None:
                num_steps=32, total_timesteps=8 * 32)
     env, params = make_env(cfg)
     trainer = make_trainer(cfg, env, params, adam_tx(cfg))
-    assert trainer.info_keys == ("apples", "length", "win")
+    assert trainer.info_keys == ("apples", "length", "starved", "win")
     _, metrics = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))(jax.random.PRNGKey(0))
-    assert {"charts/apples", "charts/length", "charts/win"} <= set(metrics)
+    assert {"charts/apples", "charts/length", "charts/starved", "charts/win"} <= set(metrics)
     np.testing.assert_allclose(metrics["charts/length"], metrics["charts/apples"] + 3)
 
 
