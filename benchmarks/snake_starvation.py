@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ppo_trainer.app.sinks import read_metrics
+
 COLLAPSED_BELOW = 10.0  # greedy apples per episode
 
 
@@ -29,7 +31,7 @@ def load_run(run: Path) -> dict:
     """One run directory as per-seed results and curves."""
     config = json.loads((run / "config.json").read_text())
     evaluation = json.loads((run / "eval.json").read_text())
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run / "metrics.jsonl")
     seeds = list(range(config["seed"], config["seed"] + config["num_seeds"]))
     updates = sorted({r["update"] for r in rows})
     by_key = {(r["update"], r["seed"]): r for r in rows}
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['run']} | {mode} | {r['seeds'][0]}-{r['seeds'][-1]} | {apples} | {wins} | "
               f"{sum(r['collapsed'])} of {len(r['seeds'])} |")
     for death in (False, True):
-        apples = np.concatenate([r["greedy_apples"] for r in runs
-                                 if r["starvation_is_death"] == death] or [[]])
+        apples = np.array([a for r in runs if r["starvation_is_death"] == death
+                           for a in r["greedy_apples"]])
         if apples.size:
             print(f"starvation {'death' if death else 'truncation'}: {apples.size} seeds, mean "
                   f"{apples.mean():.1f}, median {np.median(apples):.1f}, "
