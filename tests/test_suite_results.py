@@ -22,6 +22,9 @@ ROWS = sorted((SUITE / "raw").glob("*.json"))
 # ENV.json is the grid behind the preset; ENV.<note>.json files are side records (other seeds
 # or rates), kept as evidence for the text in docs/results.md.
 GRIDS = sorted(p for p in (SUITE / "tuning").glob("*.json") if "." not in p.stem)
+# MinAtar at gymnax-blines' 10M steps on the CPU: the presets with only the budget raised
+LONG = sorted((SUITE.parent / "suite-cpu-10m" / "raw").glob("*.json"))
+LONG_BUDGET = 10_000_000
 
 
 def effective(config: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +56,20 @@ def test_every_committed_row_is_its_presets_config(path: Path) -> None:
         ran = run["config"]
         shipped = preset_config(raw["env"], optimizer=optimizer, num_seeds=ran["num_seeds"],
                                 seed=ran["seed"])
+        diff = drift(ran, shipped)
+        assert not diff, f"{raw['env']} / {optimizer}: (row, preset) {diff}"
+
+
+@pytest.mark.parametrize("path", LONG, ids=lambda p: p.stem)
+def test_every_10m_row_is_its_preset_at_10m_steps(path: Path) -> None:
+    raw = json.loads(path.read_text())
+    for optimizer, run in raw["runs"].items():
+        ran = run["config"]
+        # an added run records the steps it reached: the budget rounded down to whole updates
+        per_update = ran["num_envs"] * ran["num_steps"]
+        assert ran["total_timesteps"] == LONG_BUDGET // per_update * per_update
+        shipped = preset_config(raw["env"], optimizer=optimizer, num_seeds=ran["num_seeds"],
+                                seed=ran["seed"], total_timesteps=ran["total_timesteps"])
         diff = drift(ran, shipped)
         assert not diff, f"{raw['env']} / {optimizer}: (row, preset) {diff}"
 
