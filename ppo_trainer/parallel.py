@@ -47,6 +47,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ppo_trainer.errors import ConfigError
+
 AXIS = "envs"
 _INITIALIZED = False
 
@@ -68,7 +70,13 @@ def initialize_distributed() -> dict[str, int]:
                               ("JAX_PROCESS_ID", "process_id")):
             if os.environ.get(env_name):
                 kwargs[arg] = int(os.environ[env_name])
-        jax.distributed.initialize(**kwargs)
+        try:
+            jax.distributed.initialize(**kwargs)
+        except (ValueError, RuntimeError) as exc:  # no coordinator given or reachable
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"--distributed: jax.distributed.initialize failed ({first}); set "
+                              "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, "
+                              "or start under SLURM / Open MPI") from None
         _INITIALIZED = True
     return {"process_index": jax.process_index(), "process_count": jax.process_count()}
 
@@ -194,20 +202,40 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(get, tree)
 
 
-def any_process(flag: bool) -> bool:
-    """True on every process if ``flag`` is true on any (a collective: all processes call it).
+def any_process(*flags: bool) -> tuple[bool, ...]:
+    """Each flag true on every process if it is true on any (a collective: all processes call
+    it, with the same number of flags).
 
-    The run loop uses it so that a Ctrl-C (or a scheduler's signal) reaching the processes in
-    different chunks still makes all of them stop, checkpoint and exit after the same chunk.
+    The run loop uses it after each chunk so that a Ctrl-C (or a scheduler's signal) reaching the
+    processes in different chunks, or a failure on process 0, stops all of them after the same
+    chunk.
     """
     import jax
     import numpy as np
 
     if jax.process_count() == 1:
-        return bool(flag)
+        return tuple(bool(f) for f in flags)
     from jax.experimental import multihost_utils
 
-    return bool(np.asarray(multihost_utils.process_allgather(np.asarray(flag))).any())
+    gathered = np.asarray(multihost_utils.process_allgather(np.asarray(flags, dtype=bool)))
+    return tuple(bool(x) for x in gathered.reshape(-1, len(flags)).any(axis=0))
+
+
+def same_on_every_process(text: str, size: int = 256) -> str:
+    """Process 0's ``text`` (at most ``size`` UTF-8 bytes) on every process; a collective.
+
+    For values each process would otherwise compute for itself, such as a run name made from
+    the clock.
+    """
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return text
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(text.encode().ljust(size, b"\0")[:size], np.uint8)
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(data))).rstrip(b"\0").decode()
 
 
 def describe(devices: Sequence[Any], num_envs: int) -> str:

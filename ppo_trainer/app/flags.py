@@ -209,9 +209,9 @@ def registry(prog: str) -> Any:
 
 
 def exit_code(exc: BaseException) -> int:
-    """2 for usage errors, 1 for a diverged run, 130 for an interrupted one."""
+    """2 for usage errors, 1 for a diverged or failed run, 130 for an interrupted one."""
     name = type(exc).__name__
-    return {"TrainingInterrupted": 130, "TrainingDiverged": 1}.get(name, 2)
+    return {"TrainingInterrupted": 130, "TrainingDiverged": 1, "PeerFailed": 1}.get(name, 2)
 
 
 def run_cli(prog: str, main: Callable[[], int]) -> int:

@@ -29,7 +29,7 @@ from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
 from ppo_trainer.app.evaluate import Evaluator, can_render, eval_key, format_summary, record_gif
 from ppo_trainer.app.plots import plot_learning_curve
 from ppo_trainer.app.progress import ProgressBar
-from ppo_trainer.app.rundir import run_dir_for
+from ppo_trainer.app.rundir import default_run_name, run_dir_for
 from ppo_trainer.app.sinks import Sink, chunk_rows, make_sinks, read_metrics
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
@@ -38,6 +38,10 @@ from ppo_trainer.optim import Knots, extend_knots, schedule_knots
 
 class TrainingDiverged(TrainerError):
     """A loss became NaN/inf; the message names the flags most likely to blame."""
+
+
+class PeerFailed(TrainerError):
+    """Another process of a multi-process run failed; this one stopped with it."""
 
 
 class TrainingInterrupted(TrainerError):
@@ -104,6 +108,9 @@ class Session:
 
         from ppo_trainer import parallel as par
 
+        if jax.process_count() > 1 and not (config.resume or config.run_name):
+            # the default name holds the clock: every process must use process 0's
+            config = config.replace(run_name=par.same_on_every_process(default_run_name(config)))
         self.config = config
         self.run = run_dir_for(config)
         self.main = jax.process_index() == 0  # multi-host: only process 0 writes
@@ -133,6 +140,7 @@ class Session:
         self.time_offset = float(previous[-1].get("time") or 0.0) if previous else 0.0
         self._compiled: dict[int, Any] = {}
         self.evaluator: Evaluator | None = None
+        self.failure: Exception | None = None  # held by on_main until every process knows
 
     def chunk_length(self) -> int:
         """Updates per compiled chunk: ``save_freq``, or ``eval_freq`` if smaller."""
@@ -196,12 +204,9 @@ class Session:
     # ---------------------------------------------------------------- per-chunk steps
     def checkpoint(self) -> None:
         """Save the current state (a collective with several processes: all call it)."""
-        from ppo_trainer import parallel as par
-
-        host_state = par.to_host(self.state)
-        if self.main:
-            save_checkpoint(self.run.checkpoint, host_state, self.update,
-                            {"config": self.config.to_dict(), "knots": self.knots})
+        host_state = self.host_state()
+        self.on_main(save_checkpoint, self.run.checkpoint, host_state, self.update,
+                     {"config": self.config.to_dict(), "knots": self.knots})
         self.saved = self.update
 
     def log_chunk(self, metrics: dict[str, Any], n: int, seconds: float, t_start: float) -> None:
@@ -215,16 +220,39 @@ class Session:
         self.bar.set_completed(self.update)
         self.say(_chunk_line(rows, self.update, config.num_updates, sps))
 
-    def evaluate(self, final: bool = False) -> dict[str, Any]:
-        """Greedy evaluation of every seed (compiled once, reused by later evaluations)."""
-
+    def host_state(self) -> Any:
+        """The whole state as numpy on this host: a collective, every process calls it."""
         from ppo_trainer import parallel as par
 
+        return par.to_host(self.state)
+
+    def on_main(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run process 0's own work (files, sinks, evaluation); the other processes skip it.
+
+        With several processes an exception is held (``self.failure``) instead of raised: the
+        others would otherwise wait forever in the next collective. :func:`train` shares it at
+        the end of the chunk, so every process stops after the same chunk.
+        """
+        import jax
+
+        if not self.main or self.failure is not None:
+            return None
+        if jax.process_count() == 1:
+            return step(*args)
+        try:
+            return step(*args)
+        except Exception as exc:
+            self.failure = exc
+            self.say(f"process 0 failed: {type(exc).__name__}: {exc}; stopping every process")
+            return None
+
+    def evaluate(self, state: Any, final: bool = False) -> dict[str, Any]:
+        """Greedy evaluation of every seed of a host ``state`` (:meth:`host_state`), compiled
+        once and reused by later evaluations; process 0 only."""
         if self.evaluator is None:
             self.evaluator = Evaluator(self.setup.trainer, self.setup.env_params,
                                        self.config.eval_episodes)
         key = eval_key(self.config.seed, self.update)
-        state = par.to_host(self.state)  # replicated: a local copy, evaluated on one device
         summary = {"update": self.update, **self.evaluator(state.params, state.norm, key)}
         step = self.update * self.config.batch_size
         for sink in self.sinks:
@@ -232,6 +260,24 @@ class Session:
         self.say(("final " if final else f"update {self.update}: ")
                  + format_summary(summary, self.setup.trainer.info_keys))
         return summary
+
+    def sync_stop(self, wants_stop: bool) -> bool:
+        """Whether every process stops after this chunk (a collective with several processes):
+        a Ctrl-C or a scheduler's signal seen by one process, in whichever chunk, stops all of
+        them after the same one; a failure held by :meth:`on_main` is raised on every process."""
+        import jax
+
+        from ppo_trainer import parallel as par
+
+        if jax.process_count() == 1:
+            return wants_stop
+        wants_stop, failed = par.any_process(wants_stop, self.failure is not None)
+        if self.failure is not None:
+            raise self.failure
+        if failed:
+            raise PeerFailed("process 0 failed (its output says why); every process stopped "
+                             f"after update {self.update}")
+        return wants_stop
 
     def due(self, freq: int, n: int) -> bool:
         """Whether a multiple of ``freq`` was crossed by the last ``n`` updates."""
@@ -244,14 +290,13 @@ class Session:
         except Exception:  # a plot must never hide the real outcome
             return None
 
-    def gif(self) -> Path | None:
+    def gif(self, state: Any) -> Path | None:
+        """One greedy episode of the first seed of a host ``state``; process 0 only."""
         import jax
-
-        from ppo_trainer import parallel as par
 
         if not can_render(self.setup.env):
             return None
-        state = jax.tree_util.tree_map(lambda x: x[0], par.to_host(self.state))
+        state = jax.tree_util.tree_map(lambda x: x[0], state)
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 7)
         stats = record_gif(self.setup.trainer, self.setup.env_params, state.params, state.norm,
                            key, self.run.gif)
@@ -304,80 +349,87 @@ def train(
         (tests use it to interrupt deterministically).
       log: where status lines go (default: above the bar / stderr).
 
-    Raises ``TrainingDiverged``, ``TrainingInterrupted`` and the other ``TrainerError``s.
+    With several processes every one of them calls this and takes the same path out: the
+    decisions come from replicated metrics or from flags shared after each chunk, and every step
+    that gathers the sharded state (checkpoint, evaluation, GIF) runs on all of them, while
+    process 0 alone writes files. Raises ``TrainingDiverged``, ``TrainingInterrupted`` and the
+    other ``TrainerError``s.
     """
     if config.distributed:  # before anything touches a jax backend
         from ppo_trainer.parallel import initialize_distributed
 
         initialize_distributed()
-    import jax
-
-    from ppo_trainer import parallel as par
-
     s = Session(config, sources, progress, log)
-    chunk = s.chunk_length()
-    exit_code = 0
+    exit_code = 1  # until the run has ended well
     try:
         with s.bar, _StopFlag(s.say) as stop:
-            t_start = time.perf_counter()
-            while s.update < config.num_updates:
-                n = min(chunk, config.num_updates - s.update)
-                fn = s.program(n)
-                if s.update == s.start:
-                    s.bar.restart_clock()  # steps/s without the compilation
-                t0 = time.perf_counter()
-                try:
-                    new_state, metrics = fn(s.state)
-                    metrics = par.to_host(metrics)
-                except KeyboardInterrupt:
-                    stop.requested = True
-                    s.say("abandoned the running chunk")
-                    break
-                seconds = time.perf_counter() - t0
-                if not loss_is_finite(metrics):
-                    if s.saved != s.update:
-                        s.checkpoint()
-                    exit_code = 1
-                    raise TrainingDiverged(divergence_message(config, s.update + n, s.saved,
-                                                              s.run.path))
-                s.state, s.update = new_state, s.update + n
-                s.log_chunk(metrics, n, seconds, t_start)
-                if s.due(config.save_freq, n) or s.update == config.num_updates:
-                    s.checkpoint()
-                if s.due(config.eval_freq, n) and s.update < config.num_updates:
-                    s.evaluate()
-                wants_stop = stop.requested or (should_stop is not None and should_stop(s.update))
-                if jax.process_count() > 1:  # every process stops after the same chunk
-                    wants_stop = par.any_process(wants_stop)
-                if wants_stop:
-                    stop.requested = True
-                    break
+            _run_chunks(s, stop, should_stop)
         if stop.requested and s.update < config.num_updates:
+            exit_code = 130
             if s.saved != s.update:
                 s.checkpoint()
-            exit_code = 130
+            s.sync_stop(False)  # a failed save on process 0 stops the others too
             raise TrainingInterrupted(
                 f"interrupted at update {s.update}/{config.num_updates}; checkpoint saved. "
                 f"Resume with: ppo-train --resume {s.run.path}")
-        if not s.main:
-            return RunResult(s.run.path, s.update)
-        return _finish(s)
-    except BaseException:
-        exit_code = exit_code or 1
-        raise
+        result = _finish(s)
+        exit_code = 0
+        return result
     finally:
         if exit_code and s.main:
             s.plot()
-            s.close(exit_code)
+        s.close(exit_code)
+
+
+def _run_chunks(s: Session, stop: _StopFlag, should_stop: Callable[[int], bool] | None) -> None:
+    """Compiled chunks until the budget is spent, a stop is asked for or the loss diverges;
+    after each: metrics to the sinks, checkpoint, periodic evaluation, the stop check."""
+    from ppo_trainer import parallel as par
+
+    config = s.config
+    t_start = time.perf_counter()
+    while s.update < config.num_updates:
+        n = min(s.chunk_length(), config.num_updates - s.update)
+        fn = s.program(n)
+        if s.update == s.start:
+            s.bar.restart_clock()  # steps/s without the compilation
+        t0 = time.perf_counter()
+        try:
+            new_state, metrics = fn(s.state)
+            metrics = par.to_host(metrics)
+        except KeyboardInterrupt:
+            stop.requested = True
+            s.say("abandoned the running chunk")
+            return
+        seconds = time.perf_counter() - t0
+        if not loss_is_finite(metrics):  # replicated metrics: every process agrees
+            if s.saved != s.update:
+                s.checkpoint()
+            raise TrainingDiverged(divergence_message(config, s.update + n, s.saved, s.run.path))
+        s.state, s.update = new_state, s.update + n
+        s.on_main(s.log_chunk, metrics, n, seconds, t_start)
+        if s.due(config.save_freq, n) or s.update == config.num_updates:
+            s.checkpoint()
+        if s.due(config.eval_freq, n) and s.update < config.num_updates:
+            s.on_main(s.evaluate, s.host_state())
+        if s.sync_stop(stop.requested or (should_stop is not None and should_stop(s.update))):
+            stop.requested = True
+            return
 
 
 def _finish(s: Session) -> RunResult:
-    """Learning curve, final greedy evaluation (eval.json), GIF, media to the sinks."""
+    """Learning curve, final greedy evaluation (eval.json), GIF, media to the sinks.
+
+    The state is gathered on every process (a collective); then process 0 alone evaluates and
+    writes, and the others return at once.
+    """
+    state = s.host_state()
+    if not s.main:
+        return RunResult(s.run.path, s.update)
     curve = s.plot()
-    summary = s.evaluate(final=True)
-    gif = s.gif()
+    summary = s.evaluate(state, final=True)
+    gif = s.gif(state)
     for sink in s.sinks:
         sink.log_media(curve, gif)
-    s.close(0)
     s.say(f"run directory: {s.run.path}")
     return RunResult(s.run.path, s.update, summary, sorted(p.name for p in s.run.path.iterdir()))

@@ -40,6 +40,9 @@ RESUME_LOCKED = (
     "network", "hidden_size", "num_hidden_layers", "activation", "d_model", "num_layers",
     "num_heads", "one_hot_obs", "normalize_obs", "normalize_reward", "shared_torso",
 )
+# Fields that say where this invocation runs, not what the run is: a resumed run takes them from
+# its own command line (a run trained by two processes resumes on one, or on other devices).
+PER_INVOCATION = ("devices", "distributed")
 
 
 def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
@@ -100,6 +103,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Parsed:
         if pre.preset is not None:
             raise ConfigError("--preset applies to new runs; a resumed run keeps its config")
         base, sources = RunDir(Path(pre.resume)).read_config("--resume ")
+        defaults = TrainConfig()
+        base = base.replace(**{name: getattr(defaults, name) for name in PER_INVOCATION})
+        sources.update(dict.fromkeys(PER_INVOCATION, "default"))
         preset = None
     else:
         base = TrainConfig()
