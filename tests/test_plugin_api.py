@@ -1,4 +1,5 @@
-"""The versioned plugin contract (``plugins.PLUGIN_API``) and the deprecation path of plugin API 1.
+"""The versioned plugin contract (``plugins.PLUGIN_API``), the deprecation path of plugin API 1,
+and the package version (``ppo-train --version``, ``config.json``).
 
 An "old" plugin below is written exactly as the README taught before the clip moved into the
 registry: its factory takes ``max_grad_norm`` and clips itself.
@@ -10,6 +11,8 @@ import importlib.metadata
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -21,6 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import plugins
 from optimizers import adam_plugin, muon_plugin
@@ -35,8 +43,10 @@ from plugins import (
 from plugins import registry as registry_module
 from plugins.api import CONTRACTS, OLDEST_PLUGIN_API
 from ppo_trainer.app import train_cli as cli
+from ppo_trainer.version import package_version, source_tree_version
 
 ROOT = Path(__file__).resolve().parents[1]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 MOMENTUM = [HyperParam("sgdm_momentum", float, 0.9, "momentum", minimum=0.0, maximum=1.0)]
 PARAMS = {"w": jnp.zeros((3, 4)), "b": jnp.zeros(4)}
 TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "8", "--total-timesteps", "64",
@@ -295,7 +305,7 @@ def test_both_contracts_list_and_train_clipping_once_per_update(
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     steps = config["num_updates"] * config["update_epochs"] * config["num_minibatches"]
     assert steps == 4 and clip_calls == [0.5] * steps  # once per optimizer step, never twice
-    assert config["optimizer"] == "sgdm"
+    assert config["optimizer"] == "sgdm" and config["version"] == VERSION
 
 
 def test_newer_plugin_is_refused_at_the_cli_in_one_line(monkeypatch, capsys) -> None:
@@ -306,3 +316,30 @@ def test_newer_plugin_is_refused_at_the_cli_in_one_line(monkeypatch, capsys) -> 
     assert len(errors) == 1 and "Traceback" not in err, err
     assert f"written for plugin API {PLUGIN_API + 1}" in errors[0]
     assert f"implements plugin API {PLUGIN_API} (" in errors[0]
+
+
+# --- the package version --------------------------------------------------------------------------
+
+
+def test_ppo_train_version() -> None:
+    run = subprocess.run([sys.executable, "-m", "ppo_trainer.app.train_cli", "--version"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"ppo-train {VERSION}"
+
+
+def test_version_is_read_from_pyproject(tmp_path: Path) -> None:
+    assert package_version() == source_tree_version(ROOT) == VERSION
+    assert source_tree_version(tmp_path) is None  # no pyproject.toml
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\nversion = "9.9"\n')
+    assert source_tree_version(tmp_path) is None  # another project's
+
+
+def test_config_json_records_the_version(tmp_path: Path) -> None:
+    from ppo_trainer.app.rundir import RunDir
+
+    parsed = cli.parse_args(["--env", "CartPole-v1"])
+    run = RunDir(tmp_path)
+    run.write_config(parsed.config, parsed.sources)
+    assert json.loads(run.config.read_text())["version"] == VERSION
+    assert run.read_config()[0] == parsed.config  # the extra key does not disturb reading back
