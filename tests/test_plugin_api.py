@@ -1,5 +1,5 @@
 """The versioned plugin contract (``plugins.PLUGIN_API``), the deprecation path of plugin API 1,
-and the package version (``ppo-train --version``, ``config.json``).
+and the package version (``ppo-train --version``, ``config.json``, the changelog).
 
 An "old" plugin below is written exactly as the README taught before the clip moved into the
 registry: its factory takes ``max_grad_norm`` and clips itself.
@@ -343,3 +343,10 @@ def test_config_json_records_the_version(tmp_path: Path) -> None:
     run.write_config(parsed.config, parsed.sources)
     assert json.loads(run.config.read_text())["version"] == VERSION
     assert run.read_config()[0] == parsed.config  # the extra key does not disturb reading back
+
+
+def test_changelog_has_an_entry_for_this_version() -> None:
+    """Bumping the version without a changelog entry (or the reverse) fails here."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## \[([^\]]+)\]", text, re.M)
+    assert releases[0] == "Unreleased" and releases[1] == VERSION, releases
