@@ -10,6 +10,8 @@ from typing import Any
 from optimizers import defaults as d
 from plugins import HyperParam, hookimpl
 
+PLUGIN_API = 2  # the contract this module is written for (docs/optimizers.md)
+
 HYPERPARAMS = (
     HyperParam(
         "adam_eps", float, d.ADAM_EPS, "Adam epsilon (1e-5 as PureJaxRL)", exclusive_minimum=0.0

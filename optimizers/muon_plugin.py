@@ -12,6 +12,8 @@ from typing import Any
 from optimizers import defaults as d
 from plugins import HyperParam, hookimpl
 
+PLUGIN_API = 2  # the contract this module is written for (docs/optimizers.md)
+
 HYPERPARAMS = (
     HyperParam(
         "muon_lr",

@@ -1,15 +1,18 @@
 """The optimizer registry: pluggy hook specs, markers and a registry of plugin optimizers.
 
 A package declares a module in the ``ppo_trainer.optimizers`` entry-point group; the module
-implements ``register_optimizers(register)`` with :data:`hookimpl`. Our own built-ins
+implements ``register_optimizers(register)`` with :data:`hookimpl`, for the contract
+:data:`PLUGIN_API` (versions and their deprecation path: :mod:`plugins.api`). Our own built-ins
 (``optimizers.adam_plugin``, ``optimizers.muon_plugin``) come in the same way. This package
 imports neither jax nor optax, so listing optimizers stays fast. Reference: docs/optimizers.md.
 """
 
+from plugins.api import PLUGIN_API, PluginAPIDeprecationWarning
 from plugins.errors import (
     AmbiguousOptimizerError,
     HyperParameterError,
     OptimizerError,
+    PluginAPIError,
     UnknownOptimizerError,
 )
 from plugins.hookspecs import PROJECT_NAME, hookimpl, hookspec
@@ -33,6 +36,7 @@ __all__ = [
     "BUILTIN_DISTRIBUTION",
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
+    "PLUGIN_API",
     "PROJECT_NAME",
     "AmbiguousOptimizerError",
     "HyperParam",
@@ -41,6 +45,8 @@ __all__ = [
     "OptimizerInfo",
     "OptimizerRegistry",
     "Plugin",
+    "PluginAPIDeprecationWarning",
+    "PluginAPIError",
     "UnknownOptimizerError",
     "get_registry",
     "hookimpl",

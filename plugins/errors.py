@@ -15,3 +15,7 @@ class AmbiguousOptimizerError(OptimizerError):
 
 class HyperParameterError(OptimizerError):
     """A hyperparameter, the learning rate or the clip is unknown, mistyped or out of range."""
+
+
+class PluginAPIError(OptimizerError):
+    """A plugin is written for a plugin API this registry cannot serve (see ``plugins.api``)."""

@@ -20,10 +20,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def register_optimizers(register: Callable[..., Any]) -> None:
-    """Register optimizers by calling ``register(name, factory, hyperparams=(), description="")``.
+    """Register optimizers by calling
+    ``register(name, factory, hyperparams=(), description="", *, plugin_api=None)``.
 
-    The registry calls ``factory(*, learning_rate, **declared_hyperparams)`` with every declared
-    hyperparameter (so a factory needs no defaults of its own) and applies the global-norm clip
-    itself; the factory returns an ``optax.GradientTransformation`` without a clip. Import
-    jax/optax inside the factory, not at module level, so that listing optimizers stays fast.
+    Plugin API 2 (``plugins.PLUGIN_API``): the registry calls
+    ``factory(*, learning_rate, **declared_hyperparams)`` with every declared hyperparameter (so a
+    factory needs no defaults of its own) and applies the global-norm clip itself; the factory
+    returns an ``optax.GradientTransformation`` without a clip. Declare the version the plugin
+    was written for with a module attribute ``PLUGIN_API = 2`` (or ``plugin_api=2``); a factory
+    taking ``max_grad_norm`` is served by the deprecated plugin API 1 (see ``plugins.api``).
+    Import jax/optax inside the factory, not at module level, so that listing stays fast.
     """

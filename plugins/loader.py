@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 
 from plugins import hookspecs
+from plugins.api import PLUGIN_API
 from plugins.hyperparams import HyperParam, check_declarations
 
 ENTRY_POINT_GROUP = "ppo_trainer.optimizers"
@@ -71,13 +72,20 @@ class Plugin:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerInfo:
-    """One optimizer a plugin registered: what the CLI lists and the trainer builds."""
+    """One optimizer a plugin registered: what the CLI lists and the trainer builds.
+
+    ``declared_api`` is what the plugin said (``register(plugin_api=)``, else its module's
+    ``PLUGIN_API``, else ``None``); ``api`` is the contract the registry calls the factory with
+    (see :mod:`plugins.api`).
+    """
 
     name: str
     factory: Callable[..., Any]
     hyperparams: tuple[HyperParam, ...]
     description: str
     plugin: Plugin
+    declared_api: Any = None
+    api: int = PLUGIN_API
 
     @property
     def qualified_name(self) -> str:
@@ -155,13 +163,17 @@ def collect(pm: pluggy.PluginManager, plugin: Plugin) -> tuple[list[OptimizerInf
         factory: Callable[..., Any],
         hyperparams: Sequence[HyperParam] = (),
         description: str = "",
+        *,
+        plugin_api: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
             raise ValueError(f"optimizer name {name!r} must be an identifier (dashes allowed)")
         if not callable(factory) or not isinstance(description, str):
             raise ValueError(f"optimizer {name!r}: factory must be callable, description a str")
         hps = check_declarations(name, hyperparams)
-        batch.append(OptimizerInfo(name, factory, hps, description, plugin))
+        if plugin_api is None:
+            plugin_api = getattr(plugin.module, "PLUGIN_API", None)
+        batch.append(OptimizerInfo(name, factory, hps, description, plugin, plugin_api))
 
     try:
         hook(register=register)

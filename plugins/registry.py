@@ -7,6 +7,10 @@ name selects our own distribution's optimizer if it has one (another plugin's is
 only qualified, with a warning); otherwise the only plugin's that registered it; if two or more
 did, the plain name is ambiguous (a one-line error listing the qualified names). No rule depends
 on load order, so ``sys.path`` order cannot change the result.
+
+Contracts: each optimizer is called by the plugin API it was written for (``plugins.api``); an
+optimizer on the deprecated API 1 clips itself, so the registry does not clip it again, and its
+plugin is warned once per process (:class:`~plugins.api.PluginAPIDeprecationWarning`).
 """
 
 from __future__ import annotations
@@ -15,23 +19,35 @@ import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from plugins import api
 from plugins.errors import (
     AmbiguousOptimizerError,
     HyperParameterError,
     OptimizerError,
+    PluginAPIError,
     UnknownOptimizerError,
 )
 from plugins.hyperparams import is_schedule
-from plugins.loader import OptimizerInfo, collect, load_plugins, normalize_dist, plugin_manager
+from plugins.loader import (
+    OptimizerInfo,
+    Plugin,
+    collect,
+    load_plugins,
+    normalize_dist,
+    plugin_manager,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import optax
 
 ALWAYS_RESERVED = frozenset({"learning_rate", "max_grad_norm", "schedule"})
 """Keyword arguments of :meth:`OptimizerRegistry.build`; no plugin may declare them."""
+
+_DEPRECATION_WARNED: set[str] = set()
+"""Keys of the plugins already warned about a deprecated plugin API in this process."""
 
 
 @dataclass
@@ -41,8 +57,10 @@ class OptimizerRegistry:
     _qualified: dict[str, OptimizerInfo] = field(default_factory=dict)
     _plain: dict[str, OptimizerInfo] = field(default_factory=dict)
     _ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    _refused: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    """One line per plugin problem (each also emitted as a ``RuntimeWarning``)."""
+    """One line per plugin problem (each also emitted as a ``RuntimeWarning``) or deprecation
+    (emitted as a ``PluginAPIDeprecationWarning``, once per plugin per process)."""
 
     def names(self) -> list[str]:
         """Every name :meth:`get` accepts, sorted: the plain names, and the qualified names of
@@ -62,6 +80,7 @@ class OptimizerRegistry:
 
         Raises:
           AmbiguousOptimizerError: two third-party plugins registered the plain ``name``.
+          PluginAPIError: a plugin registered it, but for a plugin API this registry refused.
           UnknownOptimizerError: nothing did; the message lists the available names.
         """
         dist, colon, short = name.rpartition(":")
@@ -70,6 +89,9 @@ class OptimizerRegistry:
             return found
         if name in self._ambiguous:
             raise AmbiguousOptimizerError(_ambiguity(name, self._ambiguous[name]))
+        refused = self._refused.get(f"{normalize_dist(dist)}:{short}" if colon else name)
+        if refused:  # installed, but written for a contract we cannot serve: say so, not "unknown"
+            raise PluginAPIError(refused)
         close = difflib.get_close_matches(name, self.names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         available = ", ".join(self.names()) or "none"
@@ -108,7 +130,8 @@ class OptimizerRegistry:
         decay), if given, replaces the float learning rate and every float schedulable
         hyperparameter; then the factory is called with ``learning_rate`` and every declared
         hyperparameter. The clip is applied here, once, so that no plugin can forget it;
-        ``max_grad_norm`` None or 0: no clip.
+        ``max_grad_norm`` None or 0: no clip. A factory on the deprecated plugin API 1 gets
+        ``max_grad_norm`` too and applies the clip itself, so it is not added here (never twice).
 
         Raises:
           UnknownOptimizerError, AmbiguousOptimizerError, HyperParameterError, OptimizerError.
@@ -144,6 +167,9 @@ class OptimizerRegistry:
                     values[hp.name] = schedule(values[hp.name])
         import optax
 
+        clips_itself = info.api == 1
+        if clips_itself:
+            values["max_grad_norm"] = None if max_grad_norm is None else float(max_grad_norm)
         try:
             tx = info.factory(learning_rate=learning_rate, **values)
         except (TypeError, ValueError) as exc:
@@ -156,14 +182,17 @@ class OptimizerRegistry:
                 f"optimizer {name!r} ({info.plugin}): the factory returned a "
                 f"{type(tx).__name__}, not an optax.GradientTransformation"
             )
-        return optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx
+        if clips_itself or not max_grad_norm:
+            return tx
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), tx)
 
     def format_table(self) -> str:
         """A plain-text listing for ``ppo-train --list-optimizers``."""
         lines = []
         for name in self.names():
             info = self.get(name)
-            lines.append(f"{name}  [{info.distribution}]  {info.description}".rstrip())
+            old = f"  (plugin API {info.api}, deprecated)" if info.api < api.PLUGIN_API else ""
+            lines.append(f"{name}  [{info.distribution}]  {info.description}{old}".rstrip())
             for hp in info.hyperparams:
                 extra = f" {{{','.join(map(str, hp.choices))}}}" if hp.choices else ""
                 sched = " (schedulable)" if hp.schedulable else ""
@@ -177,7 +206,26 @@ class OptimizerRegistry:
         self.warnings.append(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
-    def _add(self, info: OptimizerInfo, reserved: frozenset[str]) -> None:
+    def _deprecate(self, plugin: Plugin, optimizers: list[str]) -> None:
+        message = api.deprecation(str(plugin), optimizers)
+        self.warnings.append(message)
+        if plugin.key not in _DEPRECATION_WARNED:
+            _DEPRECATION_WARNED.add(plugin.key)
+            warnings.warn(message, api.PluginAPIDeprecationWarning, stacklevel=3)
+
+    def _add(self, info: OptimizerInfo, reserved: frozenset[str]) -> OptimizerInfo | None:
+        """Register ``info`` under the contract it was written for; the added info, or ``None``
+        (refused, with a warning)."""
+        try:
+            info = replace(
+                info, api=api.resolve_api(info.declared_api, info.factory, optimizer=info.name)
+            )
+        except PluginAPIError as exc:
+            message = f"{info.plugin}: {exc}"
+            self._refused.setdefault(info.qualified_name, message)
+            self._refused.setdefault(info.name, message)
+            self._warn(message)
+            return None
         clash = [hp.name for hp in info.hyperparams if hp.name in reserved]
         if clash:
             self._warn(
@@ -191,6 +239,8 @@ class OptimizerRegistry:
             )
         else:
             self._qualified[info.qualified_name] = info
+            return info
+        return None
 
     def _assign_plain_names(self) -> None:
         by_name: dict[str, list[OptimizerInfo]] = {}
@@ -239,8 +289,10 @@ def make_registry(
         infos, problem = collect(pm, plugin)
         if problem:
             registry._warn(problem)
-        for info in infos:
-            registry._add(info, ALWAYS_RESERVED | frozenset(reserved))
+        added = [registry._add(info, ALWAYS_RESERVED | frozenset(reserved)) for info in infos]
+        old = [info.name for info in added if info is not None and info.api < api.PLUGIN_API]
+        if old:
+            registry._deprecate(plugin, old)
     registry._assign_plain_names()
     return registry
 

@@ -3,7 +3,9 @@
 It depends only on ``plugins`` (the hook marker and ``HyperParam``) and optax, and imports optax
 inside the factory so that ``ppo-train --help`` stays fast. The registry passes every declared
 hyperparameter to the factory (the defaults live in the declarations alone) and applies the
-global-norm clip (``--max-grad-norm``) before the optimizer, so the factory does neither.
+global-norm clip (``--max-grad-norm``) before the optimizer, so the factory does neither. That
+is plugin API 2, and ``PLUGIN_API = 2`` says so: a number written here, since importing
+``plugins.PLUGIN_API`` would claim whatever version the installed registry has.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from plugins import HyperParam, hookimpl
+
+PLUGIN_API = 2
 
 HYPERPARAMS = [
     HyperParam("lion_b1", float, 0.9, "Lion interpolation rate", minimum=0.0, maximum=1.0),

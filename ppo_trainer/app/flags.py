@@ -196,15 +196,21 @@ def split_plugin_values(namespace: dict[str, Any]) -> dict[str, Any]:
             if k.startswith(PLUGIN_PREFIX)}
 
 
+_REPORTED: dict[int, Any] = {}  # registries already reported, by id (held, so no id is reused)
+
+
 def registry(prog: str) -> Any:
-    """The optimizer registry; its load warnings printed once each as one line."""
+    """The optimizer registry; its load warnings (plugin problems, deprecated plugin APIs)
+    printed once per process, one line each, however often a command asks for the registry."""
     from ppo_trainer.registry import registry as get
 
     with warnings.catch_warnings():  # reported below, one line each
         warnings.simplefilter("ignore")
         reg = get()
-    for message in getattr(reg, "warnings", ()):
-        print(f"{prog}: warning: {message}", file=sys.stderr)
+    if id(reg) not in _REPORTED:
+        _REPORTED[id(reg)] = reg
+        for message in getattr(reg, "warnings", ()):
+            print(f"{prog}: warning: {message}", file=sys.stderr)
     return reg
 
 

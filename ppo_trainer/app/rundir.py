@@ -25,6 +25,7 @@ from ppo_trainer.app.build import Setup, build
 from ppo_trainer.app.checkpoint import load_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
+from ppo_trainer.version import package_version
 
 
 class RunDirError(TrainerError):
@@ -48,10 +49,12 @@ class RunDir:
     wandb_id = property(lambda self: self.path / "wandb_id")
 
     def write_config(self, config: TrainConfig, sources: dict[str, str] | None = None) -> None:
-        """``config.json``: every field, the derived sizes, and the source of each value."""
+        """``config.json``: every field, the derived sizes, the source of each value, and the
+        package version that wrote it (defaults and presets change between versions)."""
         data = config.to_dict()
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
-                    num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())))
+                    num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())),
+                    version=package_version())
         self.config.write_text(json.dumps(data, indent=2) + "\n")
 
     def read_config(self, label: str = "") -> tuple[TrainConfig, dict[str, str]]:

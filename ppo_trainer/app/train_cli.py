@@ -31,6 +31,7 @@ from ppo_trainer.app.flags import (
 )
 from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import ConfigError
+from ppo_trainer.version import package_version
 
 PROG = "ppo-train"
 # Fields a resumed run must keep: they change array shapes, the meaning of an update, the keys,
@@ -65,6 +66,8 @@ def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
                        help="list the presets (tuned settings per env), then exit")
     group.add_argument("--show-config", action="store_true", default=False,
                        help="print the resolved config and where each value came from, then exit")
+    group.add_argument("--version", action="version", version=f"{PROG} {package_version()}",
+                       help="print the version (also recorded in config.json), then exit")
     add_plugin_flags(parser, hyperparams,
                      f"{optimizer} optimizer (declared by its plugin; values go to optimizer_kwargs)")
     return parser
