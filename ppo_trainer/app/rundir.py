@@ -2,7 +2,7 @@
 
 One place knows the layout, so ``ppo-train``, ``ppo-eval``, the run loop and the sinks agree::
 
-    <run dir>/config.json         resolved config + where each value came from
+    <run dir>/config.json         resolved config + where each value came from (no paths)
     <run dir>/checkpoint.msgpack  latest RunnerState (+ update index, schedule corners)
     <run dir>/metrics.jsonl       one row per update per seed
     <run dir>/evals.jsonl         periodic greedy evaluations (--eval-freq)
@@ -27,6 +27,10 @@ from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 
 
+# Config fields that hold machine paths: never written to config.json.
+PATH_FIELDS = ("run_dir", "resume")
+
+
 class RunDirError(TrainerError):
     """A run directory is missing, incomplete, or already used."""
 
@@ -48,8 +52,11 @@ class RunDir:
     wandb_id = property(lambda self: self.path / "wandb_id")
 
     def write_config(self, config: TrainConfig, sources: dict[str, str] | None = None) -> None:
-        """``config.json``: every field, the derived sizes, and the source of each value."""
-        data = config.to_dict()
+        """``config.json``: every field but the paths, the derived sizes, and the source of
+        each value. The paths (``run_dir``, ``resume``) are left out, so a committed record
+        carries no machine path: the run directory is wherever the file is, and ``--resume``
+        names it anew."""
+        data = {k: v for k, v in config.to_dict().items() if k not in PATH_FIELDS}
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
                     num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())))
         self.config.write_text(json.dumps(data, indent=2) + "\n")
