@@ -11,6 +11,9 @@ One place knows the layout, so ``ppo-train``, ``ppo-eval``, the run loop and the
     <run dir>/agent.gif           one greedy episode, for envs that render frames
     <run dir>/tensorboard/        event files (--tensorboard)
     <run dir>/wandb/, wandb_id    the W&B run (--wandb) and its id, for --resume
+
+A folder holding ``policy.msgpack`` (``ppo-export``) instead of a checkpoint is a policy
+folder: ``ppo-eval`` plays the policy (``ppo_trainer.app.policy``).
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from ppo_trainer.app.checkpoint import load_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 
-
-# Config fields that hold machine paths: never written to config.json.
+# Config fields that hold machine paths: never written to config.json or a policy file.
 PATH_FIELDS = ("run_dir", "resume")
 
 
@@ -50,6 +52,7 @@ class RunDir:
     gif = property(lambda self: self.path / "agent.gif")
     tensorboard = property(lambda self: self.path / "tensorboard")
     wandb_id = property(lambda self: self.path / "wandb_id")
+    policy = property(lambda self: self.path / "policy.msgpack")
 
     def write_config(self, config: TrainConfig, sources: dict[str, str] | None = None) -> None:
         """``config.json``: every field but the paths, the derived sizes, and the source of
