@@ -75,18 +75,19 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
     return out
 
 
-def winning_gif(run: Path, path: Path, tries: int = 64) -> dict[str, Any] | None:
-    """Record greedy episodes (seed 0 of the run) until one fills the board; keep that GIF."""
+def winning_gif(source: Path, path: Path, tries: int = 64, every: int = 4) -> dict[str, Any] | None:
+    """Record greedy episodes (the first seed of a run directory or policy file) until one fills
+    the board; keep that GIF (every ``every``-th frame, so that it stays under 1 MB)."""
     import jax
 
+    from ppo_trainer.app.eval_cli import load_playable
     from ppo_trainer.app.evaluate import record_gif
-    from ppo_trainer.app.rundir import load_run
 
-    loaded = load_run(run)
-    state = jax.tree_util.tree_map(lambda x: x[0], loaded.runner_state)
+    loaded = load_playable(source)
+    params, norm = jax.tree_util.tree_map(lambda x: x[0], (loaded.params, loaded.norm))
     for k in range(tries):
-        stats = record_gif(loaded.setup.trainer, loaded.setup.env_params, state.params,
-                           state.norm, jax.random.PRNGKey(k), path, max_steps=6000, fps=30)
+        stats = record_gif(loaded.setup.trainer, loaded.setup.env_params, params, norm,
+                           jax.random.PRNGKey(k), path, max_steps=6000, every=every)
         if stats.get("win"):
             return {**stats, "key": k}
     return None
@@ -180,7 +181,8 @@ def main() -> None:
     parser.add_argument("--preset", default="snake-master")
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
-    parser.add_argument("--gif-run", default=None, help="run whose winning game becomes the GIF")
+    parser.add_argument("--gif-run", default=None, help="run directory or policy file (in --out) "
+                        "whose winning game becomes the GIF")
     parser.add_argument("--hardware", default="this machine's 2 shared CPU cores",
                         help="where the runs were timed, for the report's wall-clock note")
     args, extra = parser.parse_known_args()

@@ -95,14 +95,20 @@ def test_interrupt_then_resume_matches_straight_run(straight: Path, runs_dir: Pa
 
 
 def test_resume_of_finished_run_extends_budget(straight: Path, runs_dir: Path, tmp_path: Path) -> None:
+    """Also: config.json names no machine path (a committed record carries none), so a run
+    directory moved elsewhere resumes from where it is."""
     import shutil
 
+    text = (straight / "config.json").read_text()
+    assert str(runs_dir) not in text and '"run_dir"' not in text and '"resume"' not in text
     run = tmp_path / "extended"
     shutil.copytree(straight, run)
     assert cli.main(["--resume", str(run), "--total-timesteps", "384"]) == 0
     rows = read_metrics(run / "metrics.jsonl")
     assert [r["update"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert json.loads((run / "config.json").read_text())["total_timesteps"] == 384
+    text = (run / "config.json").read_text()
+    assert json.loads(text)["total_timesteps"] == 384
+    assert str(tmp_path) not in text and '"resume"' not in text
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(runs_dir: Path, monkeypatch, capsys) -> None:

@@ -41,10 +41,16 @@ def save_checkpoint(path: Path, runner_state: Any, update: int, meta: dict[str, 
         "update": int(update),
         "meta": json.dumps(meta),
     }
+    return write_atomic(path, serialization.msgpack_serialize(payload))
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a tmp file beside ``path``, fsync, rename: a crash mid-write never
+    leaves a broken file (the previous one stays until the new one is complete)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(serialization.msgpack_serialize(payload))
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -13,7 +13,7 @@ episode's last step, so a win rate is ``mean_win``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ class Evaluator:
     """A compiled greedy evaluation, kept so that periodic evaluations do not recompile.
 
     ``evaluator(params, norm, key)``: ``params``/``norm`` with a leading seed axis; returns the
-    summary dict of :func:`summarize`.
+    summary dict of :func:`summarize`. ``seeds``/``num_seeds``: which of a run's ``num_seeds``
+    seeds the params are (a policy file may keep some), so that each plays the games it played
+    in the run's own evaluation with the same ``key``.
     """
 
     def __init__(self, trainer: Any, env_params: Any, num_episodes: int,
@@ -65,11 +67,16 @@ class Evaluator:
         fn = make_greedy_eval(trainer, env_params, num_episodes, step_cap(env_params, max_steps))
         self._run = jax.jit(jax.vmap(fn))
 
-    def __call__(self, params: Any, norm: Any, key: Any) -> dict[str, Any]:
+    def __call__(self, params: Any, norm: Any, key: Any, seeds: Sequence[int] | None = None,
+                 num_seeds: int | None = None) -> dict[str, Any]:
         import jax
+        import jax.numpy as jnp
 
-        num_seeds = jax.tree_util.tree_leaves(params)[0].shape[0]
-        out = self._run(params, norm, jax.random.split(key, num_seeds))
+        held = jax.tree_util.tree_leaves(params)[0].shape[0]
+        keys = jax.random.split(key, num_seeds or held)
+        if seeds is not None:
+            keys = keys[jnp.asarray(seeds, jnp.int32)]
+        out = self._run(params, norm, keys)
         return summarize(jax.device_get(out), self.keys)
 
 
@@ -189,8 +196,11 @@ def can_render(env: Any) -> bool:
 
 
 def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, path: Path,
-               max_steps: int = 5000, fps: int = 15) -> dict[str, Any]:
+               max_steps: int = 5000, fps: int = 15, every: int = 1) -> dict[str, Any]:
     """Play one greedy episode (one seed's ``params``/``norm``), write it as a GIF, return stats.
+
+    ``every``: keep every ``every``-th frame and the last one; a long game (a won Snake: ~1300
+    steps) then makes a file ``every`` times smaller that plays ``every`` times faster.
 
     Rollout: one jitted ``lax.scan`` of un-reset steps (``step_env`` + ``is_truncated``, so the
     last frame is the terminal board, not an auto-reset), cut on the host at the first done;
@@ -228,11 +238,14 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
     states, rewards, dones, infos = jax.jit(rollout)(key)
     dones = np.asarray(dones)
     steps = int(np.argmax(dones)) + 1 if dones.any() else max_steps
-    kept = jax.tree.map(lambda x: x[: steps + 1], states)
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    index = np.unique(np.append(np.arange(0, steps + 1, every), steps))
+    kept = jax.tree.map(lambda x: x[index], states)
     frames = jax.jit(jax.vmap(lambda s: env.render_frame(s, env_params)))(kept)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, np.asarray(frames, np.uint8), duration=round(1000 / fps), loop=0)
     stats = {"return": float(np.sum(np.asarray(rewards)[:steps])), "steps": steps,
-             "ended": bool(dones.any()), "frames": steps + 1, "path": str(path)}
+             "ended": bool(dones.any()), "frames": len(index), "path": str(path)}
     stats.update({k: float(np.asarray(v)[steps - 1]) for k, v in infos.items()})
     return stats

@@ -2,7 +2,7 @@
 
 One place knows the layout, so ``ppo-train``, ``ppo-eval``, the run loop and the sinks agree::
 
-    <run dir>/config.json         resolved config + where each value came from
+    <run dir>/config.json         resolved config + where each value came from (no paths)
     <run dir>/checkpoint.msgpack  latest RunnerState (+ update index, schedule corners)
     <run dir>/metrics.jsonl       one row per update per seed
     <run dir>/evals.jsonl         periodic greedy evaluations (--eval-freq)
@@ -11,6 +11,9 @@ One place knows the layout, so ``ppo-train``, ``ppo-eval``, the run loop and the
     <run dir>/agent.gif           one greedy episode, for envs that render frames
     <run dir>/tensorboard/        event files (--tensorboard)
     <run dir>/wandb/, wandb_id    the W&B run (--wandb) and its id, for --resume
+
+A folder holding ``policy.msgpack`` (``ppo-export``) instead of a checkpoint is a policy
+folder: ``ppo-eval`` plays the policy (``ppo_trainer.app.policy``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from ppo_trainer.app.checkpoint import load_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.version import package_version
+
+# Config fields that hold machine paths: never written to config.json or a policy file.
+PATH_FIELDS = ("run_dir", "resume")
 
 
 class RunDirError(TrainerError):
@@ -47,11 +53,15 @@ class RunDir:
     gif = property(lambda self: self.path / "agent.gif")
     tensorboard = property(lambda self: self.path / "tensorboard")
     wandb_id = property(lambda self: self.path / "wandb_id")
+    policy = property(lambda self: self.path / "policy.msgpack")
 
     def write_config(self, config: TrainConfig, sources: dict[str, str] | None = None) -> None:
-        """``config.json``: every field, the derived sizes, the source of each value, and the
-        package version that wrote it (defaults and presets change between versions)."""
-        data = config.to_dict()
+        """``config.json``: every field but the paths, the derived sizes, the source of each
+        value, and the package version that wrote it (defaults and presets change between
+        versions). The paths (``run_dir``, ``resume``) are left out, so a committed record
+        carries no machine path: the run directory is wherever the file is, and ``--resume``
+        names it anew."""
+        data = {k: v for k, v in config.to_dict().items() if k not in PATH_FIELDS}
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
                     num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())),
                     version=package_version())

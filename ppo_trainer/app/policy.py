@@ -1,0 +1,148 @@
+"""Policy files: what it takes to act, without what it takes to train.
+
+A training checkpoint (``checkpoint.msgpack``) holds the whole ``RunnerState``: optimizer
+moments, every environment's state, the random keys. A policy file (``ppo-export RUN_DIR OUT``)
+keeps only the network parameters, the observation statistics the network was trained to see,
+and the run's config (without its machine paths), so a trained agent can be shipped and played
+(``ppo-eval``, its GIF) in a fraction of the size. Same serialization as the checkpoint
+(``flax.serialization`` msgpack), written atomically, told apart by its ``format`` marker::
+
+    {"format": "ppo-trainer/policy", "version": 1,
+     "params": ..., "obs_norm": ...,      # leading axis: the seeds kept
+     "meta": JSON {"config", "seeds", "update", "package", "package_version"}}
+
+``seeds`` are the indices of the kept seeds among the run's ``num_seeds``, so an evaluation of
+the file plays the same games as the run's own evaluation of those seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ppo_trainer.app.build import Setup, build
+from ppo_trainer.app.checkpoint import write_atomic
+from ppo_trainer.app.rundir import PATH_FIELDS, load_run
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.errors import TrainerError
+
+FORMAT = "ppo-trainer/policy"
+VERSION = 1
+PACKAGE = "snake-ppo-jax"
+
+
+class PolicyFileError(TrainerError):
+    """A policy file is missing, not a policy file, or does not fit its own config."""
+
+
+@dataclass
+class Policy:
+    """A policy read back: its config and built objects, and per kept seed its parameters and
+    observation statistics (``norm``: a full ``NormState``; only ``norm.obs`` is stored, the
+    return statistics, which acting never reads, are zeros)."""
+
+    config: TrainConfig
+    setup: Setup
+    params: Any
+    norm: Any
+    seeds: tuple[int, ...]
+    update: int
+    meta: dict[str, Any]
+
+
+def package_version() -> str | None:
+    """The installed version of this project, if it is installed (recorded, never checked)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) -> Policy:
+    """Write the policy of a run's last checkpoint to ``out`` (``seeds``: the seed indices to
+    keep, default all) and return it as ``load_policy`` would read it back."""
+    import jax
+    import jax.numpy as jnp
+    from flax import serialization
+
+    loaded = load_run(Path(run_dir))
+    num_seeds = loaded.config.num_seeds
+    kept = tuple(range(num_seeds)) if seeds is None else tuple(int(s) for s in seeds)
+    if not kept or len(set(kept)) != len(kept) or not all(0 <= s < num_seeds for s in kept):
+        raise PolicyFileError(f"--seed-index must name distinct seeds in 0..{num_seeds - 1} "
+                              f"(the run has {num_seeds}), got {list(kept)}")
+    index = jnp.asarray(kept, jnp.int32)
+    state = jax.device_get(jax.tree_util.tree_map(lambda x: x[index], loaded.runner_state))
+    config = {k: v for k, v in loaded.config.to_dict().items() if k not in PATH_FIELDS}
+    meta = {"config": config, "seeds": list(kept), "update": loaded.update, "package": PACKAGE,
+            "package_version": package_version()}
+    payload = {"format": FORMAT, "version": VERSION,
+               "params": serialization.to_state_dict(state.params),
+               "obs_norm": serialization.to_state_dict(state.norm.obs),
+               "meta": json.dumps(meta)}
+    write_atomic(Path(out), serialization.msgpack_serialize(payload))
+    return load_policy(Path(out))
+
+
+def read_payload(path: Path) -> dict[str, Any]:
+    """The raw contents of a policy file, or a one-line error saying what the file is instead."""
+    from flax import serialization
+
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyFileError(f"{path}: no such policy file")
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except Exception:
+        payload = None
+    if isinstance(payload, dict) and "runner_state" in payload:
+        raise PolicyFileError(f"{path}: a full training checkpoint, not a policy file (pass its "
+                              "run directory, or make a policy file with ppo-export)")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise PolicyFileError(f"{path}: not a policy file (no '{FORMAT}' marker)")
+    if int(payload.get("version", 0)) > VERSION:
+        raise PolicyFileError(f"{path}: policy file version {payload['version']} is newer than "
+                              f"this ppo_trainer reads ({VERSION}); upgrade it")
+    return payload
+
+
+def load_policy(path: Path) -> Policy:
+    """Read a policy file and build what playing it needs (env, network) from its config."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import serialization
+
+    path = Path(path)
+    payload = read_payload(path)
+    try:
+        meta = json.loads(payload["meta"])
+        config = TrainConfig.from_dict(meta["config"])
+        seeds = tuple(int(s) for s in meta["seeds"])
+        update = int(meta["update"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyFileError(f"{path}: unreadable policy metadata ({type(exc).__name__})") from None
+    setup = build(config)
+    template = setup.state_template()
+    try:
+        params = serialization.from_state_dict(template.params, payload["params"])
+        obs = serialization.from_state_dict(template.norm.obs, payload["obs_norm"])
+    except Exception as exc:  # a tree that is not this config's network
+        raise PolicyFileError(f"{path}: parameters do not fit the file's config "
+                              f"({type(exc).__name__})") from None
+    for (key, want), got in zip(jax.tree_util.tree_leaves_with_path((template.params,
+                                                                     template.norm.obs)),
+                                jax.tree_util.tree_leaves((params, obs)), strict=True):
+        if np.shape(got) != (len(seeds), *want.shape[1:]):
+            raise PolicyFileError(f"{path}: leaf {jax.tree_util.keystr(key)} has shape "
+                                  f"{np.shape(got)}, the config expects "
+                                  f"{(len(seeds), *want.shape[1:])}")
+    params, obs = jax.tree_util.tree_map(jnp.asarray, (params, obs))
+    norm = jax.tree_util.tree_map(lambda t: jnp.zeros((len(seeds), *t.shape[1:]), t.dtype),
+                                  template.norm)._replace(obs=obs)
+    return Policy(config, setup, params, norm, seeds, update, meta)
