@@ -148,7 +148,7 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
                 fmt(steps_to(run, ref.get("blines")), 0), f"{cfg['total_timesteps']:,}",
                 fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}",
                 settings_note(preset_drift(env, o, cfg, ref.get("overrides")))]) + " |")
-    lines += ["", "*settings*: `preset` where the row is what its command trains with today's "
+    lines += ["", "*settings*: `preset` where the row is what its command trains with the current "
               "presets (`ppo_trainer/presets.toml`); otherwise the settings it ran with that the "
               "preset has since changed (the row stays valid for those settings).", "",
               "Plots: `plots/<env>.png` (training return, mean and band over seeds; dashed: "
