@@ -184,3 +184,14 @@ def test_no_tracked_file_over_1_mb() -> None:
            if n and (ROOT / n).is_file() and (ROOT / n).stat().st_size > MAX_FILE_BYTES
            and n not in SIZE_EXEMPT]
     assert not big, "tracked files over 1 MB:\n" + "\n".join(big)
+
+
+def test_the_slow_default_run_threshold_is_below_the_measured_spread() -> None:
+    """tests/test_snake_learning.py states the lowest committed default-preset run; it must be
+    the records' lowest, so the threshold's margin is what its comment says."""
+    learning = importlib.util.spec_from_file_location("learning", ROOT / "tests" / "test_snake_learning.py")
+    module = importlib.util.module_from_spec(learning)
+    learning.loader.exec_module(module)
+    apples = [a for _, a, _ in _load("make_tables").pooled_runs()]
+    assert round(min(apples), 1) == module.LOWEST_MEASURED_APPLES
+    assert module.DEFAULT_RUN_THRESHOLD == module.LOWEST_MEASURED_APPLES - module.MARGIN_APPLES

@@ -56,6 +56,17 @@ def preset_drift(env: str, optimizer: str, config: dict[str, Any],
             if k not in NOT_SETTINGS and ran.get(k) != today[k]}
 
 
+def row_settings(env: str, optimizer: str, config: dict[str, Any],
+                 overrides: dict[str, Any] | None = None) -> str:
+    """The settings cell of a row; ``n/a`` for a row without a preset or a full config."""
+    from ppo_trainer.errors import ConfigError
+
+    try:
+        return settings_note(preset_drift(env, optimizer, config, overrides))
+    except (ConfigError, KeyError):
+        return "n/a"
+
+
 def settings_note(drift: dict[str, tuple[Any, Any]]) -> str:
     """The table's "settings" cell: current, or what the row ran with that the preset no
     longer has."""
@@ -147,7 +158,7 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
                 ", ".join(fmt(s, d) for s in scores), fmt(ref.get("blines"), d),
                 fmt(steps_to(run, ref.get("blines")), 0), f"{cfg['total_timesteps']:,}",
                 fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}",
-                settings_note(preset_drift(env, o, cfg, ref.get("overrides")))]) + " |")
+                row_settings(env, o, cfg, ref.get("overrides"))]) + " |")
     lines += ["", "*settings*: `preset` where the row is what its command trains with the current "
               "presets (`ppo_trainer/presets.toml`); otherwise the settings it ran with that the "
               "preset has since changed (the row stays valid for those settings).", "",
