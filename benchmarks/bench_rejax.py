@@ -106,7 +106,8 @@ def ours(seeds: int, updates: int, optimizer: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rejax-python", default="/tmp/rejax-venv/bin/python")
+    parser.add_argument("--rejax-python", default="rejax-venv/bin/python",
+                        help="the python of a venv with rejax 0.1.3 and gymnax 0.0.9")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--timesteps", type=int, default=200_000, help="env steps per seed")

@@ -12,6 +12,10 @@ policy eats ~0.1; every other seed eats 70+).
     ppo-train --env Snake-v0 --optimizer muon --num-seeds 8 --seed 200 \\
         --env-params starvation_is_death=true --run-dir runs --run-name starve_s200
     python benchmarks/snake_starvation.py runs/base_s200 runs/starve_s200 --out OUT
+    python benchmarks/snake_starvation.py --replot --out OUT    # table.md and curves.png from summary.json
+
+The study's record is ``summary.json`` (the curves are one point per update, 305 per seed at
+5M steps); ``--replot`` redraws from it without the run directories.
 """
 
 from __future__ import annotations
@@ -79,33 +83,45 @@ def plot(runs: list[dict], path: Path) -> None:
     axes[0, 0].set_ylabel("apples per episode (training)")
     axes[1, 0].set_ylabel("fraction of episodes\nthat starved")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=70)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, nargs="+", help="ppo-train run directories")
+    parser.add_argument("runs", type=Path, nargs="*", help="ppo-train run directories")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--replot", action="store_true", help="from <out>/summary.json alone")
     args = parser.parse_args(argv)
-    runs = [load_run(run) for run in args.runs]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(runs, indent=1))
+    if args.replot:
+        runs = json.loads((args.out / "summary.json").read_text())
+    else:
+        runs = [load_run(run) for run in args.runs]
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "summary.json").write_text(json.dumps(runs, indent=1))
     plot(runs, args.out / "curves.png")
-    print("| run | starvation | seeds | greedy apples per seed (of 97) | greedy wins | collapsed |")
-    print("|---|---|---|---|---|---|")
+    text = table(runs)
+    (args.out / "table.md").write_text(text)
+    print(text, end="")
+
+
+def table(runs: list[dict]) -> str:
+    """The per-run table and one pooled line per rule, as markdown."""
+    lines = ["| run | starvation | seeds | greedy apples per seed (of 97) | greedy wins | collapsed |",
+             "|---|---|---|---|---|---|"]
     for r in runs:
         apples = ", ".join(f"{a:.1f}" for a in r["greedy_apples"])
         wins = ", ".join(f"{w:.0%}" for w in r["greedy_win"])
         mode = "death" if r["starvation_is_death"] else "truncation"
-        print(f"| {r['run']} | {mode} | {r['seeds'][0]}-{r['seeds'][-1]} | {apples} | {wins} | "
-              f"{sum(r['collapsed'])} of {len(r['seeds'])} |")
+        lines.append(f"| {r['run']} | {mode} | {r['seeds'][0]}-{r['seeds'][-1]} | {apples} | "
+                     f"{wins} | {sum(r['collapsed'])} of {len(r['seeds'])} |")
     for death in (False, True):
         apples = np.array([a for r in runs if r["starvation_is_death"] == death
                            for a in r["greedy_apples"]])
         if apples.size:
-            print(f"starvation {'death' if death else 'truncation'}: {apples.size} seeds, mean "
-                  f"{apples.mean():.1f}, median {np.median(apples):.1f}, "
-                  f"collapsed {(apples < COLLAPSED_BELOW).sum()}")
+            lines.append(f"starvation {'death' if death else 'truncation'}: {apples.size} seeds, "
+                         f"mean {apples.mean():.1f}, median {np.median(apples):.1f}, "
+                         f"collapsed {(apples < COLLAPSED_BELOW).sum()}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+APPLES = 97  # a 10x10 board is full after 97 apples (the snake starts 3 long)
 
 
 def run_one(out: Path, preset: str, optimizer: str, num_seeds: int,
@@ -64,7 +65,8 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
                "mean_apples": float(np.mean(episodes["apples"][seed])),
                "mean_steps_per_win": float(steps[wins > 0].mean()) if wins.any() else None,
                "unfinished": int((~np.asarray(episodes["finished"][seed], bool)).sum()),
-               "apples": np.asarray(episodes["apples"][seed], dtype=float).tolist()}
+               "apples_counts": np.bincount(np.asarray(episodes["apples"][seed], dtype=int),
+                                            minlength=APPLES + 1).tolist()}
         for e in evals:
             if (e.get("per_seed_mean_win") or [0] * (seed + 1))[seed] >= 0.9:
                 row["first_90_step"] = e["global_step"]
@@ -106,19 +108,24 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
     plt.close(fig)
 
 
-def win_curves(out: Path) -> str:
-    """Greedy win rate per seed against env steps, for every run under ``out`` that has an
-    ``evals.jsonl`` (the periodic 256-episode evaluations): a plot and a table at the steps all
+def periodic(out: Path) -> dict[str, dict[int, list[float]]]:
+    """Run name -> {env step: greedy win rate per seed}, from every ``*/evals.jsonl`` under
+    ``out`` (the periodic 256-episode evaluations)."""
+    curves = {}
+    for path in sorted(out.glob("*/evals.jsonl")):
+        evals = [json.loads(line) for line in path.read_text().splitlines()]
+        curves[path.parent.name] = {e["global_step"]: e["per_seed_mean_win"] for e in evals}
+    return curves
+
+
+def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
+    """Greedy win rate per seed against env steps, per run: a plot and a table at the steps all
     runs evaluated, so optimizers are compared at equal env steps even if one run was stopped."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {}
-    for path in sorted(out.glob("*/evals.jsonl")):
-        evals = [json.loads(line) for line in path.read_text().splitlines()]
-        curves[path.parent.name] = {e["global_step"]: e["per_seed_mean_win"] for e in evals}
     if not curves:
         return ""
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -141,19 +148,19 @@ def win_curves(out: Path) -> str:
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
 
 
-def report(results: list[dict[str, Any]], out: Path, command: str, hardware: str,
-           preset: str) -> str:
+def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines = [f"# Snake 10x10: the {preset} recipe\n\nCommand: `{command}`\n",
+    lines = [f"# Snake 10x10: the {preset} recipe\n",
+             "Generated from `results.json` by `python benchmarks/snake_wins.py --replot --out "
+             f"{out.as_posix()}`.\n",
              "Greedy evaluation of the final checkpoint, 1024 episodes per seed (`ppo-eval RUN "
              "--episodes 1024`). Wall clock: the whole `ppo-train` process of all its vmapped "
              f"seeds (compilation, training, periodic and final evaluations, GIF) on {hardware} "
-             "(`wall_clock_s.txt`), "
-             "otherwise the training clock of `metrics.jsonl` (all seeds together, resumed "
+             "where it was timed, otherwise the training clock (all seeds together, resumed "
              "sessions added up); the time to 90% wins is always the training clock.\n",
              "| run | env steps | wall clock (all seeds) | win rate | mean apples | mean steps "
              "per win | 90% wins first at (steps / s) |", "|---|---|---|---|---|---|---|"]
@@ -166,7 +173,7 @@ def report(results: list[dict[str, Any]], out: Path, command: str, hardware: str
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.arange(0, 99) - 0.5
     for r in results:
-        ax.hist(r["apples"], bins=bins, histtype="step", label=r["run"])
+        ax.stairs(r["apples_counts"], bins[:len(r["apples_counts"]) + 1], label=r["run"])
     ax.set_yscale("log")
     _finish(fig, ax, "apples per episode (97 fill the board)", "episodes (of 1024)",
             out / "apples_hist.png")
@@ -183,26 +190,37 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true")
     parser.add_argument("--gif-run", default=None, help="run directory or policy file (in --out) "
                         "whose winning game becomes the GIF")
-    parser.add_argument("--hardware", default="this machine's 2 shared CPU cores",
-                        help="where the runs were timed, for the report's wall-clock note")
+    parser.add_argument("--hardware", default=None,
+                        help="where the runs were timed, for the report's wall-clock note "
+                             "(default: the record's, else a 2-core CPU)")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.replot:
-        results = [r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
+    record_path = out / "results.json"
+    if args.replot and not any(out.glob("*/eval1024.json")):
+        record = json.loads(record_path.read_text())  # the compact record alone
+        results = record["rows"]
+        hardware = args.hardware or record.get("hardware")
+        preset = record.get("preset", args.preset)
+        curves = {name: {int(step): wins for step, wins in curve.items()}
+                  for name, curve in record["periodic"].items()}
     else:
-        results = [r for o in args.optimizers
-                   for r in run_one(out, args.preset, o, args.num_seeds, extra)]
-    command = "python benchmarks/snake_wins.py " + shlex.join(sys.argv[1:])
-    text = report(results, out, command, args.hardware, args.preset) + win_curves(out)
+        results = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
+                   if args.replot else
+                   [r for o in args.optimizers
+                    for r in run_one(out, args.preset, o, args.num_seeds, extra)])
+        curves = periodic(out)
+        hardware, preset = args.hardware, args.preset
+    hardware = hardware or "2 CPU cores, no GPU"
+    text = report(results, out, hardware, preset) + win_curves(out, curves)
     if args.gif_run:
         gif = winning_gif(out / args.gif_run, out / "winning_game.gif")
         text += ("\n![a winning game](winning_game.gif)\n" if gif else
                  "\nNo winning game in the first greedy episodes of that run.\n")
     (out / "results.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(
-        [{k: v for k, v in r.items() if k != "apples"} for r in results], indent=1))
+    record_path.write_text(json.dumps({"preset": preset, "hardware": hardware, "rows": results,
+                                       "periodic": curves}) + "\n")
     print(text)
 
 

@@ -21,12 +21,20 @@ def test_snake_muon_learns_to_eat_within_a_small_budget() -> None:
     assert summary["mean_apples"] >= 10, summary
 
 
+# The default run's threshold: a stated margin below the lowest greedy apples of the committed
+# runs at this preset (docs/results.md, 'The default Snake run', the pooled table; checked
+# against the records by tests/test_docs.py). Set once from the data; a new result does not move
+# it without a commit that says so.
+LOWEST_MEASURED_APPLES = 74.8
+MARGIN_APPLES = 5.0
+DEFAULT_RUN_THRESHOLD = LOWEST_MEASURED_APPLES - MARGIN_APPLES
+
+
 @pytest.mark.slow
-def test_default_snake_command_reaches_70_apples(tmp_path) -> None:
-    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` -> >= 70 apples
-    (of 97). This is seed 0, the default, which made 76.3, the second lowest of the 25 Muon
-    seeds measured at this preset (74.8-94.5, mean 87.6; docs/results.md, 'The default Snake
-    run'); a collapse into circling (the old starvation rule's failure) scores ~0."""
+def test_default_snake_command_clears_the_measured_spread(tmp_path) -> None:
+    """The README claim: default `ppo-train --env Snake-v0 --optimizer muon` (seed 0) eats at
+    least DEFAULT_RUN_THRESHOLD apples (of 97) per greedy game; a collapse into circling (the
+    old starvation rule's failure) scores ~0."""
     from ppo_trainer.app import train_cli as cli
 
     code = cli.main(["--env", "Snake-v0", "--optimizer", "muon", "--run-dir", str(tmp_path),
@@ -34,4 +42,4 @@ def test_default_snake_command_reaches_70_apples(tmp_path) -> None:
     assert code == 0
     evaluation = json.loads((tmp_path / "default" / "eval.json").read_text())
     assert evaluation["episodes_per_seed"] >= 256
-    assert evaluation["mean_apples"] >= 70, evaluation
+    assert evaluation["mean_apples"] >= DEFAULT_RUN_THRESHOLD, evaluation

@@ -16,6 +16,63 @@ from ppo_trainer.app.compare.report import draw_curves, fmt, interval, jsonable
 from ppo_trainer.app.suite import raw as raw_store
 
 CONFIDENCE = 0.95
+# Fields that name a run's output, not how it trained.
+NOT_SETTINGS = ("run_dir", "run_name", "sources")
+
+
+def effective(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config with the fields added since it ran at their defaults, and Muon's
+    ``aux_adam_lr`` None (meaning: the run's ``lr``) spelled out."""
+    from ppo_trainer.config import TrainConfig
+
+    full = {**TrainConfig().to_dict(), **config}
+    kwargs = dict(full["optimizer_kwargs"])
+    if "aux_adam_lr" in kwargs and kwargs["aux_adam_lr"] is None:
+        kwargs["aux_adam_lr"] = full["lr"]
+    full["optimizer_kwargs"] = kwargs
+    return full
+
+
+def own_flags(config: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a row's own command set on top of its preset: the fields its ``config.json`` marks
+    as command-line flags (``ppo-suite --add-runs``), else the suite's seeds and ``overrides``."""
+    sources = config.get("sources")
+    if sources:
+        names = {k for k, v in sources.items() if v == "flag" and "." not in k}
+        return {k: config[k] for k in sorted(names - {"env", "optimizer", *NOT_SETTINGS})}
+    return {"num_seeds": config["num_seeds"], "seed": config["seed"], **(overrides or {})}
+
+
+def preset_drift(env: str, optimizer: str, config: dict[str, Any],
+                 overrides: dict[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
+    """Every setting where a recorded row differs from what its own command gives with today's
+    presets: name -> (recorded, today). Empty: the row is the current preset."""
+    from ppo_trainer.presets import preset_config
+
+    flags = own_flags(config, overrides)
+    today = effective(preset_config(env, optimizer=optimizer, **flags).to_dict())
+    ran = effective(config)
+    return {k: (ran[k], today[k]) for k in today
+            if k not in NOT_SETTINGS and ran.get(k) != today[k]}
+
+
+def row_settings(env: str, optimizer: str, config: dict[str, Any],
+                 overrides: dict[str, Any] | None = None) -> str:
+    """The settings cell of a row; ``n/a`` for a row without a preset or a full config."""
+    from ppo_trainer.errors import ConfigError
+
+    try:
+        return settings_note(preset_drift(env, optimizer, config, overrides))
+    except (ConfigError, KeyError):
+        return "n/a"
+
+
+def settings_note(drift: dict[str, tuple[Any, Any]]) -> str:
+    """The table's "settings" cell: current, or what the row ran with that the preset no
+    longer has."""
+    if not drift:
+        return "preset"
+    return "earlier preset: " + ", ".join(f"{k} {v[0]} (now {v[1]})" for k, v in drift.items())
 
 
 def seed_scores(run: dict[str, Any]) -> np.ndarray:
@@ -83,7 +140,8 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
         lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
                   f"{interval(*p['estimate'], 2)}"]
     header = ["env", "optimizer", f"greedy return [{conf}% CI]", "per seed", "gymnax-blines",
-              "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate"]
+              "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate",
+              "settings"]
     lines += ["", "## Per env", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for env, data in raw.items():
         ref = refs.get(env, {})
@@ -99,8 +157,12 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
                 env, o, interval(*stats.bootstrap_ci(scores, CONFIDENCE), d),
                 ", ".join(fmt(s, d) for s in scores), fmt(ref.get("blines"), d),
                 fmt(steps_to(run, ref.get("blines")), 0), f"{cfg['total_timesteps']:,}",
-                fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}"]) + " |")
-    lines += ["", "Plots: `plots/<env>.png` (training return, mean and band over seeds; dashed: "
+                fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}",
+                row_settings(env, o, cfg, ref.get("overrides"))]) + " |")
+    lines += ["", "*settings*: `preset` where the row is what its command trains with the current "
+              "presets (`ppo_trainer/presets.toml`); otherwise the settings it ran with that the "
+              "preset has since changed (the row stays valid for those settings).", "",
+              "Plots: `plots/<env>.png` (training return, mean and band over seeds; dashed: "
               "gymnax-blines). Raw data: `raw/<env>.json`.", ""]
     lines += [f"![{env}](plots/{env}.png)" for env in raw]
     return "\n".join(lines) + "\n", jsonable(agg)
