@@ -62,9 +62,9 @@ class RunDir:
         carries no machine path: the run directory is wherever the file is, and ``--resume``
         names it anew."""
         data = {k: v for k, v in config.to_dict().items() if k not in PATH_FIELDS}
+        sources = {k: v for k, v in sorted((sources or {}).items()) if k not in PATH_FIELDS}
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
-                    num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())),
-                    version=package_version())
+                    num_updates=config.num_updates, sources=sources, version=package_version())
         self.config.write_text(json.dumps(data, indent=2) + "\n")
 
     def read_config(self, label: str = "") -> tuple[TrainConfig, dict[str, str]]:
