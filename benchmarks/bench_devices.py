@@ -12,6 +12,11 @@ Prints a markdown table labelled with the device.
     python benchmarks/bench_devices.py                  # CartPole, 64 envs x 128 steps
     python benchmarks/bench_devices.py --quick          # smoke run
     python benchmarks/bench_devices.py --env Snake-v0 --num-envs 128 --optimizer muon
+    python benchmarks/bench_devices.py --json devices.json   # + rows, command, date, hardware
+
+``--json OUT`` writes the measured rows with the command, the date, the hardware and the package
+versions (``benchmarks/make_tables.py`` makes docs/scaling.md's table from
+docs/results/speed/devices.json).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def child(args: argparse.Namespace) -> None:
@@ -126,6 +132,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the fastest counts")
     parser.add_argument("--cpu-devices", default="1,2,4", help="forced host device counts")
     parser.add_argument("--quick", action="store_true", help="2 updates, 1 repeat")
+    parser.add_argument("--json", metavar="OUT", default=None,
+                        help="also write the rows, command, date, hardware and versions")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--devices", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,6 +156,15 @@ def main() -> None:
           f"(global batch), {args.num_seeds} seed(s), {args.updates} updates per timed run; "
           f"host: {os.cpu_count()} CPU cores")
     print(markdown(rows))
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from provenance import record
+
+        settings = {k: getattr(args, k) for k in ("env", "optimizer", "num_envs", "num_steps",
+                                                  "num_seeds", "updates", "repeats")}
+        Path(args.json).write_text(json.dumps({**record(sorted({r["device"] for r in rows})),
+                                               "settings": settings, "rows": rows},
+                                              indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,16 +18,24 @@ median of the per-round ratios is shown beside them. Prints a markdown table.
     python benchmarks/bench_loop.py --configs cartpole acrobot --rounds 5
     python benchmarks/bench_loop.py --previous             # + the previous Muon defaults
     python benchmarks/bench_loop.py --configs snake-transformer-128 snake-transformer-256  # GPU
+    python benchmarks/bench_loop.py --configs cartpole snake --rounds 3 --json loop.json
+
+``--json OUT`` also writes every round's measurement per configuration and variant, with the
+command, the date, the hardware and the package versions (``benchmarks/make_tables.py`` makes
+docs/speed.md's table from docs/results/speed/loop.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -37,6 +45,9 @@ from ppo_trainer.app.build import build
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.optim import make_optimizer
 from ppo_trainer.presets import preset_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import record  # noqa: E402
 
 OPT_STEPS = 64
 
@@ -194,7 +205,8 @@ def ratio(a: list[float], b: list[float]) -> float:
 
 
 def bench(key: str, rounds: int, vs: dict[str, dict[str, Any]], updates: int | None
-          ) -> list[dict[str, str]]:
+          ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """The printed rows of one configuration, and its raw measurements (every round)."""
     b = CONFIGS[key]
     cfgs = {v: b.make(**kw) for v, kw in vs.items()}
     n = updates or b.updates
@@ -205,9 +217,12 @@ def bench(key: str, rounds: int, vs: dict[str, dict[str, Any]], updates: int | N
         steps[v] = optimizer_step(cfg, params)
     t_step = interleave(steps, rounds)
     sps = interleave(loops, rounds)
-    rows = []
+    rows, raw = [], []
     cfg = cfgs["adam"]
     for v in vs:
+        raw.append({"config": key, "env": b.name, "note": b.note, "optimizer": v,
+                    "updates": n, "batch_size": cfg.batch_size,
+                    "opt_step_s": t_step[v], "env_steps_per_s": sps[v]})
         rows.append({
             "config": f"{b.name} ({key})",
             "optimizer": v,
@@ -219,7 +234,7 @@ def bench(key: str, rounds: int, vs: dict[str, dict[str, Any]], updates: int | N
             "per round": " ".join(f"{a / b:.2f}" for a, b in zip(sps[v], sps["adam"], strict=True)),
             "timed": f"{rounds} x {n} updates x {cfg.batch_size:,} steps",
         })
-    return rows
+    return rows, raw
 
 
 def markdown(rows: list[dict[str, str]]) -> str:
@@ -239,12 +254,16 @@ def main() -> None:
                         help=f"also time Muon with its previous defaults {PREVIOUS}")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
                         help="also time Muon with these hyperparameters (repeatable)")
+    parser.add_argument("--json", metavar="OUT", default=None,
+                        help="also write the measured rounds, command, date, hardware, versions")
     args = parser.parse_args()
     vs = variants(args.previous, args.variant)
-    rows = []
+    rows, raw = [], []
     for key in args.configs:
-        rows += bench(key, args.rounds, vs, args.updates)
-        print(markdown(rows[-len(vs):]), flush=True)
+        printed, measured = bench(key, args.rounds, vs, args.updates)
+        rows += printed
+        raw += measured
+        print(markdown(printed), flush=True)
     device = jax.devices()[0]
     print(f"\njax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}; interleaved in one process, "
@@ -255,6 +274,11 @@ def main() -> None:
         print(f"- {CONFIGS[key].name} ({key}): {CONFIGS[key].note}")
     print()
     print(markdown(rows))
+    if args.json:
+        devices = [f"{d.platform} ({d.device_kind})" for d in jax.devices()]
+        out = {**record(devices), "rounds": args.rounds, "opt_steps_per_timing": OPT_STEPS,
+               "rows": raw}
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

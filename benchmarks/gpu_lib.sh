@@ -1,13 +1,12 @@
 # Helpers shared by the time-boxed GPU study scripts (gpu_snake.sh, gpu_minatar.sh); sourced.
-# One GPU lease is a few minutes, so every run is time-boxed: SIGINT at the box makes the trainer
-# finish its running chunk and save a checkpoint (exit 130), and `ppo-eval` scores the last
-# checkpoint greedily. Several runs share the one GPU side by side: each alone is latency-bound
-# and leaves it mostly idle.
+# Every run is time-boxed, for GPU time that comes in slots of a few minutes: SIGINT at the box
+# makes the trainer finish its running chunk and save a checkpoint (exit 130), and `ppo-eval`
+# scores the last checkpoint greedily. Several runs share the one GPU side by side: each alone is
+# latency-bound and leaves it mostly idle.
 #
-# The device tool brings back at most 8 files from $OUT: run the scripts on a scratch folder
-# and archive it into $OUT at the end, e.g.
+# To keep the outputs as one file, run the scripts on a scratch folder and archive it, e.g.
 #   (bash benchmarks/gpu_snake.sh /tmp/s/snake & bash benchmarks/gpu_minatar.sh /tmp/s/minatar & wait)
-#   tar -C /tmp/s -cf "$OUT/study.tar" .
+#   tar -C /tmp/s -cf study.tar .
 #
 # Expects: $out (the output folder), $cap (seconds of training per run), the array $extra
 # (flags appended to every ppo-train, e.g. to shrink networks for a CPU dry run).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The four MinAtar games of the suite at gymnax-blines' own budget (10M env steps per seed), as
-# one time-boxed script (part of one GPU lease): each game's preset (gymnax-blines' PPO settings)
+# one time-boxed script: each game's preset (gymnax-blines' PPO settings)
 # with Adam and with Muon, 4 vmapped seeds each, eight runs side by side on the one GPU, each
 # stopped at its time box, then 64 greedy episodes per seed (`ppo-eval`), as the CPU suite does.
 # The CPU suite (docs/results/suite) runs the same presets at 2M steps.

@@ -25,7 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-PAGES = [ROOT / "README.md", ROOT / "docs" / "results.md"]
+PAGES = [ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "speed.md",
+         ROOT / "docs" / "scaling.md"]
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
 
@@ -217,11 +218,65 @@ def pendulum() -> str:
                    ["gymnax-blines' published PPO return", f"{o['reference']:g}"]])
 
 
+def _measured(record: dict[str, Any]) -> str:
+    """The line above a speed table: the command, the date, the machine and jax."""
+    hw = record["hardware"]
+    accel = [d for d in hw.get("devices", []) if not d.startswith("cpu")]
+    where = f"{hw['cpu']}, {hw['cores']} cores" + (f", {', '.join(accel)}" if accel else ", no GPU")
+    return (f"`{record['command']}`, {record['date']}: {where}, "
+            f"jax {record['versions'].get('jax', '?')}.\n\n")
+
+
+def speed_loop() -> str:
+    """benchmarks/bench_loop.py --json: whole-loop env steps/s and the optimizer step, each
+    variant against Adam in the same process (fastest rounds; the median per-round ratio)."""
+    record = _json("speed/loop.json")
+    rows = []
+    by_config: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in record["rows"]:
+        by_config.setdefault(r["config"], {})[r["optimizer"]] = r
+    for variants in by_config.values():
+        adam = variants["adam"]
+        for name, r in variants.items():
+            per_round = [a / b for a, b in zip(r["env_steps_per_s"], adam["env_steps_per_s"],
+                                               strict=True)]
+            rows.append([f"{r['env']} ({r['config']})", name,
+                         f"{np.median(r['opt_step_s']) * 1e6:,.0f}",
+                         f"{min(r['opt_step_s']) / min(adam['opt_step_s']):.2f}x",
+                         f"{max(r['env_steps_per_s']):,.0f}",
+                         f"{max(r['env_steps_per_s']) / max(adam['env_steps_per_s']):.2f}x",
+                         f"{np.median(per_round):.2f}x",
+                         f"{len(r['env_steps_per_s'])} x {r['updates']} updates x {r['batch_size']:,} steps"])
+    return _measured(record) + _table(
+        ["config", "optimizer", "opt. step (us, median)", "opt. step / Adam (fastest)",
+         "env steps/s (fastest round)", "env steps/s / Adam (fastest)",
+         "median of per-round ratios", "timed"], rows)
+
+
+def speed_devices() -> str:
+    """benchmarks/bench_devices.py --json: env steps/s per device count, same global batch."""
+    record = _json("speed/devices.json")
+    base: dict[str, float] = {}
+    rows = []
+    for r in record["rows"]:
+        base.setdefault(r["device"], r["steps/s"])
+        rows.append([r["device"], str(r["devices"]), str(r["envs/device"]), f"{r['compile s']:.1f}",
+                     f"{r['run s']:.3f}", f"{r['steps/s']:,.0f}",
+                     f"{r['steps/s'] / base[r['device']]:.2f}x"])
+    st = record["settings"]
+    setting = (f"{st['env']}, {st['optimizer']}, {st['num_envs']} envs x {st['num_steps']} steps "
+               f"(global), {st['updates']} updates per timed run, best of {st['repeats']}. ")
+    return setting + _measured(record) + _table(
+        ["device", "devices", "envs per device", "compile s", "run s", "env steps/s",
+         "vs 1 device"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
-    "snake-20x20": snake_20x20, "pendulum": pendulum,
+    "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
+    "speed-devices": speed_devices,
 }
 
 

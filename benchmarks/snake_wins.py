@@ -1,9 +1,18 @@
 """The "Train a Snake that wins" study: the ``snake-master`` recipe on several seeds (and
-optimizers), each evaluated on 1024 greedy episodes, with the table, the apples histogram and
-the GIF of a winning game that docs/results.md shows.
+optimizers), each evaluated on 1024 greedy episodes, with the table, the plots and the GIF of a
+winning game that docs/results.md shows.
 
     python benchmarks/snake_wins.py --num-seeds 3 --optimizers muon adam --out docs/results/snake-wins
     python benchmarks/snake_wins.py --replot --out docs/results/snake-wins
+    python benchmarks/snake_wins.py --replot --out docs/results/snake-wins --gif docs/results/snake-wins/policy.msgpack
+
+The record is ``results.json``: per seed the 1024-game summary with apples per game as counts,
+the periodic 256-game win rates per seed, and each run's training curves downsampled to a few
+hundred points per seed. ``--replot`` remakes the page (``results.md``) and its plots from the
+run directories where they are present (``RUN/eval1024.json``, ``metrics.jsonl``,
+``evals.jsonl``), otherwise from ``results.json`` alone. ``--gif POLICY`` records the greedy
+game of ``ppo-eval POLICY --gif-every 4`` as ``winning_game.gif`` and names the command on the
+page.
 
 Each optimizer is one ``ppo-train --preset snake-master --optimizer O --num-seeds N`` process
 (the seeds vmapped in one program; timed wall clock: compile, training, periodic and final
@@ -26,6 +35,8 @@ from typing import Any
 import numpy as np
 
 APPLES = 97  # a 10x10 board is full after 97 apples (the snake starts 3 long)
+CURVE_POINTS = 250  # training-curve points kept per seed
+CURVE_METRICS = ("charts/apples", "charts/win", "charts/episodic_return", "charts/episodic_length")
 
 
 def run_one(out: Path, preset: str, optimizer: str, num_seeds: int,
@@ -77,22 +88,61 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
     return out
 
 
-def winning_gif(source: Path, path: Path, tries: int = 64, every: int = 4) -> dict[str, Any] | None:
-    """Record greedy episodes (the first seed of a run directory or policy file) until one fills
-    the board; keep that GIF (every ``every``-th frame, so that it stays under 1 MB)."""
-    import jax
+def winning_gif(policy: Path, out: Path, every: int = 4) -> dict[str, Any]:
+    """``ppo-eval POLICY --episodes 1024 --gif OUT/winning_game.gif --gif-every 4``: the greedy
+    game of the policy's first kept seed; the record names the command."""
+    path = out / "winning_game.gif"
+    cmd = ["ppo-eval", policy.as_posix(), "--episodes", "1024", "--gif", path.as_posix(),
+           "--gif-every", str(every)]
+    subprocess.run([sys.executable, "-m", "ppo_trainer.app.eval_cli", *cmd[1:]], check=True)
+    return {"file": path.name, "command": " ".join(cmd)}
 
-    from ppo_trainer.app.eval_cli import load_playable
-    from ppo_trainer.app.evaluate import record_gif
 
-    loaded = load_playable(source)
-    params, norm = jax.tree_util.tree_map(lambda x: x[0], (loaded.params, loaded.norm))
-    for k in range(tries):
-        stats = record_gif(loaded.setup.trainer, loaded.setup.env_params, params, norm,
-                           jax.random.PRNGKey(k), path, max_steps=6000, every=every)
-        if stats.get("win"):
-            return {**stats, "key": k}
-    return None
+def _round(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def compact_curves(run: Path, points: int = CURVE_POINTS) -> dict[str, Any]:
+    """A run's ``metrics.jsonl`` downsampled to at most ``points`` updates (evenly spaced, the
+    last included): env steps, training clock, and per seed each of ``CURVE_METRICS``."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    seeds = sorted({r["seed"] for r in rows})
+    by_update: dict[int, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        by_update.setdefault(r["update"], {})[r["seed"]] = r
+    updates = sorted(u for u, per in by_update.items() if len(per) == len(seeds))
+    keep = [updates[i] for i in np.unique(np.linspace(0, len(updates) - 1,
+                                                      min(points, len(updates))).round().astype(int))]
+    first = [by_update[u][seeds[0]] for u in keep]
+    return {"global_step": [r["global_step"] for r in first],
+            "time": [r["time"] for r in first],
+            "per_seed": {m: [[_round(by_update[u][s][m]) for u in keep] for s in seeds]
+                         for m in CURVE_METRICS}}
+
+
+def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
+    """Training apples and win rate per seed against env steps, per run (the compact curves)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        return ""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for i, (name, curve) in enumerate(curves.items()):
+        for ax, metric, scale in ((axes[0], "charts/apples", 1), (axes[1], "charts/win", 100)):
+            for seed, values in enumerate(curve["per_seed"][metric]):
+                ax.plot(curve["global_step"], scale * np.asarray(values), color=f"C{i % 10}",
+                        alpha=0.8, lw=1, label=name if seed == 0 else None)
+    axes[1].set_xlabel("env steps per seed")
+    axes[1].set_ylabel("training games won (%)")
+    axes[1].grid(alpha=0.3)
+    _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png")
+    points = max(len(c["global_step"]) for c in curves.values())
+    return "\n".join(["", "Training games per seed (the policy's sampled actions), at "
+                       f"{points} evenly spaced updates of each run's training log:", "",
+                       "![training apples and wins](training.png)", ""])
 
 
 def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
@@ -188,8 +238,9 @@ def main() -> None:
     parser.add_argument("--preset", default="snake-master")
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
-    parser.add_argument("--gif-run", default=None, help="run directory or policy file (in --out) "
-                        "whose winning game becomes the GIF")
+    parser.add_argument("--gif", default=None, metavar="POLICY",
+                        help="policy file (or run directory) whose greedy game becomes "
+                             "winning_game.gif (ppo-eval --gif-every 4)")
     parser.add_argument("--hardware", default=None,
                         help="where the runs were timed, for the report's wall-clock note "
                              "(default: the record's, else a 2-core CPU)")
@@ -205,22 +256,32 @@ def main() -> None:
         preset = record.get("preset", args.preset)
         curves = {name: {int(step): wins for step, wins in curve.items()}
                   for name, curve in record["periodic"].items()}
+        training, gif = record.get("curves", {}), record.get("gif")
     else:
         results = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
                    if args.replot else
                    [r for o in args.optimizers
                     for r in run_one(out, args.preset, o, args.num_seeds, extra)])
         curves = periodic(out)
+        training = {p.parent.name: compact_curves(p.parent) for p in sorted(out.glob("*/metrics.jsonl"))}
         hardware, preset = args.hardware, args.preset
+        old = json.loads(record_path.read_text()) if record_path.exists() else {}
+        gif = old.get("gif") if isinstance(old, dict) else None
     hardware = hardware or "2 CPU cores, no GPU"
+    if args.gif:
+        gif = winning_gif(Path(args.gif), out)
     text = report(results, out, hardware, preset) + win_curves(out, curves)
-    if args.gif_run:
-        gif = winning_gif(out / args.gif_run, out / "winning_game.gif")
-        text += ("\n![a winning game](winning_game.gif)\n" if gif else
-                 "\nNo winning game in the first greedy episodes of that run.\n")
+    text += training_curves(out, training)
+    if gif:
+        text += (f"\nA winning game, the greedy game that `{gif['command']}` records:\n\n"
+                 f"![a winning game]({gif['file']})\n")
     (out / "results.md").write_text(text)
-    record_path.write_text(json.dumps({"preset": preset, "hardware": hardware, "rows": results,
-                                       "periodic": curves}) + "\n")
+    record = {"preset": preset, "hardware": hardware, "rows": results, "periodic": curves}
+    if training:
+        record["curves"] = training
+    if gif:
+        record["gif"] = gif
+    record_path.write_text(json.dumps(record) + "\n")
     print(text)
 
 
