@@ -77,7 +77,6 @@ def _register_quietly() -> None:
     try:
         __import__(_TARGET)
     except Exception as error:  # never break `import gymnax`
-        # Lazy: this module runs at every interpreter start, before `warnings` is loaded.
         import warnings
 
         warnings.warn(
