@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import gymnax
 
-from snake_gymnax.env import (
-    ACTION_MODES,
-    CHANNELS,
-    EGOCENTRIC_CHANNELS,
-    NUM_CHANNELS,
-    OBSERVATIONS,
-    EnvParams,
-    EnvState,
-    Snake,
-)
+from snake_gymnax.env import ACTION_MODES, Snake
+from snake_gymnax.observations import CHANNELS, EGOCENTRIC_CHANNELS, NUM_CHANNELS, OBSERVATIONS
+from snake_gymnax.state import EnvParams, EnvState
 
 ENV_ID = "Snake-v0"
 

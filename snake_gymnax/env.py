@@ -5,10 +5,16 @@ shapes).  The snake starts with length 3 in the centre, heading right (or, with
 ``EnvParams.random_start``, anywhere on the board with any heading); food appears uniformly on a
 free cell.
 
-Actions (constructor argument ``actions``): ``"absolute"`` (default; 0 up, 1 right, 2 down,
-3 left) or ``"relative"`` (0 turn left, 1 straight, 2 turn right).  The action and step rules
-(reversals, out-of-range actions, eating, dying, rewards, shaping, truncations) are spelled out
-in ``snake_gymnax.rules``, which implements them.
+Actions (constructor argument ``actions``):
+
+* ``"absolute"`` (default, 4 actions): 0 up, 1 right, 2 down, 3 left.  An action that points
+  straight back into the neck is ignored and the snake keeps its direction.
+* ``"relative"`` (3 actions): 0 turn left, 1 straight, 2 turn right.
+
+An out-of-range action (negative, or ``>= num_actions``) means "keep going straight", like the
+reversal: it never kills the snake by itself.  These action rules live here, next to the action
+space (``Snake.next_direction``); the step rules (eating, dying, rewards, shaping, truncations)
+are spelled out in ``snake_gymnax.rules``, which implements them.
 
 Observations (constructor argument ``observation``): ``"planes"`` (default, the board as
 head/body/food planes) or ``"egocentric"`` (a head-centred window rotated to the heading);
@@ -24,9 +30,13 @@ is drawn per step instead of one per cell.  Reset is a constant board plus one t
 the food, because auto-reset computes a reset on every step; ``Snake.step`` draws all of a
 step's random numbers (transition food, reset food, random start) from one call.
 
-This module holds the ``Snake`` class (options, params, step/reset wiring, hooks, spaces);
-what it builds on lives below it: ``state`` (``EnvState``, ``EnvParams``, board constants),
-``rules`` (one step), ``observations``, ``placement`` (starts, new food) and ``symmetries``.
+This module holds the ``Snake`` class (options, params, step/reset wiring, action rules, hooks,
+spaces); what it builds on lives below it: ``state`` (``EnvState``, ``EnvParams``, board
+constants, params helpers), ``rules`` (one step), ``observations``, ``placement`` (starts, new
+food, the step's draw), ``symmetries`` and ``frame`` (drawing).  Where a hook is a sibling's
+function as it stands (``uniforms``, ``render_frame``) the class names it instead of wrapping
+it; everything gymnax's ``Environment`` already does right (``reset``, ``observe``) is
+inherited.
 """
 
 from __future__ import annotations
@@ -39,24 +49,19 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
 
-from snake_gymnax import observations, placement, rules
-from snake_gymnax.frame import draw_board
-from snake_gymnax.observations import (  # noqa: F401  (CHANNELS re-exported)
-    CHANNELS,
-    EGOCENTRIC_CHANNELS,
-    NUM_CHANNELS,
-    OBSERVATIONS,
-)
-from snake_gymnax.rules import ACTION_MODES, _is_off, _resolve_limit
+from snake_gymnax import frame, observations, placement, rules
+from snake_gymnax.observations import EGOCENTRIC_CHANNELS, NUM_CHANNELS, OBSERVATIONS
 from snake_gymnax.state import (
     INITIAL_LENGTH,
     EnvParams,
     EnvState,
-    _body_dtype,
-    state_space,
+    body_dtype,
+    is_off,
+    resolve_limit,
 )
-from snake_gymnax.symmetries import Symmetry
-from snake_gymnax.symmetries import symmetries as _symmetries
+from snake_gymnax.symmetries import Symmetry, action_permutation, board_symmetry
+
+ACTION_MODES = ("absolute", "relative")
 
 
 class Snake(environment.Environment[EnvState, EnvParams]):
@@ -90,7 +95,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.actions = actions
         self.observation = observation
         self.num_cells = width * height
-        self.body_dtype = _body_dtype(self.num_cells)
+        self.body_dtype = body_dtype(self.num_cells)
         # Limits used when the EnvParams field is 0: a Hamiltonian-cycle player needs at most
         # `area` steps per apple and about area**2 / 4 steps per won game.
         self.auto_max_steps_in_episode = max(50 * self.num_cells, self.num_cells**2 // 2)
@@ -125,22 +130,16 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def resolve_params(self, params: EnvParams) -> EnvParams:
         """``params`` with "auto" (0) limits replaced by this board's numbers."""
         return params.replace(
-            max_steps_in_episode=_resolve_limit(
+            max_steps_in_episode=resolve_limit(
                 params.max_steps_in_episode, self.auto_max_steps_in_episode
             ),
-            max_steps_without_food=_resolve_limit(
+            max_steps_without_food=resolve_limit(
                 params.max_steps_without_food, self.auto_max_steps_without_food
             ),
         )
 
-    def uniforms(self, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """A step's random numbers from one draw: ``(food_u, reset_u, start_u)``.
-
-        Two 32-bit words: the top 23 bits of each make ``food_u`` (transition) and ``reset_u``
-        (the reset's food), bit for bit what ``jax.random.uniform(key, (2,))`` returns; the
-        18 low bits left over make ``start_u`` (the random start), so the option costs no draw.
-        """
-        return placement.uniforms(key)
+    # A step's random numbers from one draw: ``(food_u, reset_u, start_u)``; see the function.
+    uniforms = staticmethod(placement.uniforms)
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -190,7 +189,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         gives the same start as it always did; the random start draws from a folded key.
         """
         start_u = 0.0
-        if not _is_off(params.random_start):
+        if not is_off(params.random_start):
             start_u = jax.random.uniform(jax.random.fold_in(key, 1))
         return self.initial(jax.random.uniform(key), params, start_u)
 
@@ -201,7 +200,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         keep the current direction.  Relative: turn left/go straight/turn right; out of range
         goes straight.
         """
-        return rules.next_direction(self.actions, direction, action)
+        action = jnp.asarray(action, jnp.int32)
+        if self.actions == "absolute":
+            keep = (action < 0) | (action > 3) | (action == (direction ^ 2))
+            return jnp.where(keep, direction, action)
+        turn = jnp.where((action >= 0) & (action <= 2), action - 1, 0)
+        return (direction + turn) & 3
 
     def transition(
         self,
@@ -212,12 +216,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
         """``step_env`` given its one random number: ``food_u`` in [0, 1) picks new food."""
         direction = self.next_direction(state.direction, action)
-        new_state, reward, terminated, info = rules.move(
-            state, direction, params, food_u, self.height, self.width, self.body_dtype
-        )
-        new_state, reward, terminated, info = rules.starve(
-            new_state, reward, terminated, info, params, self.auto_max_steps_without_food
-        )
+        moved = rules.move(state, direction, params, food_u)
+        new_state, reward, terminated, info = rules.starve(*moved, self.resolve_params(params))
         return self.get_obs(new_state, params), new_state, reward, terminated, info
 
     def initial(
@@ -239,7 +239,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             )
         else:
             obs = self.get_obs(state, params)
-        if params is not None and not _is_off(params.random_start):
+        if params is not None and not is_off(params.random_start):
             random = placement.random_start_state(
                 self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
             )
@@ -247,16 +247,6 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
             obs = jax.lax.select(flag, self.get_obs(random, params), obs)
         return obs, state
-
-    def observe(
-        self,
-        key: jax.Array,
-        state: EnvState,
-        action: int | float | jax.Array | None,
-        params: EnvParams,
-    ) -> jax.Array:
-        """The configured observation; see the module docstring."""
-        return self.get_obs(state, params, key)
 
     def get_obs(
         self, state: EnvState, params: EnvParams | None = None, key: Any = None
@@ -271,20 +261,22 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
         """Time limit or starvation limit (0 = derived from the board); starvation is a
         termination instead with ``params.starvation_is_death``."""
-        auto = (self.auto_max_steps_in_episode, self.auto_max_steps_without_food)
-        return rules.is_truncated(state, params, *auto)
+        limits = self.resolve_params(params)
+        hungry = rules.starved(state, limits)
+        if not is_off(params.starvation_is_death):
+            hungry = hungry & ~jnp.asarray(params.starvation_is_death, jnp.bool_)
+        return (state.time >= limits.max_steps_in_episode) | hungry
 
     def is_terminated(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Dead (recorded by the fatal step) or the board is full."""
         return jnp.asarray(state.dead, jnp.bool_) | (state.length >= self.num_cells)
 
-    def is_terminal(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
-        """Same as ``is_terminated``: truncations are not terminal."""
-        return self.is_terminated(state, params)
+    # gymnax's legacy name (truncations are not terminal); an alias keeps ``params`` optional.
+    is_terminal = is_terminated
 
     def discount(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
-        """0.0 on a terminal state (death or win), else 1.0; ``info["discount"]`` per step."""
-        return jnp.where(self.is_terminated(state, params), 0.0, 1.0).astype(jnp.float32)
+        """float32 0.0 on a terminal state (death or win), else 1.0, like ``info["discount"]``."""
+        return rules.discount(self.is_terminated(state, params))
 
     def valid_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Bool ``(num_actions,)``: False only for the absolute move back into the neck.
@@ -292,7 +284,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         That move does nothing (the snake goes straight), so masking it removes a duplicate of
         "straight" from the policy; relative actions have no such move, all are True.
         """
-        return rules.valid_actions(self.actions, state.direction)
+        if self.actions == "relative":
+            return jnp.ones((3,), jnp.bool_)
+        return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
 
     def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Bool ``(num_actions,)``: ``valid_actions`` that do not die at once (wall or body).
@@ -300,7 +294,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         Same collision rule as the step (the leaving tail is free unless the move eats).  May be
         all False when the snake is trapped: fall back to ``valid_actions`` then.
         """
-        return rules.safe_actions(self.actions, state, self.height, self.width)
+        candidates = jnp.arange(self.num_actions, dtype=jnp.int32)
+        direction = self.next_direction(jnp.asarray(state.direction), candidates)
+        *_, dies = rules.head_move(state, direction)
+        return self.valid_actions(state) & ~dies
 
     def symmetries(self, params: EnvParams | None = None) -> tuple[Symmetry, ...]:
         """Symmetries for data augmentation: ``(obs_transform, action_permutation)`` pairs.
@@ -314,17 +311,19 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         Egocentric with absolute actions: identity only (the heading is not observed, so a
         mirrored view has no single matching absolute action).
         """
-        return _symmetries(self.width, self.height, self.actions, self.observation)
+        if self.observation == "egocentric":  # the heading is not observed
+            elements = [(0, False), (0, True)] if self.actions == "relative" else [(0, False)]
+        else:
+            rotations = range(4) if self.width == self.height else (0, 2)
+            elements = [(k, flip) for flip in (False, True) for k in rotations]
+        return tuple(
+            (board_symmetry(k, flip), action_permutation(self.actions, k, flip))
+            for k, flip in elements
+        )
 
-    def render_frame(
-        self, state: EnvState, params: EnvParams | None = None, cell_px: int = 16
-    ) -> jax.Array:
-        """RGB ``uint8`` ``(height * cell_px, width * cell_px, 3)`` image; jittable, vmappable.
-
-        The generic frame hook for GIFs: ``jax.vmap(env.render_frame)(states)`` renders a
-        stacked rollout in one call.  Always shows the whole board, whatever the observation.
-        """
-        return draw_board(state.body, state.length, state.food, cell_px)
+    # The GIF hook ``render_frame(state, params=None, cell_px=16)``: RGB uint8 image of the
+    # whole board, jittable and vmappable; see ``snake_gymnax.frame.render_frame``.
+    render_frame = staticmethod(frame.render_frame)
 
     def render(self, state: EnvState, params: EnvParams | None = None) -> np.ndarray:
         """RGB frame as a NumPy array (used by ``GymnaxToGymWrapper.render``)."""
@@ -351,10 +350,17 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def state_space(self, params: EnvParams | None = None) -> spaces.Dict:
         """Bounds of every state field."""
         params = self.resolve_params(self.default_params if params is None else params)
-        return state_space(self.height, self.width, self.body_dtype, params)
-
-    # ------------------------------------------------------------------ helpers
-
-    def _nth_free_cell(self, body: jax.Array, n: jax.Array) -> jax.Array:
-        """Flat index of the ``n``-th free cell in row-major order (``num_cells`` if none)."""
-        return placement.nth_free_cell(body, n, self.height, self.width)
+        n = self.num_cells
+        return spaces.Dict(
+            {
+                "body": spaces.Box(0, n, (self.height, self.width), self.body_dtype),
+                "head_row": spaces.Discrete(self.height),
+                "head_col": spaces.Discrete(self.width),
+                "direction": spaces.Discrete(4),
+                "food": spaces.Discrete(n + 1),
+                "length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32),
+                "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
+                "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
+                "dead": spaces.Discrete(2),
+            }
+        )

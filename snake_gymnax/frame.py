@@ -1,15 +1,17 @@
 """Pure-``jnp`` drawing of one Snake board as an RGB image.
 
 This module knows nothing of the environment class: it draws from the raw board (the body's
-remaining-lifetime counters, the length and the food cell), so ``env.py`` can use it for
-``Snake.render_frame`` while ``render.py`` (GIF files, episode recording) sits above both.  The
-import arrows point one way: ``render -> env -> frame``.
+remaining-lifetime counters, the length and the food cell), so ``Snake.render_frame`` is this
+module's ``render_frame`` while ``render.py`` (GIF files, episode recording) sits above both.
+The import arrows point one way: ``render -> env -> frame``.
 
 Colours: dark background with faint grid lines, bright yellow head, body fading from green
 (neck) to dark green (tail) by age, red food.
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -22,16 +24,25 @@ BODY_OLD = (20, 90, 40)  # the tail
 FOOD = (230, 50, 50)
 
 
-def draw_board(body: jax.Array, length: jax.Array, food: jax.Array, cell_px: int = 16) -> jax.Array:
-    """RGB ``uint8`` image ``(height * cell_px, width * cell_px, 3)`` of one board.
+class Board(Protocol):
+    """What a frame is drawn from: the fields of a Snake ``EnvState`` it reads."""
 
-    ``body`` is the ``(height, width)`` grid of remaining-lifetime counters (head = ``length``,
-    tail = 1, free = 0) and ``food`` the flat food index (``height * width`` when there is none).
-    Jittable and vmappable; ``cell_px`` is static.
+    body: jax.Array  # (height, width) remaining-lifetime counters: head = length, tail = 1
+    length: jax.Array
+    food: jax.Array  # flat index; height * width when there is none
+
+
+def render_frame(state: Board, params: Any = None, cell_px: int = 16) -> jax.Array:
+    """RGB ``uint8`` ``(height * cell_px, width * cell_px, 3)`` image; jittable, vmappable.
+
+    The generic frame hook for GIFs (``Snake.render_frame`` is this function, so
+    ``jax.vmap(env.render_frame)(states)`` renders a stacked rollout in one call).  Always
+    shows the whole board, whatever the observation; ``params`` is unused, ``cell_px`` static.
     """
-    height, width = body.shape
-    body = body.astype(jnp.float32)
-    length = jnp.asarray(length).astype(jnp.float32)
+    height, width = state.body.shape
+    body = state.body.astype(jnp.float32)
+    length = jnp.asarray(state.length).astype(jnp.float32)
+    food = state.food
     occupied = body > 0
     head = body >= length
     # 1 at the neck, 0 at the tail; a length-1 tail cannot happen (length >= 3).

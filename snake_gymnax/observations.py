@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snake_gymnax.state import INITIAL_LENGTH, EnvState, _body_dtype, flat_index
+from snake_gymnax.state import INITIAL_LENGTH, EnvState, body_dtype, flat_index
 
 NUM_CHANNELS = 3
 CHANNELS = ("head", "body", "food")
@@ -53,7 +53,7 @@ def egocentric_size(height: int, width: int) -> int:
 def egocentric_code_dtype(num_cells: int) -> Any:
     """Dtype of the code board: 0 free, 1..area body, ``area + 1`` food, ``area + 2`` wall."""
     codes = num_cells + 3
-    return _body_dtype(codes - 1)
+    return body_dtype(codes - 1)
 
 
 def planes_obs(state: EnvState, height: int, width: int, body_dtype: Any) -> jax.Array:

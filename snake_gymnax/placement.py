@@ -2,8 +2,8 @@
 draw per step that picks them.
 
 Kept apart from ``env.py`` because placement is table-building and index arithmetic, not the
-step rules; ``Snake.__init__``, ``Snake.initial`` and ``Snake.transition`` call these functions
-(and ``Snake._nth_free_cell`` delegates here).
+step rules; ``Snake.__init__`` and ``Snake.initial`` call these functions, ``rules.move``
+picks new food with ``nth_free_cell``, and ``Snake.uniforms`` is ``uniforms``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snake_gymnax.state import _DCOL, _DROW, INITIAL_LENGTH, EnvState, flat_index
+from snake_gymnax.state import DCOL, DROW, INITIAL_LENGTH, EnvState, flat_index
 
 
 def _unit_float(mantissa: jax.Array) -> jax.Array:
@@ -74,7 +74,7 @@ def start_table(height: int, width: int) -> np.ndarray:
             for r in range(height):
                 for c in range(width):
                     cells = [
-                        (r - k * _DROW[d], c - k * _DCOL[d])
+                        (r - k * DROW[d], c - k * DCOL[d])
                         for k in range(-room_ahead, INITIAL_LENGTH)
                     ]
                     if all(0 <= y < height and 0 <= x < width for y, x in cells):
@@ -100,7 +100,7 @@ def random_start_state(
     pick = jnp.minimum(jnp.floor(start_u * count).astype(jnp.int32), count - 1)
     row, col, direction = jnp.asarray(starts)[pick]
     head = row * width + col
-    stride = jnp.asarray(_DROW)[direction] * width + jnp.asarray(_DCOL)[direction]
+    stride = jnp.asarray(DROW)[direction] * width + jnp.asarray(DCOL)[direction]
     flat = flat_index(height, width)
     body = jnp.where(
         flat == head,

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from snake_gymnax.env import EnvParams, EnvState, Snake
 from snake_gymnax.frame import BACKGROUND, BODY_NEW, BODY_OLD, FOOD, GRID, HEAD
@@ -43,8 +44,6 @@ def render_frame(env: Snake, state: EnvState, cell_px: int = 16) -> jax.Array:
 
 def write_gif(frames: Any, path: str | Path, fps: int = 10) -> Path:
     """Write ``(T, h, w, 3)`` uint8 frames as a looping GIF (Pillow); returns the path."""
-    from PIL import Image
-
     frames = np.asarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"expected frames of shape (T, h, w, 3) with T >= 1, got {frames.shape}")

@@ -1,17 +1,10 @@
-"""The game rules as pure functions of one board: turning, moving, eating, dying, rewards, limits.
+"""The game rules as pure functions of one board: moving, eating, dying, rewards, limits.
 
 Kept apart from ``env.py`` so the rules read on their own, with the board's shape passed in;
-``Snake.next_direction``, ``transition``, ``valid_actions``, ``safe_actions`` and
-``is_truncated`` are thin wrappers.  The food cell comes from ``placement.nth_free_cell``.
-
-Actions (constructor argument ``actions``):
-
-* ``"absolute"`` (default, 4 actions): 0 up, 1 right, 2 down, 3 left.  An action that points
-  straight back into the neck is ignored and the snake keeps its direction.
-* ``"relative"`` (3 actions): 0 turn left, 1 straight, 2 turn right.
-
-An out-of-range action (negative, or ``>= num_actions``) means "keep going straight", like the
-reversal: it never kills the snake by itself.
+``Snake.transition`` calls ``move`` then ``starve``, ``Snake.safe_actions`` asks ``head_move``
+what a move would meet, and ``Snake.is_truncated`` uses ``starved``.  The action rules
+(turning, reversals, out-of-range actions) live with the action space in ``env.py``.  The food
+cell comes from ``placement.nth_free_cell``.
 
 Dynamics, per step:
 
@@ -27,11 +20,12 @@ Dynamics, per step:
   fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
 * two truncations: ``max_steps_in_episode`` (time limit) and ``max_steps_without_food``
   (starvation limit, so looping policies cannot stall an episode).  ``0`` means "derived from
-  the board": ``max(50 * area, area**2 // 2)`` and ``2 * area``.  With
-  ``starvation_is_death`` the starvation limit is a death instead (``terminated``, reward
-  ``death_penalty``); ``info["starved"]`` marks the step either way.  A snake that circles
-  until it starves then loses as much as one that hits a wall, where a truncation is
-  bootstrapped by PPO from the critic's value as if the game went on.
+  the board": ``max(50 * area, area**2 // 2)`` and ``2 * area`` (``Snake.resolve_params``; the
+  functions here take params with their limits resolved).  With ``starvation_is_death`` the
+  starvation limit is a death instead (``terminated``, reward ``death_penalty``);
+  ``info["starved"]`` marks the step either way.  A snake that circles until it starves then
+  loses as much as one that hits a wall, where a truncation is bootstrapped by PPO from the
+  critic's value as if the game went on.
 """
 
 from __future__ import annotations
@@ -40,62 +34,34 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from snake_gymnax.placement import nth_free_cell
-from snake_gymnax.state import _DCOL, _DROW, INITIAL_LENGTH, EnvParams, EnvState, flat_index
-
-ACTION_MODES = ("absolute", "relative")
+from snake_gymnax.state import DCOL, DROW, INITIAL_LENGTH, EnvParams, EnvState, flat_index, is_off
 
 
-def _is_off(value: Any) -> bool:
-    """True for a concrete Python/NumPy zero or False (an untraced ``EnvParams`` field).
+def head_move(
+    state: EnvState, direction: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Where a move in ``direction`` takes the head and what it meets there:
+    ``(row, col, flat, eats, dies)`` (``flat`` is 0 off the board).
 
-    Lets an option that is off cost nothing when the params are closed over (the usual case);
-    traced or vmapped params take the ``jnp.where`` path, which is correct for any value.
+    Dies off the board or on the body; the tail (counter 1) frees its cell this step unless the
+    snake eats (then the tail stays).  Vectorises over candidate ``direction`` values.
     """
-    return isinstance(value, (bool, int, float, np.bool_, np.number)) and not value
-
-
-def _resolve_limit(value: Any, auto: int) -> Any:
-    """``value`` if positive, else the board-derived ``auto``; static when ``value`` is."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value) if value > 0 else auto
-    value = jnp.asarray(value)
-    return jnp.where(value > 0, value, auto)
-
-
-def next_direction(actions: str, direction: jax.Array, action: jax.Array) -> jax.Array:
-    """``Snake.next_direction`` for action mode ``actions`` (``"absolute"`` or ``"relative"``)."""
-    action = jnp.asarray(action, jnp.int32)
-    if actions == "absolute":
-        keep = (action < 0) | (action > 3) | (action == (direction ^ 2))
-        return jnp.where(keep, direction, action)
-    turn = jnp.where((action >= 0) & (action <= 2), action - 1, 0)
-    return (direction + turn) & 3
-
-
-def valid_actions(actions: str, direction: jax.Array) -> jax.Array:
-    """``Snake.valid_actions``: all but the absolute move back into the neck."""
-    if actions == "relative":
-        return jnp.ones((3,), jnp.bool_)
-    return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(direction) ^ 2)
-
-
-def safe_actions(actions: str, state: EnvState, height: int, width: int) -> jax.Array:
-    """``Snake.safe_actions``: ``valid_actions`` whose move neither leaves the board nor enters
-    the body (the leaving tail is free unless the move eats)."""
-    num_actions = 4 if actions == "absolute" else 3
-    candidates = jnp.arange(num_actions, dtype=jnp.int32)
-    direction = next_direction(actions, jnp.asarray(state.direction), candidates)
-    row = state.head_row + jnp.asarray(_DROW)[direction]
-    col = state.head_col + jnp.asarray(_DCOL)[direction]
+    height, width = state.body.shape
+    row = state.head_row + jnp.asarray(DROW)[direction]
+    col = state.head_col + jnp.asarray(DCOL)[direction]
     inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
     flat = jnp.where(inside, row * width + col, 0)
     cell = state.body.reshape(-1)[flat].astype(jnp.int32)
     eats = inside & (flat == state.food)
     dies = ~inside | (cell > jnp.where(eats, 0, 1))
-    return valid_actions(actions, state.direction) & ~dies
+    return row, col, flat, eats & ~dies, dies
+
+
+def discount(terminated: jax.Array) -> jax.Array:
+    """``info["discount"]``: float32 0.0 where the step terminated, else 1.0."""
+    return jnp.where(terminated, 0.0, 1.0).astype(jnp.float32)
 
 
 def food_shaping(
@@ -104,10 +70,9 @@ def food_shaping(
     col: jax.Array,
     unshaped: jax.Array,
     params: EnvParams,
-    height: int,
-    width: int,
 ) -> jax.Array:
     """``coef * (d_before - d_after) / (height + width)``; 0 on eating or fatal steps."""
+    height, width = state.body.shape
     food_row, food_col = state.food // width, state.food % width
     before = jnp.abs(state.head_row - food_row) + jnp.abs(state.head_col - food_col)
     after = jnp.abs(row - food_row) + jnp.abs(col - food_col)
@@ -117,76 +82,68 @@ def food_shaping(
     return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
 
 
-def move(
+def advance_body(
+    body: jax.Array, flat: jax.Array, length: jax.Array, eats: jax.Array, dies: jax.Array
+) -> jax.Array:
+    """Age every counter by one and put the head (``length``) on ``flat``.
+
+    No ageing when eating (that is the growth) nor when dying, and no head on death: the
+    terminal observation shows the board just before the fatal move.
+    """
+    height, width = body.shape
+    age = (~eats & ~dies).astype(body.dtype)
+    body = jnp.maximum(body, age) - age
+    target = jnp.where(dies, -1, flat)  # -1 matches no cell
+    return jnp.where(flat_index(height, width) == target, length.astype(body.dtype), body)
+
+
+def step_reward(
     state: EnvState,
-    direction: jax.Array,
+    row: jax.Array,
+    col: jax.Array,
+    eats: jax.Array,
+    dies: jax.Array,
     params: EnvParams,
-    food_u: jax.Array,
-    height: int,
-    width: int,
-    body_dtype: Any,
+) -> jax.Array:
+    """``death_penalty``, ``apple_reward`` or ``step_penalty`` plus the optional shaping."""
+    reward = jnp.where(
+        dies, params.death_penalty, jnp.where(eats, params.apple_reward, params.step_penalty)
+    ).astype(jnp.float32)
+    if is_off(params.food_shaping):
+        return reward
+    return reward + food_shaping(state, row, col, dies | eats, params)
+
+
+def move(
+    state: EnvState, direction: jax.Array, params: EnvParams, food_u: jax.Array
 ) -> tuple[EnvState, jax.Array, jax.Array, dict[str, Any]]:
     """One step in ``direction``: ``(new_state, reward, terminated, info)``; ``food_u`` in
-    [0, 1) picks the new food cell when the snake eats."""
-    num_cells = height * width
-    row = state.head_row + jnp.asarray(_DROW)[direction]
-    col = state.head_col + jnp.asarray(_DCOL)[direction]
-    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
-    flat = jnp.where(inside, row * width + col, 0)
-
-    body = state.body
-    cell = body.reshape(-1)[flat].astype(jnp.int32)
-    eats = inside & (flat == state.food)
-    # The tail (counter 1) frees its cell this step unless the snake eats (tail stays).
-    dies = ~inside | (cell > jnp.where(eats, 0, 1))
-    eats = eats & ~dies
+    [0, 1) picks the new food cell (the ``u``-th free one) when the snake eats."""
+    height, width = state.body.shape
+    row, col, flat, eats, dies = head_move(state, direction)
     length = state.length + eats.astype(jnp.int32)
-    win = length >= num_cells
-
-    # Decrement every counter (not when eating: that is the growth; not when dying: the
-    # terminal observation shows the board just before the fatal move).
-    dec = (~eats & ~dies).astype(body_dtype)
-    body = jnp.maximum(body, dec) - dec
-    target = jnp.where(dies, -1, flat)  # -1 matches no cell: no head write on death
-    body = jnp.where(flat_index(height, width) == target, length.astype(body_dtype), body)
-
-    # New food: the u-th free cell, u uniform in [0, free); only used when eating.
-    u = jnp.floor(food_u * (num_cells - length)).astype(jnp.int32)
-    new_food = nth_free_cell(body, u, height, width)
-    food = jnp.where(eats, new_food, state.food)
-
+    win = length >= height * width
+    body = advance_body(state.body, flat, length, eats, dies)
+    u = jnp.floor(food_u * (height * width - length)).astype(jnp.int32)  # u-th free cell
     new_state = EnvState(
         body=body,
         head_row=jnp.where(dies, state.head_row, row),
         head_col=jnp.where(dies, state.head_col, col),
         direction=direction,
-        food=food,
+        food=jnp.where(eats, nth_free_cell(body, u, height, width), state.food),
         length=length,
         steps_without_food=jnp.where(eats, 0, state.steps_without_food + 1),
         time=state.time + 1,
         dead=dies,
     )
-    terminated = dies | win
-    reward = jnp.where(
-        dies,
-        params.death_penalty,
-        jnp.where(eats, params.apple_reward, params.step_penalty),
-    ).astype(jnp.float32)
-    if not _is_off(params.food_shaping):
-        reward = reward + food_shaping(state, row, col, dies | eats, params, height, width)
-    info = {
-        "apples": length - INITIAL_LENGTH,
-        "length": length,
-        "win": win,
-        "discount": jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
-    }
-    return new_state, reward, terminated, info
+    reward = step_reward(state, row, col, eats, dies, params)
+    info = {"apples": length - INITIAL_LENGTH, "length": length, "win": win}
+    return new_state, reward, dies | win, {**info, "discount": discount(dies | win)}
 
 
-def starved(state: EnvState, params: EnvParams, auto_steps_without_food: int) -> jax.Array:
-    """The starvation limit is reached in ``state`` (0 = the board-derived number)."""
-    food_limit = _resolve_limit(params.max_steps_without_food, auto_steps_without_food)
-    return state.steps_without_food >= food_limit
+def starved(state: EnvState, params: EnvParams) -> jax.Array:
+    """The starvation limit (``params`` resolved) is reached in ``state``."""
+    return state.steps_without_food >= params.max_steps_without_food
 
 
 def starve(
@@ -195,28 +152,15 @@ def starve(
     terminated: jax.Array,
     info: dict[str, Any],
     params: EnvParams,
-    auto_steps_without_food: int,
 ) -> tuple[EnvState, jax.Array, jax.Array, dict[str, Any]]:
     """``move``'s result plus ``info["starved"]`` (this step reached the starvation limit and
     did not end the game otherwise); with ``starvation_is_death`` that step dies, with
-    ``death_penalty``."""
-    starves = starved(state, params, auto_steps_without_food) & ~terminated
-    if not _is_off(params.starvation_is_death):
+    ``death_penalty``.  ``params`` with its limits resolved."""
+    starves = starved(state, params) & ~terminated
+    if not is_off(params.starvation_is_death):
         dies = jnp.asarray(params.starvation_is_death, jnp.bool_) & starves
         state = state.replace(dead=state.dead | dies)
         reward = jnp.where(dies, params.death_penalty, reward).astype(jnp.float32)
         terminated = terminated | dies
-        info = {**info, "discount": jnp.where(terminated, 0.0, 1.0).astype(jnp.float32)}
+        info = {**info, "discount": discount(terminated)}
     return state, reward, terminated, {**info, "starved": starves}
-
-
-def is_truncated(
-    state: EnvState, params: EnvParams, auto_steps_in_episode: int, auto_steps_without_food: int
-) -> jax.Array:
-    """Time limit or starvation limit (0 = the board-derived ``auto_*`` number); with
-    ``starvation_is_death`` only the time limit (starving is then a termination)."""
-    time_limit = _resolve_limit(params.max_steps_in_episode, auto_steps_in_episode)
-    hungry = starved(state, params, auto_steps_without_food)
-    if not _is_off(params.starvation_is_death):
-        hungry = hungry & ~jnp.asarray(params.starvation_is_death, jnp.bool_)
-    return (state.time >= time_limit) | hungry

@@ -1,8 +1,9 @@
 """The Snake state and params types, their bounds, and the board constants all modules share.
 
 It exists so the rules, observation, placement and environment modules can all use
-``EnvState``, the direction tables and the counter dtype without importing ``env.py`` (imports
-point down: everything here depends only on JAX, NumPy, flax and gymnax).
+``EnvState``, the direction tables, the counter dtype and the params helpers (``is_off``,
+``resolve_limit``) without importing ``env.py`` (imports point down: everything here depends
+only on JAX, NumPy, flax and gymnax).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import environment, spaces
+from gymnax.environments import environment
 
 INITIAL_LENGTH = 3
 
 # Row/column offsets of the four directions: up, right, down, left (clockwise).
-_DROW = np.array([-1, 0, 1, 0], dtype=np.int32)
-_DCOL = np.array([0, 1, 0, -1], dtype=np.int32)
+DROW = np.array([-1, 0, 1, 0], dtype=np.int32)
+DCOL = np.array([0, 1, 0, -1], dtype=np.int32)
 
 
 @struct.dataclass
@@ -58,8 +59,11 @@ class EnvParams(environment.EnvParams):
     starvation_is_death: bool = False  # the starvation limit ends the game as a death (terminated)
 
 
-def _body_dtype(num_cells: int) -> Any:
-    # Small counters halve or quarter the memory traffic of every board op.
+def body_dtype(num_cells: int) -> Any:
+    """Smallest int dtype that holds the body counters (0 .. ``num_cells``).
+
+    Small counters halve or quarter the memory traffic of every board op.
+    """
     if num_cells <= np.iinfo(np.uint8).max:
         return jnp.uint8
     if num_cells <= np.iinfo(np.int16).max:
@@ -72,19 +76,18 @@ def flat_index(height: int, width: int) -> jax.Array:
     return jnp.arange(height * width, dtype=jnp.int32).reshape(height, width)
 
 
-def state_space(height: int, width: int, body_dtype: Any, params: EnvParams) -> spaces.Dict:
-    """Bounds of every ``EnvState`` field on this board; ``params`` with its limits resolved."""
-    n = height * width
-    return spaces.Dict(
-        {
-            "body": spaces.Box(0, n, (height, width), body_dtype),
-            "head_row": spaces.Discrete(height),
-            "head_col": spaces.Discrete(width),
-            "direction": spaces.Discrete(4),
-            "food": spaces.Discrete(n + 1),
-            "length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32),
-            "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
-            "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
-            "dead": spaces.Discrete(2),
-        }
-    )
+def is_off(value: Any) -> bool:
+    """True for a concrete Python/NumPy zero or False (an untraced ``EnvParams`` field).
+
+    Lets an option that is off cost nothing when the params are closed over (the usual case);
+    traced or vmapped params take the ``jnp.where`` path, which is correct for any value.
+    """
+    return isinstance(value, (bool, int, float, np.bool_, np.number)) and not value
+
+
+def resolve_limit(value: Any, auto: int) -> Any:
+    """``value`` if positive, else the board-derived ``auto``; static when ``value`` is."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value) if value > 0 else auto
+    value = jnp.asarray(value)
+    return jnp.where(value > 0, value, auto)

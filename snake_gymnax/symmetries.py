@@ -1,7 +1,8 @@
 """Board symmetries for data augmentation: the observation transforms and action permutations.
 
 Kept apart from ``env.py`` because it is pure bookkeeping over the observation layout and the
-action encoding, with no part in the dynamics; ``Snake.symmetries`` delegates here.
+action encoding, with no part in the dynamics; ``Snake.symmetries`` picks the elements that
+fit its options and pairs each ``board_symmetry`` with its ``action_permutation``.
 """
 
 from __future__ import annotations
@@ -14,24 +15,26 @@ import jax.numpy as jnp
 import numpy as np
 
 # Where a left-right mirror of the board sends each direction (up, left, down, right).
-_MIRROR_DIRECTION = np.array([0, 3, 2, 1], dtype=np.int32)
+MIRROR_DIRECTION = np.array([0, 3, 2, 1], dtype=np.int32)
 
 Observation = jax.Array
 Symmetry = tuple[Callable[[Observation], Observation], np.ndarray]
 
 
-def _identity(obs: Observation) -> Observation:
+def identity(obs: Observation) -> Observation:
     """The identity symmetry."""
     return obs
 
 
 @cache
-def _board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Observation]:
+def board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Observation]:
     """``rot90**rotations`` (counter-clockwise) after an optional left-right flip, on (H, W, C).
 
-    Cached: every call hands out the same function object, so a trainer that passes the
-    transforms to ``jax.jit`` as static arguments does not recompile.
+    Cached: every call hands out the same function object (``identity`` for no change), so a
+    trainer that passes the transforms to ``jax.jit`` as static arguments does not recompile.
     """
+    if not rotations % 4 and not flip:
+        return identity
 
     def transform(obs: Observation) -> Observation:
         if flip:
@@ -43,23 +46,13 @@ def _board_symmetry(rotations: int, flip: bool) -> Callable[[Observation], Obser
     return transform
 
 
-def symmetries(width: int, height: int, actions: str, observation: str) -> tuple[Symmetry, ...]:
-    """``Snake.symmetries`` for a board of this shape and these action/observation options."""
-    n = 4 if actions == "absolute" else 3
-    identity: Symmetry = (_identity, np.arange(n, dtype=np.int32))
-    if observation == "egocentric":
-        if actions == "relative":
-            return (identity, (_board_symmetry(0, True), np.array([2, 1, 0], np.int32)))
-        return (identity,)
-    rotations = range(4) if width == height else (0, 2)
-    out: list[Symmetry] = []
-    for flip in (False, True):
-        for k in rotations:
-            if actions == "absolute":
-                mirrored = _MIRROR_DIRECTION if flip else np.arange(4, dtype=np.int32)
-                # np.rot90 (counter-clockwise) turns up into left: direction d -> d - 1.
-                perm = ((mirrored - k) % 4).astype(np.int32)
-            else:
-                perm = np.array([2, 1, 0] if flip else [0, 1, 2], np.int32)
-            out.append((_identity if (k, flip) == (0, False) else _board_symmetry(k, flip), perm))
-    return tuple(out)
+def action_permutation(actions: str, rotations: int, flip: bool) -> np.ndarray:
+    """``perm[a]``: the action that does in the transformed board what ``a`` did before.
+
+    Absolute actions turn with the board (``np.rot90`` turns up into left: ``d -> d - 1``) and
+    mirror across it; relative turns only swap left and right under a flip.
+    """
+    if actions == "relative":
+        return np.array([2, 1, 0] if flip else [0, 1, 2], np.int32)
+    mirrored = MIRROR_DIRECTION if flip else np.arange(4, dtype=np.int32)
+    return ((mirrored - rotations) % 4).astype(np.int32)

@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from snake_gymnax import EnvParams, EnvState, Snake
+from snake_gymnax.placement import nth_free_cell
 
 DROW = np.array([-1, 0, 1, 0])
 DCOL = np.array([0, 1, 0, -1])
@@ -665,7 +666,8 @@ def test_food_sampler_picks_exactly_the_nth_free_cell(board, seed, density):
     rng = np.random.default_rng(seed)
     body = (rng.random((height, width)) < density).astype(np.uint8)
     free = np.flatnonzero(body.reshape(-1) == 0)
-    picks = jax.jit(jax.vmap(env._nth_free_cell, in_axes=(None, 0)))(
+    nth = functools.partial(nth_free_cell, height=height, width=width)
+    picks = jax.jit(jax.vmap(nth, in_axes=(None, 0)))(
         jnp.asarray(body, env.body_dtype), jnp.arange(free.size + 1, dtype=jnp.int32)
     )
     np.testing.assert_array_equal(np.asarray(picks[: free.size]), free)
