@@ -38,11 +38,11 @@ def check(config: TrainConfig) -> TrainConfig:
     optimizer and its hyperparameters, then values and sizes. Returns it checked, with every
     declared hyperparameter filled in (validated); a checked config is returned as it is."""
     # envs imports gymnax (jax): loaded only when a config is checked, after the CLIs' parsing
-    from ppo_trainer.envs import resolve_env_id
+    from ppo_trainer import envs
 
     if is_checked(config):
         return config
-    resolve_env_id(config.env)
+    envs.resolve_env_id(config.env)
     kwargs = registry().validate(config.optimizer, **config.optimizer_kwargs)
     config.validate()
     checked = config.replace(optimizer_kwargs=kwargs)
@@ -84,10 +84,8 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
     # the heavy core (jax, optax, gymnax): imported when something is built, not when parsing
     import jax
 
+    from ppo_trainer import envs, optim, ppo
     from ppo_trainer import parallel as par
-    from ppo_trainer.envs import make_env
-    from ppo_trainer.optim import make_optimizer
-    from ppo_trainer.ppo import make_trainer
 
     config = check(config)
     devices, mesh = [], None
@@ -98,9 +96,9 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
             raise ConfigError(str(exc)) from None
         config.check_devices(len(devices))  # the count --devices 0/None stands for
         mesh = par.make_mesh(devices) if len(devices) > 1 else None
-    env, env_params = make_env(config)
-    tx, lr_schedule = make_optimizer(config, knots)
-    trainer = make_trainer(config, env, env_params, tx, progress_fn=progress_fn,
-                           lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every)
+    env, env_params = envs.make_env(config)
+    tx, lr_schedule = optim.make_optimizer(config, knots)
+    trainer = ppo.Trainer(config, env, env_params, tx, progress_fn=progress_fn,
+                          lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every)
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
     return Setup(config, env, env_params, trainer, keys, devices, mesh)

@@ -21,7 +21,9 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn, get_args
 
+from plugins import OptimizerError
 from ppo_trainer.config import TrainConfig, field_types, flag
+from ppo_trainer.errors import TrainerError
 from ppo_trainer.registry import registry as _registry
 
 GROUP_TITLES = {
@@ -214,9 +216,6 @@ def exit_code(exc: BaseException) -> int:
 
 def run_cli(prog: str, main: Callable[[], int]) -> int:
     """Run ``main``; turn the library's errors into one line on stderr and an exit code."""
-    from plugins import OptimizerError
-    from ppo_trainer.errors import TrainerError
-
     try:
         return main()
     except (TrainerError, OptimizerError) as exc:
