@@ -17,14 +17,13 @@ import argparse
 import dataclasses
 import json
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn, get_args
 
 from plugins import OptimizerError
 from ppo_trainer.config import TrainConfig, field_types, flag
 from ppo_trainer.errors import TrainerError
-from ppo_trainer.registry import registry as _registry
+from ppo_trainer.registry import registry  # noqa: F401  (re-exported for ppo-compare)
 
 GROUP_TITLES = {
     "env": "environment",
@@ -225,10 +224,3 @@ def run_cli(prog: str, main: Callable[[], int]) -> int:
               file=sys.stderr)
         return code
 
-
-def __getattr__(name: str) -> Any:
-    if name == "registry":  # deprecated after 0.2.0: one accessor for the registry
-        warnings.warn("ppo_trainer.app.flags.registry(prog) is deprecated: use "
-                      "ppo_trainer.registry.registry(prog)", FutureWarning, stacklevel=2)
-        return _registry
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
