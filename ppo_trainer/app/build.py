@@ -84,17 +84,18 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
     # the heavy core (jax, optax, gymnax): imported when something is built, not when parsing
     import jax
 
-    from ppo_trainer import envs, optim, parallel, ppo
+    from ppo_trainer import envs, optim, ppo
+    from ppo_trainer import parallel as par  # the module; ``parallel`` is this function's flag
 
     config = check(config)
     devices, mesh = [], None
     if parallel:
         try:
-            devices = parallel.select_devices(config.devices)
+            devices = par.select_devices(config.devices)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         config.check_devices(len(devices))  # the count --devices 0/None stands for
-        mesh = parallel.make_mesh(devices) if len(devices) > 1 else None
+        mesh = par.make_mesh(devices) if len(devices) > 1 else None
     env, env_params = envs.make_env(config)
     tx, lr_schedule = optim.make_optimizer(config, knots)
     trainer = ppo.Trainer(config, env, env_params, tx, progress_fn=progress_fn,
