@@ -86,3 +86,14 @@ def test_a_bad_config_passed_to_train_is_refused_before_anything_is_built(tmp_pa
     with pytest.raises(ConfigError, match="--num-minibatches 3 must divide"):
         runner.train(config, progress=False)
     assert calls["build"] == 0 and not list(tmp_path.iterdir())
+
+
+def test_build_selects_devices_only_for_a_parallel_run() -> None:
+    """ppo-eval, ppo-compare and library users build without devices; the run loop with them."""
+    import jax
+
+    config = cli.parse_args([*BASE, "--total-timesteps", "64"]).config
+    plain = build_module.build(config)
+    assert plain.devices == [] and plain.mesh is None
+    assert build_module.is_checked(plain.config)
+    assert build_module.build(config, parallel=True).devices == jax.devices()
