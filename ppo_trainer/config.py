@@ -2,14 +2,18 @@
 
 Every field becomes a command-line flag (``--field-name``; booleans also get ``--no-field-name``):
 its default is the flag's default, its ``help`` metadata the help text, and a ``Literal[...]``
-type its choices. ``ppo_trainer.app.flags`` builds the parsers from this class and nothing else.
-This module imports nothing heavy so that ``ppo-train --help`` answers fast.
+type its choices. The rest of what is known about a field is metadata on the same line (see
+:func:`_f`): its bound (checked by :meth:`TrainConfig.validate`), whether a resumed run may
+change it, and its alias flags. ``ppo_trainer.app.flags`` builds the parsers from this class and
+:data:`CLI_ONLY_FLAGS`, and nothing else. This module imports nothing heavy so that
+``ppo-train --help`` answers fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -17,13 +21,41 @@ from ppo_trainer.errors import ConfigError
 
 Network = Literal["auto", "mlp", "cnn", "transformer"]
 Activation = Literal["tanh", "relu"]
+Bound = Literal["positive", "non_negative", "unit", "unit_open", "device_count"]
+Resume = Literal["free", "locked", "per_invocation"]
+
+BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "positive": (lambda v: v > 0 and math.isfinite(v), "must be positive"),
+    "non_negative": (lambda v: v >= 0, "must be >= 0"),
+    "unit": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    "unit_open": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "device_count": (lambda v: v >= 0, "must be >= 0 (0: all devices)"),
+}
+"""A field's ``bound`` metadata -> (the test its value passes, the words of the error)."""
+
+CLI_ONLY_FLAGS = ("help", "list_optimizers", "list_presets", "show_config", "optimizers", "out",
+                  "only", "replot", "threshold", "threshold_frac", "final_window", "confidence",
+                  "wall_clock", "seeds", "episodes", "gif", "json")
+"""Flags of the command-line tools (ppo-train, ppo-compare, ppo-suite, ppo-eval) that are not
+fields: with the fields and their aliases, the names no optimizer hyperparameter may take."""
 
 
-def _f(default: Any, help: str, group: str = "ppo") -> Any:
-    """A dataclass field carrying its CLI help text and flag group."""
+def _f(default: Any, help: str, group: str = "ppo", *, bound: Bound | None = None,
+       resume: Resume = "free", aliases: dict[str, Any] | None = None) -> Any:
+    """A field with everything known about it on one line.
+
+    ``help``, ``group``: the flag's help text and group. ``bound``: a key of :data:`BOUNDS`
+    (``None`` values always pass). ``resume``: ``"locked"`` if a resumed run must keep the value
+    (it changes array shapes, the keys, the meaning of an update or what the network sees),
+    ``"per_invocation"`` if a resumed run takes it from its own command line, not the resumed
+    run's (where this invocation runs, not what the run is). ``aliases``: extra flags that set
+    this field to a fixed value (``{"use_muon": "muon"}``: ``--use-muon``).
+    """
+    metadata = {"help": help, "group": group, "bound": bound, "resume": resume,
+                "aliases": aliases or {}}
     if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"help": help, "group": group})
-    return field(default=default, metadata={"help": help, "group": group})
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -32,67 +64,88 @@ class TrainConfig:
     presets (``ppo_trainer/presets.toml``) are layered over them, command-line flags over both."""
 
     # --- environment ---
-    env: str = _f("Snake-v0", "gymnax env id, or 'module:EnvId' to import a module that registers it", "env")
+    env: str = _f("Snake-v0",
+                  "gymnax env id, or 'module:EnvId' to import a module that registers it", "env",
+                  resume="locked")
     env_kwargs: dict[str, Any] = _f(
         {}, "env constructor arguments, which may change shapes: KEY=VALUE[,KEY=VALUE] "
-        "(e.g. width=12,height=12), also as --env-kwargs.KEY=VALUE", "env")
+        "(e.g. width=12,height=12), also as --env-kwargs.KEY=VALUE", "env", resume="locked")
     env_params: dict[str, Any] = _f(
         {}, "EnvParams overrides: KEY=VALUE[,KEY=VALUE] (e.g. max_steps_in_episode=1000), also "
         "as --env-params.KEY=VALUE", "env")
     preset: str = _f("auto", "tuned settings to start from: a preset name, 'auto' (the env id's "
                      "preset, if any) or 'none' (see --list-presets)", "env")
-    one_hot_obs: bool = _f(True, "one-hot encode Discrete observations (FrozenLake-style envs)", "env")
-    normalize_obs: bool = _f(False, "running mean/std observation normalization over all envs", "env")
-    normalize_reward: bool = _f(False, "scale rewards by the running std of the discounted return", "env")
-    clip_obs: float = _f(10.0, "clip normalized observations to +-this", "env")
-    clip_reward: float = _f(10.0, "clip scaled rewards to +-this", "env")
+    one_hot_obs: bool = _f(True, "one-hot encode Discrete observations (FrozenLake-style envs)",
+                           "env", resume="locked")
+    normalize_obs: bool = _f(False, "running mean/std observation normalization over all envs",
+                             "env", resume="locked")
+    normalize_reward: bool = _f(False, "scale rewards by the running std of the discounted return",
+                                "env", resume="locked")
+    clip_obs: float = _f(10.0, "clip normalized observations to +-this", "env", bound="positive")
+    clip_reward: float = _f(10.0, "clip scaled rewards to +-this", "env", bound="positive")
     action_mask: bool = _f(False, "give the actions the env declares invalid "
                            "(env.valid_actions(state, params)) zero probability", "env")
     augment_symmetry: bool = _f(False, "train each minibatch sample under a random one of the "
                                 "env's symmetries (env.symmetries(params))", "env")
 
     # --- optimizer ---
-    optimizer: str = _f("muon", "registered optimizer name (see `ppo-train --list-optimizers`)", "optimizer")
-    lr: float = _f(5e-4, "learning rate (Adam; also the default for Muon's auxiliary Adam)", "optimizer")
-    max_grad_norm: float = _f(0.5, "global-norm gradient clip applied before the optimizer", "optimizer")
-    anneal_lr: bool = _f(True, "linearly anneal every learning rate to 0 at the last optimizer step", "optimizer")
+    optimizer: str = _f("muon", "registered optimizer name (see `ppo-train --list-optimizers`)",
+                        "optimizer", resume="locked", aliases={"use_muon": "muon"})
+    lr: float = _f(5e-4, "learning rate (Adam; also the default for Muon's auxiliary Adam)",
+                   "optimizer", bound="positive")
+    max_grad_norm: float = _f(0.5, "global-norm gradient clip applied before the optimizer",
+                              "optimizer", bound="positive")
+    anneal_lr: bool = _f(True,
+                         "linearly anneal every learning rate to 0 at the last optimizer step",
+                         "optimizer", resume="locked")
 
     # --- PPO ---
-    num_envs: int = _f(128, "parallel environments (global count)")
-    num_steps: int = _f(128, "steps per environment per rollout")
-    total_timesteps: int = _f(10_000_000, "total environment steps per seed")
-    update_epochs: int = _f(4, "epochs over each rollout")
-    num_minibatches: int = _f(4, "minibatches per epoch (must divide num_envs * num_steps)")
-    gamma: float = _f(0.99, "discount factor")
-    gae_lambda: float = _f(0.95, "GAE lambda")
-    clip_eps: float = _f(0.2, "PPO clip range of the policy ratio (and of the value, if clipped)")
-    clip_value_loss: bool = _f(True, "clip the value update to +-clip_eps around the rollout's value")
-    ent_coef: float = _f(0.01, "entropy bonus coefficient")
-    vf_coef: float = _f(0.5, "value loss coefficient")
+    num_envs: int = _f(128, "parallel environments (global count)", resume="locked",
+                       bound="positive")
+    num_steps: int = _f(128, "steps per environment per rollout", resume="locked", bound="positive")
+    total_timesteps: int = _f(10_000_000, "total environment steps per seed", bound="positive")
+    update_epochs: int = _f(4, "epochs over each rollout", bound="positive")
+    num_minibatches: int = _f(4, "minibatches per epoch (must divide num_envs * num_steps)",
+                              bound="positive")
+    gamma: float = _f(0.99, "discount factor", bound="unit")
+    gae_lambda: float = _f(0.95, "GAE lambda", bound="unit")
+    clip_eps: float = _f(0.2, "PPO clip range of the policy ratio (and of the value, if clipped)",
+                         bound="positive")
+    clip_value_loss: bool = _f(True,
+                               "clip the value update to +-clip_eps around the rollout's value")
+    ent_coef: float = _f(0.01, "entropy bonus coefficient", bound="non_negative")
+    vf_coef: float = _f(0.5, "value loss coefficient", bound="non_negative")
 
     # --- network ---
-    network: Network = _f("auto", "network architecture (auto: an MLP, the cheapest that learns)", "network")
-    hidden_size: int = _f(128, "MLP hidden width", "network")
-    num_hidden_layers: int = _f(2, "MLP hidden layers", "network")
-    activation: Activation = _f("tanh", "hidden activation of the MLP", "network")
+    network: Network = _f("auto", "network architecture (auto: an MLP, the cheapest that learns)",
+                          "network", resume="locked")
+    hidden_size: int = _f(128, "MLP hidden width", "network", resume="locked", bound="positive")
+    num_hidden_layers: int = _f(2, "MLP hidden layers", "network", resume="locked",
+                                bound="non_negative")
+    activation: Activation = _f("tanh", "hidden activation of the MLP", "network", resume="locked")
     shared_torso: bool = _f(False, "actor and critic share the MLP's hidden layers (half the "
-                            "cost per sample)", "network")
+                            "cost per sample)", "network", resume="locked")
     state_dependent_std: bool = _f(False, "Box actions: the Gaussian's std is softplus of a "
                                    "policy-head output (gymnax-blines' Gaussian-MLP), not one "
                                    "learned parameter", "network")
-    d_model: int = _f(64, "transformer width", "network")
-    num_layers: int = _f(2, "transformer blocks", "network")
-    num_heads: int = _f(4, "transformer attention heads", "network")
-    dropout: float = _f(0.0, "transformer dropout rate", "network")
+    d_model: int = _f(64, "transformer width", "network", resume="locked", bound="positive")
+    num_layers: int = _f(2, "transformer blocks", "network", resume="locked", bound="positive")
+    num_heads: int = _f(4, "transformer attention heads", "network", resume="locked",
+                        bound="positive")
+    dropout: float = _f(0.0, "transformer dropout rate", "network", bound="unit_open")
 
     # --- run ---
-    seed: int = _f(0, "random seed", "run")
-    num_seeds: int = _f(1, "independent seeds trained in one program (vmapped)", "run")
+    seed: int = _f(0, "random seed", "run", resume="locked")
+    num_seeds: int = _f(1, "independent seeds trained in one program (vmapped)", "run",
+                        resume="locked", bound="positive")
     run_dir: str = _f("runs", "parent folder of run directories", "run")
-    run_name: str | None = _f(None, "run directory name (default: env__optimizer__seed__time)", "run")
-    save_freq: int = _f(50, "checkpoint every N updates (and always at the end)", "run")
-    eval_freq: int = _f(0, "greedy evaluation every N updates (0: only at the end)", "run")
-    eval_episodes: int = _f(256, "episodes for each greedy evaluation", "run")
+    run_name: str | None = _f(None, "run directory name (default: env__optimizer__seed__time)",
+                              "run")
+    save_freq: int = _f(50, "checkpoint every N updates (and always at the end)", "run",
+                        bound="positive")
+    eval_freq: int = _f(0, "greedy evaluation every N updates (0: only at the end)", "run",
+                        bound="non_negative")
+    eval_episodes: int = _f(256, "episodes for each greedy evaluation", "run", bound="positive")
     wandb: bool = _f(False, "log metrics, config and the GIF to Weights & Biases", "run")
     wandb_project: str = _f("snake-ppo-jax", "W&B project", "run")
     wandb_entity: str | None = _f(None, "W&B entity", "run")
@@ -102,16 +155,17 @@ class TrainConfig:
     # --- devices and hosts (ppo_trainer/parallel.py) ---
     devices: int | None = _f(
         None, "devices to split the environments over, data-parallel (None/0: every device JAX "
-        "sees, on every host); --num-envs is the global count and must divide by it", "devices")
+        "sees, on every host); --num-envs is the global count and must divide by it", "devices",
+        bound="device_count", resume="per_invocation")
     distributed: bool = _f(
         False, "call jax.distributed.initialize() first, for multi-host runs (reads "
         "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or detects SLURM/Open MPI)",
-        "devices")
+        "devices", resume="per_invocation")
 
     # Optimizer-specific hyperparameters (declared by the optimizer plugin), e.g. muon_lr.
     optimizer_kwargs: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "plugin hyperparameters", "group": "internal"}
-    )
+        default_factory=dict, metadata={"help": "plugin hyperparameters", "group": "internal",
+                                        "resume": "free", "aliases": {}})
 
     # --- derived quantities (not flags) ---
     @property
@@ -146,32 +200,18 @@ class TrainConfig:
         """Raise :class:`ConfigError` (one line) for settings that cannot run. Cheap: no jax.
 
         Checks values and sizes only; the env id and the optimizer are checked where they are
-        resolved (``ppo_trainer.envs``, the optimizer registry), and callers check those first.
+        resolved (``ppo_trainer.envs``, the optimizer registry), and ``app.build.check``, the
+        one place that validates a run's config, checks those first.
         """
-        positive = ("num_envs", "num_steps", "total_timesteps", "update_epochs", "num_minibatches",
-                    "hidden_size", "d_model", "num_layers", "num_heads", "num_seeds", "save_freq",
-                    "eval_episodes", "lr", "max_grad_norm", "clip_eps", "clip_obs", "clip_reward")
-        for name in positive:
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"{flag(name)} must be positive, got {value}")
-        for name in ("num_hidden_layers", "eval_freq", "ent_coef", "vf_coef"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(self, name)}")
-        if self.devices is not None and self.devices < 0:
-            raise ConfigError(f"--devices must be >= 0 (0: all devices), got {self.devices}")
-        if self.devices and self.num_envs % self.devices:
-            raise ConfigError(f"--num-envs {self.num_envs} must divide by the device count "
-                              f"{self.devices} (--devices)")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{flag(name)} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        for f in dataclasses.fields(self):
+            value, bound = getattr(self, f.name), f.metadata.get("bound")
+            if bound and value is not None and not BOUNDS[bound][0](value):
+                raise ConfigError(f"{flag(f.name)} {BOUNDS[bound][1]}, got {value}")
         for name, choices in field_choices().items():
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{flag(name)} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
+        self.check_devices()
         if self.batch_size % self.num_minibatches:
             raise ConfigError(
                 f"--num-minibatches {self.num_minibatches} must divide --num-envs x --num-steps = "
@@ -182,6 +222,17 @@ class TrainConfig:
                 f"(--num-envs x --num-steps = {self.batch_size})")
         if self.network == "transformer" and self.d_model % self.num_heads:
             raise ConfigError(f"--num-heads {self.num_heads} must divide --d-model {self.d_model}")
+
+    def check_devices(self, visible: int | None = None) -> None:
+        """``--num-envs`` is the global count: it must split evenly over the devices, the
+        ``--devices`` count or, for None/0, all ``visible`` ones (known only once jax runs: the
+        run's build passes it). The one device-divisibility rule of the trainer."""
+        count = self.devices or visible
+        if count and self.num_envs % count:
+            hint = ("--devices" if self.devices else
+                    f"use --devices to pick fewer devices, or a multiple of {count} envs")
+            raise ConfigError(f"--num-envs {self.num_envs} must divide by the device count "
+                              f"{count} ({hint})")
 
 
 def flag(name: str) -> str:
@@ -198,3 +249,16 @@ def field_choices() -> dict[str, tuple[Any, ...]]:
     """Fields whose type is a ``Literal``: their allowed values, the one source of choices."""
     return {name: get_args(tp) for name, tp in field_types().items()
             if getattr(tp, "__origin__", None) is Literal}
+
+
+def fields_where(key: str, value: Any) -> tuple[str, ...]:
+    """The fields whose ``key`` metadata is ``value``, in field order:
+    ``fields_where("resume", "locked")``."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get(key) == value)
+
+
+def flag_aliases() -> dict[str, tuple[str, Any]]:
+    """Alias flag name -> (the field it sets, its value): ``{"use_muon": ("optimizer", "muon")}``.
+    """
+    return {alias: (f.name, value) for f in dataclasses.fields(TrainConfig)
+            for alias, value in f.metadata.get("aliases", {}).items()}

@@ -229,3 +229,40 @@ def test_config_json_is_byte_stable_whatever_the_order_of_sources(tmp_path: Path
     assert config == parsed.config
     assert sources == {k: v for k, v in parsed.sources.items() if k not in paths}
     assert list(sources) == sorted(sources) and sources["gamma"] == "flag"
+
+
+def test_each_fields_bound_resume_rule_and_alias_come_from_its_one_line() -> None:
+    """The check, the resume rule and the alias flags are read from the field's metadata: every
+    bounded field refuses a value outside its bound with a one-line message naming its flag."""
+    import dataclasses
+
+    from ppo_trainer.config import BOUNDS, fields_where, flag_aliases
+    from ppo_trainer.errors import ConfigError
+    from ppo_trainer.registry import reserved_names
+
+    outside = {"positive": 0, "non_negative": -1, "unit": 1.5, "unit_open": 1.0,
+               "device_count": -1}
+    bounded = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("bound")]
+    assert {f.metadata["bound"] for f in bounded} == set(BOUNDS)
+    for f in bounded:
+        with pytest.raises(ConfigError, match=f"^--{f.name.replace('_', '-')} must be"):
+            TrainConfig(**{f.name: outside[f.metadata["bound"]]}).validate()
+    assert {"num_envs", "network", "seed", "optimizer"} <= set(fields_where("resume", "locked"))
+    assert fields_where("resume", "per_invocation") == ("devices", "distributed")
+    assert flag_aliases() == {"use_muon": ("optimizer", "muon")}
+    assert "use_muon" in reserved_names() and "show_config" in reserved_names()
+    # an alias is the flag it stands for, wherever it stands on the line
+    assert cli.parse_args(["--use-muon", "--optimizer", "adam"]).config.optimizer == "adam"
+    assert cli.parse_args(["--optimizer", "adam", "--use-muon"]).config.optimizer == "muon"
+
+
+def test_deprecated_names_still_work_and_say_what_replaces_them() -> None:
+    from ppo_trainer import registry
+    from ppo_trainer.config import fields_where
+
+    with pytest.warns(FutureWarning, match="fields_where"):
+        assert cli.RESUME_LOCKED == fields_where("resume", "locked")
+    with pytest.warns(FutureWarning, match="fields_where"):
+        assert cli.PER_INVOCATION == ("devices", "distributed")
+    with pytest.warns(FutureWarning, match="config.CLI_ONLY_FLAGS"):
+        assert {"use_muon", "list_optimizers"} <= set(registry.CLI_ONLY_FLAGS)

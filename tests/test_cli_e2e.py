@@ -205,3 +205,17 @@ def test_chunk_line_and_bar_show_the_last_return_not_nan() -> None:
         for r in returns:
             bar.callback(update, {"charts/episodic_return": r, "charts/apples": r})
     assert "return 6.00" in bar.stats() and "apples 6.00" in bar.stats()
+
+
+def test_progress_bar_of_a_resumed_run_counts_only_its_own_updates(monkeypatch) -> None:
+    """A run resumed at update 4 shows 4 done, and its steps/s counts the updates after it."""
+    from ppo_trainer.app import progress
+
+    clock = iter([0.0, 0.0, 10.0, 10.0, 10.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    bar = progress.ProgressBar(10, 0, 64, num_seeds=1, enabled=False)  # t0 = 0
+    bar.start_at(4)
+    assert bar.completed == 4
+    bar.restart_clock()  # t0 = 0
+    bar.set_completed(6)  # draws at t = 10
+    assert bar.stats().startswith("13 steps/s")  # (6 - 4) x 64 / 10 s

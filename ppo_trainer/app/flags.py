@@ -2,7 +2,7 @@
 
 - :class:`OneLineParser`: argparse whose errors are one line on stderr and exit code 2.
 - :func:`add_config_flags`: ``TrainConfig`` fields -> flags (types, ``Literal`` choices, help,
-  groups from the field metadata); :func:`add_plugin_flags`: an optimizer plugin's declared
+  groups and alias flags such as ``--use-muon`` from the field metadata); :func:`add_plugin_flags`: an optimizer plugin's declared
   hyperparameters -> flags. Every flag is ``default=SUPPRESS`` so a parsed namespace holds only
   what was typed: the caller layers it over defaults / a preset / a resumed run's config.
 - :func:`normalize_argv`: the spellings people and W&B sweep agents use (``--num_envs=8``,
@@ -17,11 +17,13 @@ import argparse
 import dataclasses
 import json
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn, get_args
 
+from plugins import OptimizerError
 from ppo_trainer.config import TrainConfig, field_types, flag
+from ppo_trainer.errors import TrainerError
+from ppo_trainer.registry import registry  # noqa: F401  (re-exported for ppo-compare)
 
 GROUP_TITLES = {
     "env": "environment",
@@ -155,19 +157,24 @@ def add_option(group: Any, dest: str, tp: Any, default: Any, help_text: str,
                            help=text)
 
 
-def config_fields(skip: Iterable[str] = ()) -> list[dataclasses.Field]:
-    """The ``TrainConfig`` fields that are flags (not ``internal``), minus ``skip``."""
-    skip = set(skip)
+def config_fields(skip: Iterable[str] = (), only: Iterable[str] | None = None
+                  ) -> list[dataclasses.Field]:
+    """The ``TrainConfig`` fields that are flags (not ``internal``), minus ``skip`` (or just
+    ``only``)."""
+    skip, keep = set(skip), None if only is None else set(only)
     return [f for f in dataclasses.fields(TrainConfig)
-            if f.name not in skip and f.metadata.get("group") != "internal"]
+            if f.name not in skip and f.metadata.get("group") != "internal"
+            and (keep is None or f.name in keep)]
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: Iterable[str] = (),
-                     defaults: dict[str, Any] | None = None) -> None:
-    """A flag per ``TrainConfig`` field, grouped by its metadata; ``defaults`` for the help."""
+                     defaults: dict[str, Any] | None = None,
+                     only: Iterable[str] | None = None) -> None:
+    """A flag per ``TrainConfig`` field (and its aliases), grouped by its metadata; ``defaults``
+    for the help."""
     types = field_types()
     groups: dict[str, Any] = {}
-    for field in config_fields(skip):
+    for field in config_fields(skip, only):
         group_name = field.metadata.get("group", "ppo")
         if group_name not in groups:
             groups[group_name] = parser.add_argument_group(GROUP_TITLES.get(group_name, group_name))
@@ -176,6 +183,10 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: Iterable[str] = (),
             default = field.default_factory()  # type: ignore[misc]
         add_option(groups[group_name], field.name, types[field.name], default,
                    field.metadata.get("help", ""))
+        for alias, value in field.metadata.get("aliases", {}).items():
+            groups[group_name].add_argument(
+                flag(alias), dest=field.name, action="store_const", const=value,
+                default=argparse.SUPPRESS, help=f"same as {flag(field.name)} {value}")
 
 
 def add_plugin_flags(parser: argparse.ArgumentParser, hyperparams: Sequence[Any],
@@ -196,24 +207,6 @@ def split_plugin_values(namespace: dict[str, Any]) -> dict[str, Any]:
             if k.startswith(PLUGIN_PREFIX)}
 
 
-_REPORTED: dict[int, Any] = {}  # registries already reported, by id (held, so no id is reused)
-
-
-def registry(prog: str) -> Any:
-    """The optimizer registry; its load warnings (plugin problems, deprecated plugin APIs)
-    printed once per process, one line each, however often a command asks for the registry."""
-    from ppo_trainer.registry import registry as get
-
-    with warnings.catch_warnings():  # reported below, one line each
-        warnings.simplefilter("ignore")
-        reg = get()
-    if id(reg) not in _REPORTED:
-        _REPORTED[id(reg)] = reg
-        for message in getattr(reg, "warnings", ()):
-            print(f"{prog}: warning: {message}", file=sys.stderr)
-    return reg
-
-
 def exit_code(exc: BaseException) -> int:
     """2 for usage errors, 1 for a diverged or failed run, 130 for an interrupted one."""
     name = type(exc).__name__
@@ -222,9 +215,6 @@ def exit_code(exc: BaseException) -> int:
 
 def run_cli(prog: str, main: Callable[[], int]) -> int:
     """Run ``main``; turn the library's errors into one line on stderr and an exit code."""
-    from plugins import OptimizerError
-    from ppo_trainer.errors import TrainerError
-
     try:
         return main()
     except (TrainerError, OptimizerError) as exc:
@@ -233,3 +223,4 @@ def run_cli(prog: str, main: Callable[[], int]) -> int:
         print(f"{prog}: {label}{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
         return code
+

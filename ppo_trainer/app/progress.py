@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 def _finite_mean(values: list[float]) -> float:
@@ -57,15 +59,6 @@ class ProgressBar:
     # --- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ProgressBar:
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
             self._progress = Progress(
                 TextColumn("[bold]updates"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("{task.fields[stats]}"),
@@ -91,6 +84,12 @@ class ProgressBar:
             self._latest = (math.nan,) * len(self.keys)
 
     # --- feeding -----------------------------------------------------------------------------
+    def start_at(self, update: int) -> None:
+        """The run starts at ``update`` (a resumed run's checkpoint): the bar counts from there,
+        and steps/s only the updates done in this process."""
+        with self._lock:
+            self.completed = self._start_update = update
+
     def restart_clock(self) -> None:
         """Measure steps/s from now (e.g. after compilation)."""
         with self._lock:

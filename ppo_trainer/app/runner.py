@@ -1,5 +1,11 @@
 """The run loop behind ``ppo-train``: jitted chunks of updates, plain Python between them.
 
+A run starts at :func:`start`, the boundary: it joins a multi-process run (``--distributed``,
+before anything starts a jax backend) and checks the config, once (``app.build.check``);
+:func:`train` calls it too, so a library user passing a plain config gets it checked, and the
+CLI, which calls it first, is not checked twice. The run is then built once: a resumed run reads
+its checkpoint's update, optimizer-step count and schedule corners before the build.
+
 ``trainer.run`` is jitted (and vmapped over seeds) once per chunk length: ``save_freq`` (or
 ``eval_freq`` if smaller) and possibly one shorter final chunk, so at most two compilations.
 After each chunk, in order: NaN check (a diverged state is never saved), metrics rows to every
@@ -16,6 +22,7 @@ there (``optim.extend_knots``).
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import time
@@ -24,7 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ppo_trainer.app.build import build
+import jax
+import numpy as np
+from flax import serialization
+
+from ppo_trainer import parallel as par
+from ppo_trainer.app.build import build, check
 from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
 from ppo_trainer.app.evaluate import Evaluator, can_render, eval_key, format_summary, record_gif
 from ppo_trainer.app.plots import plot_learning_curve
@@ -57,8 +69,6 @@ class RunResult:
 
 
 def loss_is_finite(metrics: dict[str, Any]) -> bool:
-    import numpy as np
-
     return all(np.isfinite(np.asarray(v)).all() for k, v in metrics.items() if k.startswith("losses/"))
 
 
@@ -99,41 +109,82 @@ class _StopFlag:
                   "(Ctrl-C again to abandon the chunk)")
 
 
+def start(config: TrainConfig) -> TrainConfig:
+    """The boundary of a run: join the multi-process run (``--distributed``) before anything
+    starts a jax backend, give every process process 0's default run name, and check the
+    config. Returns the checked config; calling it again with that config checks nothing."""
+    if config.distributed:
+        par.initialize_distributed()  # idempotent: a second start joins nothing
+    if jax.process_count() > 1 and not (config.resume or config.run_name):
+        # the default name holds the clock: every process must use process 0's
+        config = config.replace(run_name=par.same_on_every_process(default_run_name(config)))
+    return check(config)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """What a resumed run needs from its checkpoint before it is built."""
+
+    update: int
+    opt_step: int  # optimizer steps taken: where the learning-rate schedule stands
+    knots: Knots | None  # the schedule's stored corners (None: a checkpoint older than them)
+
+
+def read_resume_point(path: Path) -> ResumePoint | None:
+    """The update, optimizer-step count and schedule corners of a checkpoint file, read without
+    building anything; ``None`` if it cannot be read (``load_checkpoint`` then says why)."""
+    try:
+        payload = serialization.msgpack_restore(Path(path).read_bytes())
+        meta = json.loads(payload.get("meta") or payload.get("config") or "{}")
+        opt_step = int(np.asarray(payload["runner_state"]["opt_step"]).reshape(-1)[0])
+        stored = meta.get("knots")
+        knots = tuple((int(x), float(y)) for x, y in stored) if stored else None
+        return ResumePoint(int(payload["update"]), opt_step, knots)
+    except Exception:  # a broken file: the one error message is load_checkpoint's
+        return None
+
+
+def plan_knots(config: TrainConfig, point: ResumePoint | None) -> tuple[Knots, str | None]:
+    """The learning-rate schedule's corners for this run, and a line saying how a resume
+    changed them (``None`` if it did not): a new run's plan, or the checkpoint's corners
+    continued to 0 at the new last optimizer step (``optim.extend_knots``)."""
+    if point is None:
+        return schedule_knots(config), None
+    stored = point.knots or schedule_knots(config)
+    steps_per_update = config.update_epochs * config.num_minibatches
+    new_last = point.opt_step + (config.num_updates - point.update) * steps_per_update - 1
+    if not (config.anneal_lr and new_last != stored[-1][0] and point.update < config.num_updates):
+        return stored, None
+    knots = extend_knots(stored, point.opt_step, new_last)
+    return knots, f"learning-rate schedule: {stored} -> {knots} (optimizer steps, fraction)"
+
+
 class Session:
     """One run between its chunks: the built objects, the state, the counters and the sinks."""
 
     def __init__(self, config: TrainConfig, sources: dict[str, str] | None,
                  progress: bool | None, log: Callable[[str], None] | None) -> None:
-        import jax
-
-        from ppo_trainer import parallel as par
-
-        if jax.process_count() > 1 and not (config.resume or config.run_name):
-            # the default name holds the clock: every process must use process 0's
-            config = config.replace(run_name=par.same_on_every_process(default_run_name(config)))
         self.config = config
         self.run = run_dir_for(config)
         self.main = jax.process_index() == 0  # multi-host: only process 0 writes
         self.bar = ProgressBar(config.num_updates, 0, config.batch_size, config.num_seeds,
                                enabled=progress if self.main else False)
         self.say = log or self.bar.log
-        self.progress = dict(progress_fn=self.bar.callback if self.bar.enabled else None,
-                             progress_every=max(1, self.chunk_length() // 10))
-        self.setup = build(config, parallel=True, **self.progress)
+        point = read_resume_point(self.run.require_checkpoint()) if config.resume else None
+        self.knots, schedule_note = plan_knots(config, point)
+        self.setup = build(config, parallel=True, knots=self.knots,
+                           progress_fn=self.bar.callback if self.bar.enabled else None,
+                           progress_every=max(1, self.chunk_length() // 10))
         self.say("training on " + par.describe(self.setup.devices, config.num_envs))
-        self.knots: Knots = schedule_knots(config)
-        if config.resume:
-            self._restore()
-        else:
-            if self.main:
-                self.run.path.mkdir(parents=True, exist_ok=True)
-            self.state, self.start = jax.jit(jax.vmap(self.setup.trainer.init))(self.setup.keys), 0
+        if schedule_note:
+            self.say(schedule_note)
+        self.state, self.start = self._restore() if config.resume else self._fresh()
         self.bar.set_keys(tuple(f"charts/{k}" for k in self.setup.trainer.info_keys))
         self._place_state()
         if self.main:
             self.run.write_config(config, sources)
         self.update = self.saved = self.start
-        self.bar.completed = self.bar._start_update = self.start
+        self.bar.start_at(self.start)
         self.sinks: list[Sink] = (make_sinks(config, self.run, self.start if config.resume else None)
                                   if self.main else [])
         previous = read_metrics(self.run.metrics) if self.main else []
@@ -148,33 +199,24 @@ class Session:
         return min(c.save_freq, c.eval_freq) if c.eval_freq else c.save_freq
 
     # ---------------------------------------------------------------- set-up steps
-    def _restore(self) -> None:
-        """Load the checkpoint; continue the learning-rate schedule from its stored corners."""
-        config = self.config
-        ckpt = load_checkpoint(self.run.require_checkpoint(), self.setup.state_template())
-        self.state, self.start = ckpt.runner_state, ckpt.update
-        stored = tuple((int(x), float(y)) for x, y in ckpt.meta.get("knots") or schedule_knots(config))
-        count = int(ckpt.runner_state.opt_step.reshape(-1)[0])
-        steps_per_update = config.update_epochs * config.num_minibatches
-        new_last = count + (config.num_updates - self.start) * steps_per_update - 1
-        self.knots = stored
-        if config.anneal_lr and new_last != stored[-1][0] and self.start < config.num_updates:
-            self.knots = extend_knots(stored, count, new_last)
-            self.say(f"learning-rate schedule: {stored} -> {self.knots} (optimizer steps, fraction)")
-        if self.knots != schedule_knots(config):  # rebuild the optimizer with these corners
-            self.setup = build(config, parallel=True, knots=self.knots, **self.progress)
+    def _fresh(self) -> tuple[Any, int]:
+        """A new run: its directory (process 0) and the initial state of every seed."""
+        if self.main:
+            self.run.path.mkdir(parents=True, exist_ok=True)
+        return jax.jit(jax.vmap(self.setup.trainer.init))(self.setup.keys), 0
+
+    def _restore(self) -> tuple[Any, int]:
+        """The checkpoint's state, in the structure of the run built for it."""
+        ckpt = load_checkpoint(self.run.checkpoint, self.setup.state_template())
         done = " (already complete: pass a larger --total-timesteps to extend)" \
-            if self.start >= config.num_updates else ""
-        self.say(f"resuming {self.run.path} from update {self.start}/{config.num_updates}{done}")
+            if ckpt.update >= self.config.num_updates else ""
+        self.say(f"resuming {self.run.path} from update {ckpt.update}/{self.config.num_updates}"
+                 f"{done}")
+        return ckpt.runner_state, ckpt.update
 
     def _place_state(self) -> None:
         """Strong-typed device arrays, so fresh and restored states hit the same compiled program;
         with a mesh, env axis sharded and the rest replicated (the device count may change)."""
-        import jax
-        import numpy as np
-
-        from ppo_trainer import parallel as par
-
         if self.setup.mesh is None:
             self.state = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(np.asarray(x)),
                                                 self.state)
@@ -186,8 +228,6 @@ class Session:
 
     def program(self, n: int) -> Any:
         """The compiled ``n``-update chunk (compiled once per distinct ``n``)."""
-        import jax
-
         if n not in self._compiled:
             t0 = time.perf_counter()
             fn = jax.vmap(lambda s: self.setup.trainer.run(s, n))
@@ -222,8 +262,6 @@ class Session:
 
     def host_state(self) -> Any:
         """The whole state as numpy on this host: a collective, every process calls it."""
-        from ppo_trainer import parallel as par
-
         return par.to_host(self.state)
 
     def on_main(self, step: Callable[..., Any], *args: Any) -> Any:
@@ -233,8 +271,6 @@ class Session:
         others would otherwise wait forever in the next collective. :func:`train` shares it at
         the end of the chunk, so every process stops after the same chunk.
         """
-        import jax
-
         if not self.main or self.failure is not None:
             return None
         if jax.process_count() == 1:
@@ -265,10 +301,6 @@ class Session:
         """Whether every process stops after this chunk (a collective with several processes):
         a Ctrl-C or a scheduler's signal seen by one process, in whichever chunk, stops all of
         them after the same one; a failure held by :meth:`on_main` is raised on every process."""
-        import jax
-
-        from ppo_trainer import parallel as par
-
         if jax.process_count() == 1:
             return wants_stop
         wants_stop, failed = par.any_process(wants_stop, self.failure is not None)
@@ -292,8 +324,6 @@ class Session:
 
     def gif(self, state: Any) -> Path | None:
         """One greedy episode of the first seed of a host ``state``; process 0 only."""
-        import jax
-
         if not can_render(self.setup.env):
             return None
         state = jax.tree_util.tree_map(lambda x: x[0], state)
@@ -304,7 +334,11 @@ class Session:
                  f"{stats['return']:.2f}): {self.run.gif}")
         return self.run.gif
 
-    def close(self, exit_code: int) -> None:
+    def end(self, exit_code: int) -> None:
+        """Close the sinks with the run's exit code (0 done, 1 failed, 130 interrupted); a run
+        that did not finish still gets its learning curve."""
+        if exit_code and self.main:
+            self.plot()
         for sink in self.sinks:
             sink.close(exit_code)
 
@@ -354,38 +388,38 @@ def train(
     that gathers the sharded state (checkpoint, evaluation, GIF) runs on all of them, while
     process 0 alone writes files. Raises ``TrainingDiverged``, ``TrainingInterrupted`` and the
     other ``TrainerError``s.
-    """
-    if config.distributed:  # before anything touches a jax backend
-        from ppo_trainer.parallel import initialize_distributed
 
-        initialize_distributed()
-    s = Session(config, sources, progress, log)
-    exit_code = 1  # until the run has ended well
+    ``config`` is checked here (:func:`start`) unless it is already a checked one
+    (``app.build.check``, or :func:`start`'s result, as ``ppo-train`` passes).
+    """
+    s = Session(start(config), sources, progress, log)
     try:
         with s.bar, _StopFlag(s.say) as stop:
             _run_chunks(s, stop, should_stop)
-        if stop.requested and s.update < config.num_updates:
-            exit_code = 130
-            if s.saved != s.update:
-                s.checkpoint()
-            s.sync_stop(False)  # a failed save on process 0 stops the others too
-            raise TrainingInterrupted(
-                f"interrupted at update {s.update}/{config.num_updates}; checkpoint saved. "
-                f"Resume with: ppo-train --resume {s.run.path}")
+        if stop.requested and s.update < s.config.num_updates:
+            _save_and_stop(s)
         result = _finish(s)
-        exit_code = 0
-        return result
-    finally:
-        if exit_code and s.main:
-            s.plot()
-        s.close(exit_code)
+    except BaseException as exc:
+        s.end(130 if isinstance(exc, TrainingInterrupted) else 1)
+        raise
+    s.end(0)
+    return result
+
+
+def _save_and_stop(s: Session) -> None:
+    """After a Ctrl-C (or ``should_stop``): checkpoint the last completed chunk, then raise
+    :class:`TrainingInterrupted` with the command that resumes the run."""
+    if s.saved != s.update:
+        s.checkpoint()
+    s.sync_stop(False)  # a failed save on process 0 stops the others too
+    raise TrainingInterrupted(
+        f"interrupted at update {s.update}/{s.config.num_updates}; checkpoint saved. "
+        f"Resume with: ppo-train --resume {s.run.path}")
 
 
 def _run_chunks(s: Session, stop: _StopFlag, should_stop: Callable[[int], bool] | None) -> None:
     """Compiled chunks until the budget is spent, a stop is asked for or the loss diverges;
     after each: metrics to the sinks, checkpoint, periodic evaluation, the stop check."""
-    from ppo_trainer import parallel as par
-
     config = s.config
     t_start = time.perf_counter()
     while s.update < config.num_updates:

@@ -6,14 +6,16 @@ On ``--resume`` the resumed run's ``config.json`` replaces the first three. ``--
 prints the resolved config with the source of every value; ``config.json`` records them.
 
 Parsing happens in two phases so that an optimizer's own hyperparameters become flags: phase 1
-finds ``--optimizer`` / ``--use-muon`` / ``--resume`` / ``--env`` / ``--preset``; phase 2 builds
-the full parser with that plugin's declared flags. Nothing heavy (jax, optax, gymnax) is imported
-before parsing, so ``--help`` answers fast.
+finds ``--optimizer`` (or its alias ``--use-muon``) / ``--resume`` / ``--env`` / ``--preset``;
+phase 2 builds the full parser with that plugin's declared flags. Nothing heavy (jax, optax,
+gymnax) is imported before parsing, so ``--help`` answers fast. Then the run loop's
+``runner.start`` checks the config, once, and ``runner.train`` builds and runs it, once.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,25 +27,17 @@ from ppo_trainer.app.flags import (
     add_config_flags,
     add_plugin_flags,
     normalize_argv,
-    registry,
     run_cli,
     split_plugin_values,
 )
-from ppo_trainer.config import TrainConfig, flag
+from ppo_trainer.app.rundir import RunDir
+from ppo_trainer.config import TrainConfig, fields_where, flag
 from ppo_trainer.errors import ConfigError
+from ppo_trainer.registry import registry
 from ppo_trainer.version import package_version
 
 PROG = "ppo-train"
-# Fields a resumed run must keep: they change array shapes, the meaning of an update, the keys,
-# or what the network was trained to see.
-RESUME_LOCKED = (
-    "env", "env_kwargs", "num_envs", "num_steps", "num_seeds", "seed", "optimizer", "anneal_lr",
-    "network", "hidden_size", "num_hidden_layers", "activation", "d_model", "num_layers",
-    "num_heads", "one_hot_obs", "normalize_obs", "normalize_reward", "shared_torso",
-)
-# Fields that say where this invocation runs, not what the run is: a resumed run takes them from
-# its own command line (a run trained by two processes resumes on one, or on other devices).
-PER_INVOCATION = ("devices", "distributed")
+PRESCAN = ("optimizer", "resume", "env", "preset")  # the flags that decide which others exist
 
 
 def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
@@ -58,8 +52,6 @@ def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
     )
     add_config_flags(parser)
     group = parser.add_argument_group("listing and inspection")
-    group.add_argument("--use-muon", action="store_true", default=False,
-                       help="same as --optimizer muon")
     group.add_argument("--list-optimizers", action="store_true", default=False,
                        help="list the registered optimizers and their flags, then exit")
     group.add_argument("--list-presets", action="store_true", default=False,
@@ -73,14 +65,12 @@ def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
     return parser
 
 
-def _prescan(argv: list[str]) -> Any:
-    """Phase 1: only the flags that decide which other flags and values exist."""
+def _prescan(argv: list[str]) -> dict[str, Any]:
+    """Phase 1: only the flags that decide which other flags and values exist (None: not given)."""
     pre = OneLineParser(prog=PROG, add_help=False, allow_abbrev=False)
-    for name in ("--optimizer", "--resume", "--env", "--preset"):
-        pre.add_argument(name, default=None)
-    pre.add_argument("--use-muon", action="store_true")
+    add_config_flags(pre, only=PRESCAN)
     known, _ = pre.parse_known_args(argv)
-    return known
+    return {name: getattr(known, name, None) for name in PRESCAN}
 
 
 @dataclass
@@ -97,25 +87,12 @@ class Parsed:
 def parse_args(argv: Sequence[str] | None = None) -> Parsed:
     """Parse (both phases) and layer defaults < preset < preset[optimizer] < flags (or, with
     --resume, the resumed run's config < flags)."""
-    from ppo_trainer.app.rundir import RunDir
-
     args = normalize_argv(sys.argv[1:] if argv is None else argv)
     pre = _prescan(args)
     reg = registry(PROG)
-    if pre.resume:
-        if pre.preset is not None:
-            raise ConfigError("--preset applies to new runs; a resumed run keeps its config")
-        base, sources = RunDir(Path(pre.resume)).read_config("--resume ")
-        defaults = TrainConfig()
-        base = base.replace(**{name: getattr(defaults, name) for name in PER_INVOCATION})
-        sources.update(dict.fromkeys(PER_INVOCATION, "default"))
-        preset = None
-    else:
-        base = TrainConfig()
-        sources = presets.default_sources()
-        preset = presets.find(pre.preset or base.preset, pre.env or base.env)
-    optimizer = ("muon" if pre.use_muon else pre.optimizer
-                 or (preset.settings.get("optimizer") if preset else None) or base.optimizer)
+    base, sources, preset = _starting_point(pre)
+    optimizer = (pre["optimizer"] or (preset.settings.get("optimizer") if preset else None)
+                 or base.optimizer)
     listing = any(a in args for a in ("--list-optimizers", "--list-presets"))
     hyperparams: Sequence[Any] = ()
     if optimizer in reg:
@@ -124,8 +101,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Parsed:
         reg.get(optimizer)  # raises the registry's one-line error (available names, hint)
     namespace = vars(build_parser(optimizer, hyperparams).parse_args(args))
     actions = {k: namespace.pop(k) for k in ("list_optimizers", "list_presets", "show_config")}
-    if namespace.pop("use_muon", False):
-        namespace["optimizer"] = "muon"
     plugin_given = split_plugin_values(namespace)
     declared = {hp.name: hp.default for hp in hyperparams}
 
@@ -136,9 +111,27 @@ def parse_args(argv: Sequence[str] | None = None) -> Parsed:
     return Parsed(config, sources, given, base, actions)
 
 
+def _starting_point(pre: dict[str, Any]) -> tuple[TrainConfig, dict[str, str], Any]:
+    """What the flags are layered over: (config, sources, preset). A new run: the defaults and
+    its preset; a resumed run: its own config.json, but the per-invocation fields (devices,
+    hosts) from this command line, and no preset."""
+    if not pre["resume"]:
+        base = TrainConfig()
+        return base, presets.default_sources(), presets.find(pre["preset"] or base.preset,
+                                                             pre["env"] or base.env)
+    if pre["preset"] is not None:
+        raise ConfigError("--preset applies to new runs; a resumed run keeps its config")
+    base, sources = RunDir(Path(pre["resume"])).read_config("--resume ")
+    per_invocation = fields_where("resume", "per_invocation")
+    defaults = TrainConfig()
+    base = base.replace(**{name: getattr(defaults, name) for name in per_invocation})
+    sources.update(dict.fromkeys(per_invocation, "default"))
+    return base, sources, None
+
+
 def validate_resume(config: TrainConfig, given: dict[str, Any], base: TrainConfig) -> None:
     """Flags that change shapes (or keys) may not differ from the run being resumed."""
-    for name in RESUME_LOCKED:
+    for name in fields_where("resume", "locked"):
         if name in given and getattr(config, name) != getattr(base, name):
             raise ConfigError(
                 f"{flag(name)} {getattr(config, name)} differs from the resumed run's "
@@ -165,35 +158,40 @@ def format_presets() -> str:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parsed = parse_args(argv)  # before importing the run loop (jax): --help stays fast
-    from ppo_trainer.app.build import check
-    from ppo_trainer.app.rundir import RunDir
-    from ppo_trainer.app.runner import train
-
+    parsed = parse_args(argv)
     if parsed.actions["list_optimizers"]:
         print(registry(PROG).format_table())
         return 0
     if parsed.actions["list_presets"]:
         print(format_presets())
         return 0
-    if parsed.config.distributed:  # before anything (importing gymnax) starts a jax backend
-        from ppo_trainer.parallel import initialize_distributed
+    # the run loop imports jax: only after parsing, so that --help stays fast
+    from ppo_trainer.app import runner
 
-        initialize_distributed()
-    config = check(parsed.config)  # env, then optimizer, then values and sizes
+    config = runner.start(parsed.config)  # joins --distributed first, then checks, once
     if parsed.actions["show_config"]:
         print(format_config(config, parsed.sources))
         return 0
     if config.resume:
         validate_resume(config, parsed.given, parsed.base)
         RunDir(Path(config.resume)).require_checkpoint()
-    train(config, sources=parsed.sources)
+    runner.train(config, sources=parsed.sources)  # trusts the checked config: no second check
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ppo-train``; returns the exit code (2 for usage errors, 130 on Ctrl-C)."""
     return run_cli(PROG, lambda: _main(argv))
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RESUME_LOCKED", "PER_INVOCATION"):  # deprecated after 0.2.0: field metadata
+        kind = "locked" if name == "RESUME_LOCKED" else "per_invocation"
+        warnings.warn(f"ppo_trainer.app.train_cli.{name} is deprecated: use "
+                      f"ppo_trainer.config.fields_where('resume', {kind!r})", FutureWarning,
+                      stacklevel=2)
+        return fields_where("resume", kind)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
