@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
 from ppo_trainer.errors import TrainerError
 
 
@@ -33,9 +38,6 @@ class Checkpoint:
 
 def save_checkpoint(path: Path, runner_state: Any, update: int, meta: dict[str, Any]) -> Path:
     """Write the state atomically (tmp file, fsync, rename) and return ``path``."""
-    import jax
-    from flax import serialization
-
     payload = {
         "runner_state": serialization.to_state_dict(jax.device_get(runner_state)),
         "update": int(update),
@@ -59,10 +61,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
 
 def load_checkpoint(path: Path, template: Any) -> Checkpoint:
     """Restore into the structure of ``template`` (e.g. ``jax.eval_shape`` of the init)."""
-    import jax
-    import jax.numpy as jnp
-    from flax import serialization
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -79,9 +77,6 @@ def load_checkpoint(path: Path, template: Any) -> Checkpoint:
 
 
 def _check_shapes(template: Any, state: Any, path: Path) -> None:
-    import jax
-    import numpy as np
-
     for (key, want), got in zip(
         jax.tree_util.tree_leaves_with_path(template), jax.tree_util.tree_leaves(state), strict=True
     ):

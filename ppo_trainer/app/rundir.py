@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ppo_trainer.app.build import Setup, build
-from ppo_trainer.app.checkpoint import load_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.version import package_version
@@ -119,6 +118,8 @@ class LoadedRun:
 
 def load_run(path: Path, label: str = "") -> LoadedRun:
     """A finished or interrupted run's config and last checkpoint (``ppo-eval``)."""
+    from ppo_trainer.app.checkpoint import load_checkpoint  # jax; ppo-train parses with rundir
+
     run = RunDir(Path(path))
     config, _ = run.read_config(label)
     run.require_checkpoint()
