@@ -62,7 +62,9 @@ class RunDir:
         names it anew."""
         data = {k: v for k, v in config.to_dict().items() if k not in PATH_FIELDS}
         data.update(batch_size=config.batch_size, minibatch_size=config.minibatch_size,
-                    num_updates=config.num_updates, sources=dict(sorted((sources or {}).items())),
+                    num_updates=config.num_updates,
+                    sources={k: v for k, v in sorted((sources or {}).items())
+                             if k not in PATH_FIELDS},
                     version=package_version())
         self.config.write_text(json.dumps(data, indent=2) + "\n")
 
