@@ -9,6 +9,10 @@ the observation the trainer's policy sees (normalized with the run's frozen stat
 Besides return and length, every scalar ``info`` value the env reports
 (``ppo_trainer.envs.info_metrics``: Snake's ``apples``, ``length``, ``win``) is recorded at each
 episode's last step, so a win rate is ``mean_win``.
+
+The episode loop itself (:func:`play_episodes`) takes any action function: the suite's
+random-policy baseline plays on it too. :func:`evaluate_run` is ``ppo-eval``: a run directory or
+a policy file (``ppo_trainer.app.policy.load_playable``), evaluated and recorded.
 """
 
 from __future__ import annotations
@@ -269,20 +273,20 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = 
         raise ConfigError(f"--max-steps must be positive, got {max_steps}")
     if gif_every < 1:
         raise ConfigError(f"--gif-every must be positive, got {gif_every}")
-    p = load_playable(Path(run_dir))
-    setup, config = p.setup, p.config
-    k_eval = eval_key(config.seed if seed is None else seed, p.update)
+    policy = load_playable(Path(run_dir))
+    setup, config = policy.setup, policy.config
+    k_eval = eval_key(config.seed if seed is None else seed, policy.update)
     k_gif = jax.random.fold_in(jax.random.PRNGKey(config.seed if seed is None else seed), 7)
     evaluator = Evaluator(setup.trainer, setup.env_params, episodes or config.eval_episodes,
                           max_steps)
-    summary = {"update": p.update, "seed_indices": list(p.seeds),
-               **evaluator(p.params, p.norm, k_eval, p.seeds, config.num_seeds)}
+    summary = {"update": policy.update, "seed_indices": list(policy.seeds),
+               **evaluator(policy.params, policy.norm, k_eval, policy.seeds, config.num_seeds)}
     if can_render(setup.env) and (gif or "").lower() != "none":
-        path = Path(gif) if gif else p.gif
-        first = jax.tree_util.tree_map(lambda x: x[0], (p.params, p.norm))
+        path = Path(gif) if gif else policy.gif
+        first = jax.tree_util.tree_map(lambda x: x[0], (policy.params, policy.norm))
         summary["gif_episode"] = record_gif(setup.trainer, setup.env_params, *first, k_gif, path,
                                             every=gif_every)
         summary["gif"] = str(path)
-    summary["source"] = p.source
+    summary["source"] = policy.source
     summary["info_keys"] = list(setup.trainer.info_keys)
     return summary

@@ -12,7 +12,8 @@ and the run's config (without its machine paths), so a trained agent can be ship
      "meta": JSON {"config", "seeds", "update", "package", "package_version"}}
 
 ``seeds`` are the indices of the kept seeds among the run's ``num_seeds``, so an evaluation of
-the file plays the same games as the run's own evaluation of those seeds.
+the file plays the same games as the run's own evaluation of those seeds. :func:`load_playable`
+reads either kind (a policy file or a run directory's last checkpoint) into one :class:`Policy`.
 """
 
 from __future__ import annotations
