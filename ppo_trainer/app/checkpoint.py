@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,17 +71,22 @@ def load_checkpoint(path: Path, template: Any) -> Checkpoint:
     except Exception as exc:  # corrupt file or a state that does not fit the config
         raise CheckpointError(f"{path}: cannot restore checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    _check_shapes(template, state, path)
+    misfit = first_misfit(template, state)
+    if misfit:
+        raise CheckpointError(f"{path}: checkpoint leaf {misfit[0]} has shape {misfit[1]}, the "
+                              f"config expects {misfit[2]} (a shape-changing flag differs)")
     state = jax.tree_util.tree_map(jnp.asarray, state)
     meta = json.loads(payload.get("meta") or payload.get("config") or "{}")
     return Checkpoint(state, int(payload["update"]), meta)
 
 
-def _check_shapes(template: Any, state: Any, path: Path) -> None:
-    for (key, want), got in zip(
-        jax.tree_util.tree_leaves_with_path(template), jax.tree_util.tree_leaves(state), strict=True
-    ):
-        if np.shape(want) != np.shape(got):
-            raise CheckpointError(
-                f"{path}: checkpoint leaf {jax.tree_util.keystr(key)} has shape {np.shape(got)}, "
-                f"the config expects {np.shape(want)} (a shape-changing flag differs)")
+def first_misfit(template: Any, tree: Any, expected: Callable[[Any], tuple[int, ...]] = np.shape
+                 ) -> tuple[str, tuple[int, ...], tuple[int, ...]] | None:
+    """The first leaf of ``tree`` whose shape is not ``expected(template's leaf)``, as ``(path,
+    shape, expected shape)``; None when every leaf fits. A restored tree takes its structure from
+    the template, but not its shapes: this check is what says which flag changed them."""
+    for (key, want), got in zip(jax.tree_util.tree_leaves_with_path(template),
+                                jax.tree_util.tree_leaves(tree), strict=True):
+        if np.shape(got) != tuple(expected(want)):
+            return jax.tree_util.keystr(key), np.shape(got), tuple(expected(want))
+    return None

@@ -26,11 +26,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import serialization
 
 from ppo_trainer.app.build import Setup, build
-from ppo_trainer.app.checkpoint import write_atomic
+from ppo_trainer.app.checkpoint import first_misfit, write_atomic
 from ppo_trainer.app.rundir import PATH_FIELDS, RunDir, RunDirError, load_run
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
@@ -125,13 +124,11 @@ def load_policy(path: Path) -> Policy:
     except Exception as exc:  # a tree that is not this config's network
         raise PolicyFileError(f"{path}: parameters do not fit the file's config "
                               f"({type(exc).__name__})") from None
-    for (key, want), got in zip(jax.tree_util.tree_leaves_with_path((template.params,
-                                                                     template.norm.obs)),
-                                jax.tree_util.tree_leaves((params, obs)), strict=True):
-        if np.shape(got) != (len(seeds), *want.shape[1:]):
-            raise PolicyFileError(f"{path}: leaf {jax.tree_util.keystr(key)} has shape "
-                                  f"{np.shape(got)}, the config expects "
-                                  f"{(len(seeds), *want.shape[1:])}")
+    misfit = first_misfit((template.params, template.norm.obs), (params, obs),
+                          lambda want: (len(seeds), *want.shape[1:]))
+    if misfit:
+        raise PolicyFileError(f"{path}: leaf {misfit[0]} has shape {misfit[1]}, the config "
+                              f"expects {misfit[2]}")
     params, obs = jax.tree_util.tree_map(jnp.asarray, (params, obs))
     norm = jax.tree_util.tree_map(lambda t: jnp.zeros((len(seeds), *t.shape[1:]), t.dtype),
                                   template.norm)._replace(obs=obs)
