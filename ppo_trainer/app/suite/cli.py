@@ -16,7 +16,6 @@ then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``;
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,17 +107,7 @@ def _main(argv: Sequence[str] | None) -> int:
                                eval_episodes=args.eval_episodes, log=log,
                                overrides=suite[env].get("overrides"))
             raw.merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
-    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
-    if not files:
-        raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
-    order = [*suite, *sorted(set(files) - set(suite))]  # suite envs first, then any others
-    results = {env: json.loads(files[env].read_text()) for env in order if env in files}
-    text, summary = report.format_report(
-        results, suite, raw.optimizers(results, [*DEFAULT_OPTIMIZERS, *args.optimizers]))
-    for env, data in results.items():
-        report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
-    (out / "results.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    text = report.write_report(out, suite, [*DEFAULT_OPTIMIZERS, *args.optimizers])
     print(text)
     return 0
 

@@ -4,6 +4,7 @@ per env. Everything is recomputed from the raw JSON, so ``--replot`` needs no tr
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,24 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
               "gymnax-blines). Raw data: `raw/<env>.json`.", ""]
     lines += [f"![{env}](plots/{env}.png)" for env in raw]
     return "\n".join(lines) + "\n", jsonable(agg)
+
+
+def write_report(out: Path, suite: dict[str, dict[str, Any]], order: list[str]) -> str:
+    """``results.md``, ``summary.json`` and ``plots/<env>.png`` in ``out`` from every
+    ``out/raw/<env>.json`` (the suite's envs first, then any others; the optimizers of ``order``
+    first, then any others); returns the page."""
+    raw_dir = out / "raw"
+    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
+    if not files:
+        raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
+    envs = [*suite, *sorted(set(files) - set(suite))]
+    raw = {env: json.loads(files[env].read_text()) for env in envs if env in files}
+    text, summary = format_report(raw, suite, raw_store.optimizers(raw, order))
+    for env, data in raw.items():
+        plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
+    (out / "results.md").write_text(text)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return text
 
 
 def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
