@@ -162,10 +162,9 @@ class Request:
     argv: list[str]
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Request:
-    """Parse the command line into one validated ``TrainConfig`` per optimizer spec."""
-    args = flags.normalize_argv(sys.argv[1:] if argv is None else argv)
-    _reject_run_flags(args)
+def _prescan(args: Sequence[str]) -> tuple[argparse.Namespace, list[Spec]]:
+    """``--optimizers``, ``--env`` and ``--preset``, read before the full parser exists (its
+    plugin flags depend on the optimizers compared)."""
     pre = OneLineParser(prog=PROG, add_help=False, allow_abbrev=False)
     pre.add_argument("--optimizers", **OWN_FLAGS["--optimizers"])
     pre.add_argument("--env", default=TrainConfig.env)
@@ -175,40 +174,58 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"--optimizers lists a spec twice: {' '.join(labels)}")
+    return known, specs
+
+
+def _own_options(namespace: dict[str, Any]) -> argparse.Namespace:
+    """Take ppo-compare's own options out of the parsed ``namespace`` and check them."""
+    options = argparse.Namespace(**{k: namespace.pop(k) for k in OWN_OPTIONS})
+    if not 0 < options.final_window <= 1:
+        raise ConfigError(f"--final-window must be in (0, 1], got {options.final_window}")
+    if not 0 < options.confidence < 1:
+        raise ConfigError(f"--confidence must be in (0, 1), got {options.confidence}")
+    return options
+
+
+def _spec_config(spec: Spec, info: Any, namespace: dict[str, Any], plugin_given: dict[str, Any],
+                 preset: Any, known_keys: frozenset[str]) -> TrainConfig:
+    """One spec's config, layered as ppo-train layers it: defaults < preset <
+    preset[optimizer] < flags < the spec's own overrides; checked."""
+    spec_parser = _SpecParser(spec.label)
+    add_config_flags(spec_parser, skip=SKIPPED_FIELDS)
+    add_plugin_flags(spec_parser, info.hyperparams, "plugin")
+    over = vars(spec_parser.parse_args([f"--{k.replace('_', '-')}={v}" for k, v in spec.overrides]))
+    declared = {hp.name: hp.default for hp in info.hyperparams}
+    kwargs = {k: v for k, v in plugin_given.items() if k in declared}
+    kwargs.update(flags.split_plugin_values(over))
+    config, _ = presets.resolve(TrainConfig(**COMPARE_DEFAULTS), presets.default_sources(),
+                                preset, spec.name, declared, {**namespace, **over}, kwargs,
+                                known_keys)
+    try:
+        return check(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.label}: {exc}") from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Request:
+    """Parse the command line into one validated ``TrainConfig`` per optimizer spec."""
+    args = flags.normalize_argv(sys.argv[1:] if argv is None else argv)
+    _reject_run_flags(args)
+    known, specs = _prescan(args)
     reg = flags.registry(PROG)
     infos = {s.name: reg.get(s.name) for s in specs}  # unknown name: one-line registry error
     union: dict[str, Any] = {}
     for info in infos.values():
         for hp in info.hyperparams:
             union.setdefault(hp.name, hp)
-    _reject_foreign_flags(args, reg, union, labels)
+    _reject_foreign_flags(args, reg, union, [s.label for s in specs])
     namespace = vars(build_parser(list(union.values())).parse_args(args))
-    options = argparse.Namespace(**{k: namespace.pop(k) for k in OWN_OPTIONS})
-    if not 0 < options.final_window <= 1:
-        raise ConfigError(f"--final-window must be in (0, 1], got {options.final_window}")
-    if not 0 < options.confidence < 1:
-        raise ConfigError(f"--confidence must be in (0, 1), got {options.confidence}")
+    options = _own_options(namespace)
     plugin_given = flags.split_plugin_values(namespace)
     preset = presets.find(known.preset, known.env)
     known_keys = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
-    base = TrainConfig(**COMPARE_DEFAULTS)
-    configs = {}
-    for spec in specs:
-        info = infos[spec.name]
-        spec_parser = _SpecParser(spec.label)
-        add_config_flags(spec_parser, skip=SKIPPED_FIELDS)
-        add_plugin_flags(spec_parser, info.hyperparams, "plugin")
-        over = vars(spec_parser.parse_args([f"--{k.replace('_', '-')}={v}"
-                                            for k, v in spec.overrides]))
-        declared = {hp.name: hp.default for hp in info.hyperparams}
-        kwargs = {k: v for k, v in plugin_given.items() if k in declared}
-        kwargs.update(flags.split_plugin_values(over))
-        config, _ = presets.resolve(base, presets.default_sources(), preset, spec.name, declared,
-                                    {**namespace, **over}, kwargs, known_keys)
-        try:
-            configs[spec.label] = check(config)
-        except ConfigError as exc:
-            raise ConfigError(f"{spec.label}: {exc}") from None
+    configs = {spec.label: _spec_config(spec, infos[spec.name], namespace, plugin_given, preset,
+                                        known_keys) for spec in specs}
     shapes = {(c.env, c.network, c.num_envs, c.num_steps, c.total_timesteps)
               for c in configs.values()}
     if len(shapes) > 1:
