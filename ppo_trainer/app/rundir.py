@@ -79,7 +79,10 @@ class RunDir:
             data = json.loads(self.config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RunDirError(f"{where}: unreadable {self.config.name} ({exc})") from None
-        return TrainConfig.from_dict(data), dict(data.get("sources") or {})
+        sources = dict(data.get("sources") or {})
+        if sources:  # the file holds no path: the config read back has their defaults
+            sources = dict(sorted({**sources, **dict.fromkeys(PATH_FIELDS, "default")}.items()))
+        return TrainConfig.from_dict(data), sources
 
     def require_checkpoint(self) -> Path:
         """The checkpoint file, or a RunDirError saying what is missing."""
