@@ -18,6 +18,7 @@ from flax import serialization
 
 from ppo_trainer.app import eval_cli, export_cli
 from ppo_trainer.app import train_cli as cli
+from ppo_trainer.app.evaluate import evaluate_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "docs" / "results" / "snake-wins"
@@ -159,8 +160,7 @@ def test_committed_snake_policy_plays_and_eats(tmp_path: Path) -> None:
     bootstrap probability below 1e-5, and no win in 8 games 0.065**8."""
     policy = DEMO / "policy.msgpack"
     assert policy.stat().st_size < 1_000_000
-    summary = eval_cli.evaluate_run(policy, episodes=8, gif=str(tmp_path / "demo.gif"),
-                                    gif_every=8)
+    summary = evaluate_run(policy, episodes=8, gif=str(tmp_path / "demo.gif"), gif_every=8)
     assert summary["source"] == "policy file" and summary["unfinished_episodes"] == 0
     assert summary["mean_apples"] >= 50
     assert max(summary["episodes"]["win"][0]) == 1.0

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
 
 from ppo_trainer.errors import TrainerError
 
@@ -33,9 +39,6 @@ class Checkpoint:
 
 def save_checkpoint(path: Path, runner_state: Any, update: int, meta: dict[str, Any]) -> Path:
     """Write the state atomically (tmp file, fsync, rename) and return ``path``."""
-    import jax
-    from flax import serialization
-
     payload = {
         "runner_state": serialization.to_state_dict(jax.device_get(runner_state)),
         "update": int(update),
@@ -59,10 +62,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
 
 def load_checkpoint(path: Path, template: Any) -> Checkpoint:
     """Restore into the structure of ``template`` (e.g. ``jax.eval_shape`` of the init)."""
-    import jax
-    import jax.numpy as jnp
-    from flax import serialization
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -72,20 +71,22 @@ def load_checkpoint(path: Path, template: Any) -> Checkpoint:
     except Exception as exc:  # corrupt file or a state that does not fit the config
         raise CheckpointError(f"{path}: cannot restore checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    _check_shapes(template, state, path)
+    misfit = first_misfit(template, state)
+    if misfit:
+        raise CheckpointError(f"{path}: checkpoint leaf {misfit[0]} has shape {misfit[1]}, the "
+                              f"config expects {misfit[2]} (a shape-changing flag differs)")
     state = jax.tree_util.tree_map(jnp.asarray, state)
     meta = json.loads(payload.get("meta") or payload.get("config") or "{}")
     return Checkpoint(state, int(payload["update"]), meta)
 
 
-def _check_shapes(template: Any, state: Any, path: Path) -> None:
-    import jax
-    import numpy as np
-
-    for (key, want), got in zip(
-        jax.tree_util.tree_leaves_with_path(template), jax.tree_util.tree_leaves(state), strict=True
-    ):
-        if np.shape(want) != np.shape(got):
-            raise CheckpointError(
-                f"{path}: checkpoint leaf {jax.tree_util.keystr(key)} has shape {np.shape(got)}, "
-                f"the config expects {np.shape(want)} (a shape-changing flag differs)")
+def first_misfit(template: Any, tree: Any, expected: Callable[[Any], tuple[int, ...]] = np.shape
+                 ) -> tuple[str, tuple[int, ...], tuple[int, ...]] | None:
+    """The first leaf of ``tree`` whose shape is not ``expected(template's leaf)``, as ``(path,
+    shape, expected shape)``; None when every leaf fits. A restored tree takes its structure from
+    the template, but not its shapes: this check is what says which flag changed them."""
+    for (key, want), got in zip(jax.tree_util.tree_leaves_with_path(template),
+                                jax.tree_util.tree_leaves(tree), strict=True):
+        if np.shape(got) != tuple(expected(want)):
+            return jax.tree_util.keystr(key), np.shape(got), tuple(expected(want))
+    return None

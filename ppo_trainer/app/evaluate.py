@@ -9,34 +9,50 @@ the observation the trainer's policy sees (normalized with the run's frozen stat
 Besides return and length, every scalar ``info`` value the env reports
 (``ppo_trainer.envs.info_metrics``: Snake's ``apples``, ``length``, ``win``) is recorded at each
 episode's last step, so a win rate is ``mean_win``.
+
+The episode loop itself (:func:`play_episodes`) takes any action function: the suite's
+random-policy baseline plays on it too. :func:`evaluate_run` is ``ppo-eval``: a run directory or
+a policy file (``ppo_trainer.app.policy.load_playable``), evaluated and recorded.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import imageio.v3 as iio
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from ppo_trainer.app.policy import load_playable
+from ppo_trainer.errors import ConfigError
 
 NO_LIMIT_CAP = 1_000_000  # step cap for envs without a time limit
 
 
 OWN_KEYS = ("return", "episode_length", "finished")
+Act = Callable[[Sequence[Any], Any, Any], Any]  # (keys, obs, state) -> a batch of env actions
+
+
+def _envs() -> Any:
+    """``ppo_trainer.envs``, imported on first use: it imports gymnax, which starts a jax
+    backend, and the run loop imports this module before ``initialize_distributed``."""
+    from ppo_trainer import envs  # gymnax starts a backend: not before initialize_distributed
+
+    return envs
 
 
 def eval_keys(env: Any, env_params: Any) -> tuple[str, ...]:
     """The env's scalar info values recorded per episode (not clashing with our own keys)."""
-    from ppo_trainer.envs import info_metrics
-
-    return tuple(k for k in info_metrics(env, env_params) if k not in OWN_KEYS)
+    return tuple(k for k in _envs().info_metrics(env, env_params) if k not in OWN_KEYS)
 
 
 def eval_key(seed: int, update: int) -> Any:
     """The key of the greedy evaluation after ``update`` updates of a run seeded ``seed``: the
     run loop and ``ppo-eval`` share it, so ``ppo-eval`` reproduces ``eval.json`` exactly."""
-    import jax
-
     return jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + update)
 
 
@@ -59,8 +75,6 @@ class Evaluator:
 
     def __init__(self, trainer: Any, env_params: Any, num_episodes: int,
                  max_steps: int | None = None) -> None:
-        import jax
-
         self.trainer = trainer
         self.num_episodes = num_episodes
         self.keys = eval_keys(trainer.env, env_params)
@@ -69,9 +83,6 @@ class Evaluator:
 
     def __call__(self, params: Any, norm: Any, key: Any, seeds: Sequence[int] | None = None,
                  num_seeds: int | None = None) -> dict[str, Any]:
-        import jax
-        import jax.numpy as jnp
-
         held = jax.tree_util.tree_leaves(params)[0].shape[0]
         keys = jax.random.split(key, num_seeds or held)
         if seeds is not None:
@@ -80,30 +91,20 @@ class Evaluator:
         return summarize(jax.device_get(out), self.keys)
 
 
-def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
-                     cap: int) -> Callable[[Any, Any, Any], dict[str, Any]]:
-    """``fn(params, norm, key) -> {"return", "episode_length", "finished", <info keys>}`` arrays
-    of shape ``(num_episodes,)``."""
-    import jax
-    import jax.numpy as jnp
-
-    from ppo_trainer.envs import make_action_fn
-
-    env = trainer.env  # the LogWrapper'd env; its info carries the env's own keys too
-    keys = eval_keys(env, env_params)
-    to_env = make_action_fn(env, env_params)
+def play_episodes(env: Any, env_params: Any, num_episodes: int, cap: int, act: Act,
+                  act_keys: int = 0, info_keys: Sequence[str] = ()) -> Callable[..., Any]:
+    """``fn(key) -> {"return", "episode_length", "finished", <info_keys>}``, arrays of shape
+    ``(num_episodes,)``: the first episode of each of ``num_episodes`` envs, stepped together
+    until all have ended or ``cap`` steps. Each step splits the key into ``act_keys`` keys for
+    ``act(keys, obs, state)`` and one for the env step."""
     vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     vreset = jax.vmap(env.reset, in_axes=(0, None))
 
-    def run(params: Any, norm: Any, key: Any) -> dict[str, Any]:
-        def act(obs: Any, state: Any) -> Any:
-            mask = trainer.masks(state.env_state)  # state is the LogWrapper's
-            return to_env(trainer.policy(params, trainer.observe(norm, obs), mask)[0].mode())
-
+    def run(key: Any) -> dict[str, Any]:
         key, k_reset = jax.random.split(key)
         obs, state = vreset(jax.random.split(k_reset, num_episodes), env_params)
         zeros = jnp.zeros(num_episodes, jnp.float32)
-        ends = {k: zeros for k in keys}
+        ends = {k: zeros for k in info_keys}
         carry = (0, key, obs, state, jnp.ones(num_episodes, bool), zeros, zeros, ends)
 
         def cond(c: tuple) -> Any:
@@ -111,9 +112,9 @@ def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
 
         def body(c: tuple) -> tuple:
             t, key, obs, state, alive, ret, length, ends = c
-            key, k_step = jax.random.split(key)
+            key, *k_act, k_step = jax.random.split(key, 2 + act_keys)
             obs, state, reward, terminated, truncated, info = vstep(
-                jax.random.split(k_step, num_episodes), state, act(obs, state), env_params)
+                jax.random.split(k_step, num_episodes), state, act(k_act, obs, state), env_params)
             done = jnp.logical_or(terminated, truncated)
             ret = ret + jnp.where(alive, reward, 0.0)
             length = length + alive
@@ -123,6 +124,24 @@ def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
 
         _, _, _, _, alive, ret, length, ends = jax.lax.while_loop(cond, body, carry)
         return {"return": ret, "episode_length": length, "finished": ~alive, **ends}
+
+    return run
+
+
+def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
+                     cap: int) -> Callable[[Any, Any, Any], dict[str, Any]]:
+    """``fn(params, norm, key) -> {"return", "episode_length", "finished", <info keys>}`` arrays
+    of shape ``(num_episodes,)``."""
+    env = trainer.env  # the LogWrapper'd env; its info carries the env's own keys too
+    to_env = _envs().make_action_fn(env, env_params)
+    keys = eval_keys(env, env_params)
+
+    def run(params: Any, norm: Any, key: Any) -> dict[str, Any]:
+        def act(_keys: Sequence[Any], obs: Any, state: Any) -> Any:
+            mask = trainer.masks(state.env_state)  # state is the LogWrapper's
+            return to_env(trainer.policy(params, trainer.observe(norm, obs), mask)[0].mode())
+
+        return play_episodes(env, env_params, num_episodes, cap, act, info_keys=keys)(key)
 
     return run
 
@@ -162,8 +181,6 @@ class _quiet:
     """Silence numpy's 'mean of empty slice' for seeds with no finished episode."""
 
     def __enter__(self) -> None:
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -206,15 +223,9 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
     last frame is the terminal board, not an auto-reset), cut on the host at the first done;
     frames from the env's ``render_frame`` under ``vmap``; written with imageio.
     """
-    import imageio.v3 as iio
-    import jax
-    import jax.numpy as jnp
-
-    from ppo_trainer.envs import info_metrics, make_action_fn
-
     env = trainer.env._env  # the env inside the trainer's LogWrapper
-    keys = info_metrics(env, env_params)
-    to_env = make_action_fn(env, env_params)
+    keys = _envs().info_metrics(env, env_params)
+    to_env = _envs().make_action_fn(env, env_params)
 
     def rollout(key: Any) -> tuple:
         k_reset, key = jax.random.split(key)
@@ -249,3 +260,33 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
              "ended": bool(dones.any()), "frames": len(index), "path": str(path)}
     stats.update({k: float(np.asarray(v)[steps - 1]) for k, v in infos.items()})
     return stats
+
+
+def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = None,
+                 gif: str | None = None, max_steps: int | None = None,
+                 gif_every: int = 1) -> dict[str, Any]:
+    """Load a run's checkpoint or a policy file and evaluate it; returns the summary (and
+    writes the GIF of the first seed it holds)."""
+    if episodes is not None and episodes <= 0:
+        raise ConfigError(f"--episodes must be positive, got {episodes}")
+    if max_steps is not None and max_steps <= 0:
+        raise ConfigError(f"--max-steps must be positive, got {max_steps}")
+    if gif_every < 1:
+        raise ConfigError(f"--gif-every must be positive, got {gif_every}")
+    policy = load_playable(Path(run_dir))
+    setup, config = policy.setup, policy.config
+    k_eval = eval_key(config.seed if seed is None else seed, policy.update)
+    k_gif = jax.random.fold_in(jax.random.PRNGKey(config.seed if seed is None else seed), 7)
+    evaluator = Evaluator(setup.trainer, setup.env_params, episodes or config.eval_episodes,
+                          max_steps)
+    summary = {"update": policy.update, "seed_indices": list(policy.seeds),
+               **evaluator(policy.params, policy.norm, k_eval, policy.seeds, config.num_seeds)}
+    if can_render(setup.env) and (gif or "").lower() != "none":
+        path = Path(gif) if gif else policy.gif
+        first = jax.tree_util.tree_map(lambda x: x[0], (policy.params, policy.norm))
+        summary["gif_episode"] = record_gif(setup.trainer, setup.env_params, *first, k_gif, path,
+                                            every=gif_every)
+        summary["gif"] = str(path)
+    summary["source"] = policy.source
+    summary["info_keys"] = list(setup.trainer.info_keys)
+    return summary

@@ -1,8 +1,8 @@
 """The learning curve: episodic return (and each env metric, e.g. Snake's apples) vs env steps.
 
 The line is the mean over seeds, the band spans min..max over seeds. Updates in which no
-episode ended (``null`` return) are skipped. Matplotlib is imported lazily, with the Agg
-backend, so plotting needs no display.
+episode ended (``null`` return) are skipped. Figures are drawn on a bare matplotlib
+``Figure`` (no pyplot, no backend to choose), so plotting needs no display.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ppo_trainer.app.sinks import read_metrics
 
@@ -36,17 +37,13 @@ def curve_series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, ...]
 
 def plot_learning_curve(metrics_path: Path, out_path: Path, title: str = "") -> Path:
     """Write the PNG: one panel for the return, one per env metric (``charts/<info key>``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = read_metrics(metrics_path)
     keys = [("charts/episodic_return", "episodic return")]
     extra = sorted({k for r in rows for k, v in r.items() if k.startswith("charts/")
                     and k not in NOT_CURVES and k != keys[0][0] and v is not None})
     keys += [(k, k.split("/", 1)[1] + " at episode end") for k in extra]
-    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4), squeeze=False)
+    fig = Figure(figsize=(6 * len(keys), 4))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         steps, mean, lo, hi = curve_series(rows, key)
         ax.plot(steps, mean, label="mean over seeds")
@@ -59,5 +56,4 @@ def plot_learning_curve(metrics_path: Path, out_path: Path, title: str = "") -> 
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
-    plt.close(fig)
     return Path(out_path)

@@ -12,7 +12,8 @@ and the run's config (without its machine paths), so a trained agent can be ship
      "meta": JSON {"config", "seeds", "update", "package", "package_version"}}
 
 ``seeds`` are the indices of the kept seeds among the run's ``num_seeds``, so an evaluation of
-the file plays the same games as the run's own evaluation of those seeds.
+the file plays the same games as the run's own evaluation of those seeds. :func:`load_playable`
+reads either kind (a policy file or a run directory's last checkpoint) into one :class:`Policy`.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+from flax import serialization
+
 from ppo_trainer.app.build import Setup, build
-from ppo_trainer.app.checkpoint import write_atomic
-from ppo_trainer.app.rundir import PATH_FIELDS, load_run
+from ppo_trainer.app.checkpoint import first_misfit, write_atomic
+from ppo_trainer.app.rundir import PATH_FIELDS, RunDir, RunDirError, load_run
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
+from ppo_trainer.version import DISTRIBUTION, package_version
 
 FORMAT = "ppo-trainer/policy"
 VERSION = 1
-PACKAGE = "snake-ppo-jax"
+PACKAGE = DISTRIBUTION
 
 
 class PolicyFileError(TrainerError):
@@ -40,9 +46,11 @@ class PolicyFileError(TrainerError):
 
 @dataclass
 class Policy:
-    """A policy read back: its config and built objects, and per kept seed its parameters and
-    observation statistics (``norm``: a full ``NormState``; only ``norm.obs`` is stored, the
-    return statistics, which acting never reads, are zeros)."""
+    """A policy read back, from a policy file or a run's last checkpoint: its config and built
+    objects, and per kept seed its parameters and observation statistics (``norm``: a full
+    ``NormState``; a policy file stores only ``norm.obs``, the return statistics, which acting
+    never reads, are then zeros); which of the run's seeds they are, the update, the file's
+    metadata, its ``source`` and where its GIF goes by default."""
 
     config: TrainConfig
     setup: Setup
@@ -51,25 +59,13 @@ class Policy:
     seeds: tuple[int, ...]
     update: int
     meta: dict[str, Any]
-
-
-def package_version() -> str | None:
-    """The installed version of this project, if it is installed (recorded, never checked)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
+    source: str = "policy file"  # or "checkpoint"
+    gif: Path | None = None
 
 
 def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) -> Policy:
     """Write the policy of a run's last checkpoint to ``out`` (``seeds``: the seed indices to
     keep, default all) and return it as ``load_policy`` would read it back."""
-    import jax
-    import jax.numpy as jnp
-    from flax import serialization
-
     loaded = load_run(Path(run_dir))
     num_seeds = loaded.config.num_seeds
     kept = tuple(range(num_seeds)) if seeds is None else tuple(int(s) for s in seeds)
@@ -91,8 +87,6 @@ def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) 
 
 def read_payload(path: Path) -> dict[str, Any]:
     """The raw contents of a policy file, or a one-line error saying what the file is instead."""
-    from flax import serialization
-
     path = Path(path)
     if not path.is_file():
         raise PolicyFileError(f"{path}: no such policy file")
@@ -113,11 +107,6 @@ def read_payload(path: Path) -> dict[str, Any]:
 
 def load_policy(path: Path) -> Policy:
     """Read a policy file and build what playing it needs (env, network) from its config."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from flax import serialization
-
     path = Path(path)
     payload = read_payload(path)
     try:
@@ -135,14 +124,33 @@ def load_policy(path: Path) -> Policy:
     except Exception as exc:  # a tree that is not this config's network
         raise PolicyFileError(f"{path}: parameters do not fit the file's config "
                               f"({type(exc).__name__})") from None
-    for (key, want), got in zip(jax.tree_util.tree_leaves_with_path((template.params,
-                                                                     template.norm.obs)),
-                                jax.tree_util.tree_leaves((params, obs)), strict=True):
-        if np.shape(got) != (len(seeds), *want.shape[1:]):
-            raise PolicyFileError(f"{path}: leaf {jax.tree_util.keystr(key)} has shape "
-                                  f"{np.shape(got)}, the config expects "
-                                  f"{(len(seeds), *want.shape[1:])}")
+    misfit = first_misfit((template.params, template.norm.obs), (params, obs),
+                          lambda want: (len(seeds), *want.shape[1:]))
+    if misfit:
+        raise PolicyFileError(f"{path}: leaf {misfit[0]} has shape {misfit[1]}, the config "
+                              f"expects {misfit[2]}")
     params, obs = jax.tree_util.tree_map(jnp.asarray, (params, obs))
     norm = jax.tree_util.tree_map(lambda t: jnp.zeros((len(seeds), *t.shape[1:]), t.dtype),
                                   template.norm)._replace(obs=obs)
-    return Policy(config, setup, params, norm, seeds, update, meta)
+    return Policy(config, setup, params, norm, seeds, update, meta, "policy file",
+                  path.with_suffix(".gif"))
+
+
+def load_playable(path: Path) -> Policy:
+    """Read ``path`` as ``ppo-eval PATH`` does: a file -> a policy file; a directory holding
+    ``checkpoint.msgpack`` -> a run directory; a directory holding ``policy.msgpack`` and no
+    checkpoint -> that policy file; anything else -> the run directory's own errors."""
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path}: no such run directory or policy file")
+    run = RunDir(path)
+    policy_file = path if path.is_file() else (
+        run.policy if path.is_dir() and not run.checkpoint.is_file() and run.policy.is_file()
+        else None)
+    if policy_file is not None:
+        return load_policy(policy_file)
+    loaded = load_run(path)
+    state = loaded.runner_state
+    return Policy(loaded.config, loaded.setup, state.params, state.norm,
+                  tuple(range(loaded.config.num_seeds)), loaded.update, loaded.meta, "checkpoint",
+                  run.gif)

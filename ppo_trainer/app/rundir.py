@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ppo_trainer.app.build import Setup, build
-from ppo_trainer.app.checkpoint import load_checkpoint
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.version import package_version
@@ -78,7 +77,10 @@ class RunDir:
             data = json.loads(self.config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RunDirError(f"{where}: unreadable {self.config.name} ({exc})") from None
-        return TrainConfig.from_dict(data), dict(data.get("sources") or {})
+        sources = dict(data.get("sources") or {})
+        if sources:  # the file holds no path: the config read back has their defaults
+            sources = dict(sorted({**sources, **dict.fromkeys(PATH_FIELDS, "default")}.items()))
+        return TrainConfig.from_dict(data), sources
 
     def require_checkpoint(self) -> Path:
         """The checkpoint file, or a RunDirError saying what is missing."""
@@ -119,6 +121,8 @@ class LoadedRun:
 
 def load_run(path: Path, label: str = "") -> LoadedRun:
     """A finished or interrupted run's config and last checkpoint (``ppo-eval``)."""
+    from ppo_trainer.app.checkpoint import load_checkpoint  # jax; ppo-train parses with rundir
+
     run = RunDir(Path(path))
     config, _ = run.read_config(label)
     run.require_checkpoint()

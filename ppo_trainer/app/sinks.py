@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from PIL import Image
 
 from ppo_trainer.app.rundir import RunDir
 from ppo_trainer.errors import TrainerError
@@ -151,9 +153,7 @@ class WandbSink:
 
     def __init__(self, run: RunDir, config: Mapping[str, Any], project: str,
                  entity: str | None) -> None:
-        import secrets
-
-        import wandb
+        import wandb  # seconds to import: only for --wandb
 
         self._wandb = wandb
         run_id = run.wandb_id.read_text().strip() if run.wandb_id.is_file() else secrets.token_hex(4)
@@ -203,7 +203,7 @@ class TensorBoardSink:
     """
 
     def __init__(self, run: RunDir) -> None:
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # protobuf and more: only for --tensorboard
 
         self.writer = SummaryWriter(logdir=str(run.tensorboard))
 
@@ -220,8 +220,6 @@ class TensorBoardSink:
 
     def log_media(self, curve: Path | None, gif: Path | None) -> None:
         if curve is not None and Path(curve).is_file():
-            from PIL import Image
-
             image = np.asarray(Image.open(curve).convert("RGB"))
             self.writer.add_image("learning_curve", image, dataformats="HWC")
 

@@ -17,9 +17,11 @@ Monte-Carlo error) in tests/test_stats.py.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy import stats
 
 REPS = 5000
 
@@ -85,8 +87,6 @@ def curve_band(curves: np.ndarray, confidence: float = 0.95, reps: int = 1000,
     sample, mask = c[idx], ok[idx]  # (reps, seeds, T)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(mask, sample, 0.0).sum(axis=1) / mask.sum(axis=1)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
         lo, hi = np.nanquantile(means, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
@@ -95,8 +95,6 @@ def curve_band(curves: np.ndarray, confidence: float = 0.95, reps: int = 1000,
 
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean of all values (``rliable.metrics.aggregate_iqm``)."""
-    from scipy import stats
-
     return float(stats.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=None))
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,26 +30,42 @@ from typing import Any, NoReturn
 
 from ppo_trainer import presets
 from ppo_trainer.app import flags
-from ppo_trainer.app.compare.report import (
+from ppo_trainer.app.build import check
+from ppo_trainer.app.compare import (
     JSON_NAME,
+    RUN_ONLY_FIELDS,
+    SKIPPED_FIELDS,
     STEPS_PLOT,
     TABLE_NAME,
     TIME_PLOT,
-    write_report,
 )
-from ppo_trainer.app.compare.run import run_spec
 from ppo_trainer.app.flags import OneLineParser, add_config_flags, add_plugin_flags
 from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import ConfigError
 
 PROG = "ppo-compare"
-# ppo-train flags that manage a single run's directory, checkpoints, evaluation or loggers.
-RUN_ONLY_FIELDS = ("run_dir", "run_name", "save_freq", "eval_freq", "eval_episodes", "wandb",
-                   "wandb_project", "wandb_entity", "tensorboard", "resume")
-SKIPPED_FIELDS = ("optimizer", "optimizer_kwargs", *RUN_ONLY_FIELDS)
 COMPARE_DEFAULTS: dict[str, Any] = {"num_seeds": 4}
-OWN_OPTIONS = ("optimizers", "out", "threshold", "threshold_frac", "final_window", "confidence",
-               "wall_clock", "replot")
+# ppo-compare's own options (flag -> argparse keywords): the parser and the split of the parsed
+# namespace into options and training flags both read this table.
+OWN_FLAGS: dict[str, dict[str, Any]] = {
+    "--optimizers": dict(nargs="+", default=["adam", "muon"], metavar="SPEC",
+                         help="optimizer specs to compare; the first is the baseline (default: "
+                         "adam muon)"),
+    "--out": dict(required=True, help="output folder (created)"),
+    "--threshold": dict(type=float, default=None,
+                        help="return for 'steps to threshold' (default: see --threshold-frac)"),
+    "--threshold-frac": dict(type=float, default=0.9, help="threshold = initial + FRAC x (best "
+                             "final mean - initial) (default: 0.9)"),
+    "--final-window": dict(type=float, default=0.05, help="final value = a seed's mean over this "
+                           "last fraction of updates (default: 0.05)"),
+    "--confidence": dict(type=float, default=0.95, help="interval level (default: 0.95)"),
+    "--wall-clock": dict(choices=("callback", "linear"), default="callback",
+                         help="per-update time stamps via jax.debug.callback, or the run time "
+                         "spread linearly over updates (default: callback)"),
+    "--replot": dict(action="store_true",
+                     help="redraw plots and table from --out/curves.json without training"),
+}
+OWN_OPTIONS = tuple(name[2:].replace("-", "_") for name in OWN_FLAGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,22 +102,8 @@ def build_parser(hyperparams: Sequence[Any] = ()) -> OneLineParser:
         epilog="Optimizer spec: NAME or NAME:key=value,... (e.g. adam:lr=2.5e-4 "
         "muon:muon_lr=0.05); the spec is the label. Other flags are ppo-train's.")
     own = parser.add_argument_group("comparison")
-    own.add_argument("--optimizers", nargs="+", default=["adam", "muon"], metavar="SPEC",
-                     help="optimizer specs to compare; the first is the baseline (default: adam muon)")
-    own.add_argument("--out", required=True, help="output folder (created)")
-    own.add_argument("--threshold", type=float, default=None,
-                     help="return for 'steps to threshold' (default: see --threshold-frac)")
-    own.add_argument("--threshold-frac", type=float, default=0.9,
-                     help="threshold = initial + FRAC x (best final mean - initial) (default: 0.9)")
-    own.add_argument("--final-window", type=float, default=0.05,
-                     help="final value = a seed's mean over this last fraction of updates "
-                     "(default: 0.05)")
-    own.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
-    own.add_argument("--wall-clock", choices=("callback", "linear"), default="callback",
-                     help="per-update time stamps via jax.debug.callback, or the run time spread "
-                     "linearly over updates (default: callback)")
-    own.add_argument("--replot", action="store_true",
-                     help="redraw plots and table from --out/curves.json without training")
+    for name, keywords in OWN_FLAGS.items():
+        own.add_argument(name, **keywords)
     add_config_flags(parser, skip=SKIPPED_FIELDS, defaults=COMPARE_DEFAULTS)
     add_plugin_flags(parser, hyperparams, "optimizer hyperparameters (declared by their plugins; "
                      "each applies to the optimizers declaring it)")
@@ -161,14 +162,11 @@ class Request:
     argv: list[str]
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Request:
-    """Parse the command line into one validated ``TrainConfig`` per optimizer spec."""
-    from ppo_trainer.app.build import check
-
-    args = flags.normalize_argv(sys.argv[1:] if argv is None else argv)
-    _reject_run_flags(args)
+def _prescan(args: Sequence[str]) -> tuple[argparse.Namespace, list[Spec]]:
+    """``--optimizers``, ``--env`` and ``--preset``, read before the full parser exists (its
+    plugin flags depend on the optimizers compared)."""
     pre = OneLineParser(prog=PROG, add_help=False, allow_abbrev=False)
-    pre.add_argument("--optimizers", nargs="+", default=["adam", "muon"])
+    pre.add_argument("--optimizers", **OWN_FLAGS["--optimizers"])
     pre.add_argument("--env", default=TrainConfig.env)
     pre.add_argument("--preset", default=TrainConfig.preset)
     known, _ = pre.parse_known_args(args)
@@ -176,40 +174,58 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"--optimizers lists a spec twice: {' '.join(labels)}")
+    return known, specs
+
+
+def _own_options(namespace: dict[str, Any]) -> argparse.Namespace:
+    """Take ppo-compare's own options out of the parsed ``namespace`` and check them."""
+    options = argparse.Namespace(**{k: namespace.pop(k) for k in OWN_OPTIONS})
+    if not 0 < options.final_window <= 1:
+        raise ConfigError(f"--final-window must be in (0, 1], got {options.final_window}")
+    if not 0 < options.confidence < 1:
+        raise ConfigError(f"--confidence must be in (0, 1), got {options.confidence}")
+    return options
+
+
+def _spec_config(spec: Spec, info: Any, namespace: dict[str, Any], plugin_given: dict[str, Any],
+                 preset: Any, known_keys: frozenset[str]) -> TrainConfig:
+    """One spec's config, layered as ppo-train layers it: defaults < preset <
+    preset[optimizer] < flags < the spec's own overrides; checked."""
+    spec_parser = _SpecParser(spec.label)
+    add_config_flags(spec_parser, skip=SKIPPED_FIELDS)
+    add_plugin_flags(spec_parser, info.hyperparams, "plugin")
+    over = vars(spec_parser.parse_args([f"--{k.replace('_', '-')}={v}" for k, v in spec.overrides]))
+    declared = {hp.name: hp.default for hp in info.hyperparams}
+    kwargs = {k: v for k, v in plugin_given.items() if k in declared}
+    kwargs.update(flags.split_plugin_values(over))
+    config, _ = presets.resolve(TrainConfig(**COMPARE_DEFAULTS), presets.default_sources(),
+                                preset, spec.name, declared, {**namespace, **over}, kwargs,
+                                known_keys)
+    try:
+        return check(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.label}: {exc}") from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Request:
+    """Parse the command line into one validated ``TrainConfig`` per optimizer spec."""
+    args = flags.normalize_argv(sys.argv[1:] if argv is None else argv)
+    _reject_run_flags(args)
+    known, specs = _prescan(args)
     reg = flags.registry(PROG)
     infos = {s.name: reg.get(s.name) for s in specs}  # unknown name: one-line registry error
     union: dict[str, Any] = {}
     for info in infos.values():
         for hp in info.hyperparams:
             union.setdefault(hp.name, hp)
-    _reject_foreign_flags(args, reg, union, labels)
+    _reject_foreign_flags(args, reg, union, [s.label for s in specs])
     namespace = vars(build_parser(list(union.values())).parse_args(args))
-    options = argparse.Namespace(**{k: namespace.pop(k) for k in OWN_OPTIONS})
-    if not 0 < options.final_window <= 1:
-        raise ConfigError(f"--final-window must be in (0, 1], got {options.final_window}")
-    if not 0 < options.confidence < 1:
-        raise ConfigError(f"--confidence must be in (0, 1), got {options.confidence}")
+    options = _own_options(namespace)
     plugin_given = flags.split_plugin_values(namespace)
     preset = presets.find(known.preset, known.env)
     known_keys = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
-    base = TrainConfig(**COMPARE_DEFAULTS)
-    configs = {}
-    for spec in specs:
-        info = infos[spec.name]
-        spec_parser = _SpecParser(spec.label)
-        add_config_flags(spec_parser, skip=SKIPPED_FIELDS)
-        add_plugin_flags(spec_parser, info.hyperparams, "plugin")
-        over = vars(spec_parser.parse_args([f"--{k.replace('_', '-')}={v}"
-                                            for k, v in spec.overrides]))
-        declared = {hp.name: hp.default for hp in info.hyperparams}
-        kwargs = {k: v for k, v in plugin_given.items() if k in declared}
-        kwargs.update(flags.split_plugin_values(over))
-        config, _ = presets.resolve(base, presets.default_sources(), preset, spec.name, declared,
-                                    {**namespace, **over}, kwargs, known_keys)
-        try:
-            configs[spec.label] = check(config)
-        except ConfigError as exc:
-            raise ConfigError(f"{spec.label}: {exc}") from None
+    configs = {spec.label: _spec_config(spec, infos[spec.name], namespace, plugin_given, preset,
+                                        known_keys) for spec in specs}
     shapes = {(c.env, c.network, c.num_envs, c.num_steps, c.total_timesteps)
               for c in configs.values()}
     if len(shapes) > 1:
@@ -220,34 +236,27 @@ def parse_args(argv: Sequence[str] | None = None) -> Request:
 
 def compare(request: Request, log: Any = None) -> tuple[str, dict[str, Any]]:
     """Train every spec (or reload with --replot) and write the report to ``--out``."""
+    from ppo_trainer.app.compare import report, run  # jax, matplotlib: --help stays fast
+
     opts = request.options
     out = Path(opts.out)
+    analysis = {"confidence": opts.confidence, "threshold_given": opts.threshold,
+                "threshold_frac": opts.threshold_frac, "final_window": opts.final_window}
     if opts.replot:
         path = out / JSON_NAME
         if not path.is_file():
             raise ConfigError(f"--replot: no {JSON_NAME} in {out}")
-        data = json.loads(path.read_text())
-        data.update(threshold_given=opts.threshold, threshold_frac=opts.threshold_frac,
-                    final_window=opts.final_window, confidence=opts.confidence)
-        return write_report(data, out)
-    import jax
-
+        return report.write_report({**json.loads(path.read_text()), **analysis}, out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
     for label, config in request.configs.items():
         if log:
             log(f"training {label}: {config.num_seeds} seeds x {config.total_timesteps:,} steps "
                 f"on {config.env}")
-        runs[label] = run_spec(config, opts.wall_clock, log)
-    data = {
-        "command": " ".join([PROG, *request.argv]),
-        "confidence": opts.confidence, "threshold_given": opts.threshold,
-        "threshold_frac": opts.threshold_frac, "final_window": opts.final_window,
-        "host": {"cpu_count": os.cpu_count(), "backend": jax.default_backend(),
-                 "devices": [str(d) for d in jax.devices()]},
-        "runs": runs,
-    }
-    return write_report(data, out)
+        runs[label] = run.run_spec(config, opts.wall_clock, log)
+    data = {"command": " ".join([PROG, *request.argv]), **analysis, "host": run.host(),
+            "runs": runs}
+    return report.write_report(data, out)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -9,18 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ppo_trainer.app import stats
+from ppo_trainer.app.compare import JSON_NAME, SKIPPED_FIELDS, STEPS_PLOT, TABLE_NAME, TIME_PLOT
 from ppo_trainer.app.compare.analysis import as_array, label, metric_keys, summarize
 
-JSON_NAME = "curves.json"
-TABLE_NAME = "results.md"
-STEPS_PLOT = "return_vs_steps.png"
-TIME_PLOT = "return_vs_time.png"
 FEW_SEEDS = 4  # up to this many seeds, every seed's curve is drawn (faint) under the mean
-# Run-directory flags, not compared settings: left out of the "shared settings" line.
-NOT_SETTINGS = ("optimizer", "optimizer_kwargs", "run_dir", "run_name", "save_freq", "eval_freq",
-                "eval_episodes", "wandb", "wandb_project", "wandb_entity", "tensorboard", "resume")
+NOT_SETTINGS = SKIPPED_FIELDS  # run-directory flags: left out of the "shared settings" line
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -131,11 +127,6 @@ def draw_curves(ax: Any, x: np.ndarray, curves: np.ndarray, name: str,
 
 def plot(data: dict[str, Any], out: Path) -> list[Path]:
     """Both PNGs: per optimizer, the mean and its band vs env steps and vs wall-clock seconds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     runs = data["runs"]
     confidence = data.get("confidence", 0.95)
     keys = metric_keys(runs)
@@ -143,7 +134,8 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
     paths = []
     for name, xkey, xlabel in ((STEPS_PLOT, "global_step", "environment steps (per seed)"),
                                (TIME_PLOT, "wall_clock_s", "wall-clock seconds (after compile)")):
-        fig, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 4.2), squeeze=False)
+        fig = Figure(figsize=(6.5 * len(keys), 4.2))
+        axes = fig.subplots(1, len(keys), squeeze=False)
         for ax, key in zip(axes[0], keys, strict=True):
             for lb, run in runs.items():
                 if key in run["curves"]:
@@ -159,7 +151,6 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
                      f"{smoothing_window(num_updates)} update(s)", fontsize=10)
         fig.tight_layout()
         fig.savefig(out / name, dpi=100)
-        plt.close(fig)
         paths.append(out / name)
     return paths
 

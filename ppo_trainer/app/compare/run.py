@@ -9,13 +9,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 
+from ppo_trainer.app.build import Setup, build
+from ppo_trainer.app.evaluate import Evaluator, eval_key
 from ppo_trainer.config import TrainConfig
 
 CURVE_KEYS = ("charts/episodic_return",)  # plus every charts/<env info key>
+
+
+def host() -> dict[str, Any]:
+    """What a comparison ran on, recorded beside its curves."""
+    return {"cpu_count": os.cpu_count(), "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()]}
 
 
 def loadavg() -> list[float] | None:
@@ -25,65 +35,86 @@ def loadavg() -> list[float] | None:
         return None
 
 
-def run_spec(config: TrainConfig, wall_clock: str = "callback",
-             log: Callable[[str], None] | None = None, eval_episodes: int = 0) -> dict[str, Any]:
-    """Train ``config.num_seeds`` seeds of one config; curves, timings and (with
-    ``eval_episodes``) a final greedy evaluation of every seed."""
-    import jax
+class UpdateStamps:
+    """The host time after each update, stamped by the trainer's ``jax.debug.callback``
+    (its ``progress_fn``); NaN where no stamp came."""
 
-    from ppo_trainer.app.build import build
+    def __init__(self, num_updates: int) -> None:
+        self.times = np.full(num_updates, np.nan)
 
-    num_updates = config.num_updates
-    stamps = np.full(num_updates, np.nan)
-
-    def stamp(update_step: Any, _metrics: Any) -> None:
+    def __call__(self, update_step: Any, _metrics: Any) -> None:
         i = int(np.asarray(update_step).reshape(-1)[-1]) - 1
-        if 0 <= i < num_updates:
-            stamps[i] = time.perf_counter()
+        if 0 <= i < self.times.size:
+            self.times[i] = time.perf_counter()
 
-    setup = build(config, progress_fn=stamp if wall_clock == "callback" else None)
+
+@dataclass
+class Timing:
+    """Compile and run seconds of one program, and when the run started (``perf_counter``)."""
+
+    compile_s: float
+    start: float
+    run_s: float
+
+
+def train_seeds(setup: Setup, num_updates: int) -> tuple[Any, Any, Timing]:
+    """Compile, then run, every seed of ``setup`` in one program: final state, host metrics."""
     trainer = setup.trainer
 
     def train(key: Any) -> Any:
         return trainer.run(trainer.init(key), num_updates)
 
-    load_before = loadavg()
     t0 = time.perf_counter()
     compiled = jax.jit(jax.vmap(train)).lower(setup.keys).compile()
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     state, metrics = jax.block_until_ready(compiled(setup.keys))
-    run_s = time.perf_counter() - t1
-    metrics = jax.device_get(metrics)
-    if wall_clock == "callback" and np.isfinite(stamps).all():
-        wall = stamps - t1
-    else:
-        wall = run_s * np.arange(1, num_updates + 1) / num_updates
-        wall_clock = "linear"
+    return state, jax.device_get(metrics), Timing(compile_s, t1, time.perf_counter() - t1)
+
+
+def wall_clock_series(stamps: UpdateStamps | None, timing: Timing,
+                      num_updates: int) -> tuple[np.ndarray, str]:
+    """Seconds after the start at each update, and their source: the stamps if every update
+    has one, else the run time spread evenly (``linear``)."""
+    if stamps is not None and np.isfinite(stamps.times).all():
+        return stamps.times - timing.start, "callback"
+    return timing.run_s * np.arange(1, num_updates + 1) / num_updates, "linear"
+
+
+def final_eval(setup: Setup, state: Any, episodes: int) -> dict[str, Any]:
+    """Every seed's greedy evaluation after the last update, as the run loop keys it."""
+    config = setup.config
+    evaluator = Evaluator(setup.trainer, setup.env_params, episodes)
+    summary = evaluator(state.params, state.norm, eval_key(config.seed, config.num_updates))
+    summary.pop("episodes", None)
+    return summary
+
+
+def run_spec(config: TrainConfig, wall_clock: str = "callback",
+             log: Callable[[str], None] | None = None, eval_episodes: int = 0) -> dict[str, Any]:
+    """Train ``config.num_seeds`` seeds of one config; curves, timings and (with
+    ``eval_episodes``) a final greedy evaluation of every seed."""
+    num_updates = config.num_updates
+    stamps = UpdateStamps(num_updates) if wall_clock == "callback" else None
+    setup = build(config, progress_fn=stamps)
+    load_before = loadavg()
+    state, metrics, timing = train_seeds(setup, num_updates)
+    wall, source = wall_clock_series(stamps, timing, num_updates)
     total_steps = num_updates * config.batch_size * config.num_seeds
-    keys = CURVE_KEYS + tuple(f"charts/{k}" for k in trainer.info_keys)
-    curves = {key: np.asarray(metrics[key], dtype=float).tolist() for key in keys}
+    keys = CURVE_KEYS + tuple(f"charts/{k}" for k in setup.trainer.info_keys)
     if log:
-        log(f"{config.optimizer}: compiled in {compile_s:.1f} s, trained {config.num_seeds} seeds "
-            f"x {num_updates} updates in {run_s:.1f} s ({total_steps / run_s:,.0f} steps/s)")
+        log(f"{config.optimizer}: compiled in {timing.compile_s:.1f} s, trained "
+            f"{config.num_seeds} seeds x {num_updates} updates in {timing.run_s:.1f} s "
+            f"({total_steps / timing.run_s:,.0f} steps/s)")
     out = {
-        "optimizer": config.optimizer,
-        "config": config.to_dict(),
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "steps_per_s": total_steps / run_s,
-        "wall_clock_source": wall_clock,
-        "load_before": load_before,
-        "load_after": loadavg(),
+        "optimizer": config.optimizer, "config": config.to_dict(),
+        "compile_s": timing.compile_s, "run_s": timing.run_s,
+        "steps_per_s": total_steps / timing.run_s, "wall_clock_source": source,
+        "load_before": load_before, "load_after": loadavg(),
         "global_step": [float((u + 1) * config.batch_size) for u in range(num_updates)],
         "wall_clock_s": wall.tolist(),
-        "curves": curves,
+        "curves": {key: np.asarray(metrics[key], dtype=float).tolist() for key in keys},
     }
     if eval_episodes:
-        from ppo_trainer.app.evaluate import Evaluator
-
-        evaluator = Evaluator(trainer, setup.env_params, eval_episodes)
-        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1_000_003 + num_updates)
-        out["eval"] = evaluator(state.params, state.norm, key)
-        out["eval"].pop("episodes", None)
+        out["eval"] = final_eval(setup, state, eval_episodes)
     return out

@@ -16,7 +16,6 @@ then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``;
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from ppo_trainer.app.flags import OneLineParser, run_cli
 from ppo_trainer.errors import ConfigError
+from ppo_trainer.presets import tomllib
 
 PROG = "ppo-suite"
 DEFAULT_OPTIMIZERS = ("adam", "muon")  # the report lists them in this order, then any others
@@ -32,8 +32,6 @@ SUITE_FILE = Path(__file__).with_name("suite.toml")
 
 def load_suite() -> dict[str, dict[str, Any]]:
     """The env list (in report order) and each env's reference scores."""
-    from ppo_trainer.presets import tomllib
-
     return tomllib.loads(SUITE_FILE.read_text())
 
 
@@ -77,17 +75,14 @@ def select(suite: dict[str, Any], only: list[str], groups: list[str]) -> list[st
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from ppo_trainer.app.suite import report
-    from ppo_trainer.app.suite.raw import merge_runs, merge_tuning, optimizers
-    from ppo_trainer.app.suite.run import run_env
-    from ppo_trainer.app.suite.tune import toml_snippet, tune_env
-
     args = build_parser().parse_args(argv)
     if min(args.num_seeds, args.eval_episodes, args.tune_seeds, args.tune_episodes) < 1:
         raise ConfigError("--num-seeds, --eval-episodes, --tune-seeds and --tune-episodes "
                           "must be positive")
     suite = load_suite()
     envs = select(suite, args.only, args.group)
+    from ppo_trainer.app.suite import from_runs, raw, report, run, tune  # jax: --help stays fast
+
     out = Path(args.out)
     raw_dir = out / "raw"
 
@@ -96,35 +91,23 @@ def _main(argv: Sequence[str] | None) -> int:
 
     if args.tune:
         for env in envs:
-            tuned = tune_env(env, args.optimizers, num_seeds=args.tune_seeds,
-                             eval_episodes=args.tune_episodes, log=log,
-                             overrides=suite[env].get("overrides"))
-            merge_tuning(out / "tuning", env, tuned)
-            print(toml_snippet(env, tuned), flush=True)
+            tuned = tune.tune_env(env, args.optimizers, num_seeds=args.tune_seeds,
+                                  eval_episodes=args.tune_episodes, log=log,
+                                  overrides=suite[env].get("overrides"))
+            raw.merge_tuning(out / "tuning", env, tuned)
+            print(tune.toml_snippet(env, tuned), flush=True)
         return 0
     command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
     if args.add_runs:
-        from ppo_trainer.app.suite.from_runs import add_runs
-
-        add_runs(raw_dir, args.add_runs, command)
+        from_runs.add_runs(raw_dir, args.add_runs, command)
     elif not args.replot:
         raw_dir.mkdir(parents=True, exist_ok=True)
         for env in envs:
-            data = run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
-                           eval_episodes=args.eval_episodes, log=log,
-                           overrides=suite[env].get("overrides"))
-            merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
-    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
-    if not files:
-        raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
-    order = [*suite, *sorted(set(files) - set(suite))]  # suite envs first, then any others
-    raw = {env: json.loads(files[env].read_text()) for env in order if env in files}
-    text, summary = report.format_report(raw, suite,
-                                         optimizers(raw, [*DEFAULT_OPTIMIZERS, *args.optimizers]))
-    for env, data in raw.items():
-        report.plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
-    (out / "results.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            data = run.run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
+                               eval_episodes=args.eval_episodes, log=log,
+                               overrides=suite[env].get("overrides"))
+            raw.merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
+    text = report.write_report(out, suite, [*DEFAULT_OPTIMIZERS, *args.optimizers])
     print(text)
     return 0
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ppo_trainer.app.sinks import read_metrics
 from ppo_trainer.app.suite.raw import merge_runs
+from ppo_trainer.app.suite.run import random_return
 from ppo_trainer.errors import ConfigError
 
 
@@ -62,8 +63,6 @@ def run_from_dir(run: Path) -> dict[str, Any]:
 def add_runs(raw_dir: Path, runs: list[Path], command: str) -> list[str]:
     """Put each run into ``raw_dir/<env>.json`` under its optimizer (replacing an entry of the
     same optimizer, keeping the others); returns the envs written, in order."""
-    from ppo_trainer.app.suite.run import random_return
-
     envs: list[str] = []
     for run in runs:
         entry = run_from_dir(run)

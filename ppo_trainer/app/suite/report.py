@@ -4,16 +4,21 @@ per env. Everything is recomputed from the raw JSON, so ``--replot`` needs no tr
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ppo_trainer.app import stats
 from ppo_trainer.app.compare.analysis import as_array
 from ppo_trainer.app.compare.report import draw_curves, fmt, interval, jsonable
 from ppo_trainer.app.suite import raw as raw_store
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.errors import ConfigError
+from ppo_trainer.presets import preset_config
 
 CONFIDENCE = 0.95
 # Fields that name a run's output, not how it trained.
@@ -23,8 +28,6 @@ NOT_SETTINGS = ("run_dir", "run_name", "sources")
 def effective(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded config with the fields added since it ran at their defaults, and Muon's
     ``aux_adam_lr`` None (meaning: the run's ``lr``) spelled out."""
-    from ppo_trainer.config import TrainConfig
-
     full = {**TrainConfig().to_dict(), **config}
     kwargs = dict(full["optimizer_kwargs"])
     if "aux_adam_lr" in kwargs and kwargs["aux_adam_lr"] is None:
@@ -47,8 +50,6 @@ def preset_drift(env: str, optimizer: str, config: dict[str, Any],
                  overrides: dict[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
     """Every setting where a recorded row differs from what its own command gives with today's
     presets: name -> (recorded, today). Empty: the row is the current preset."""
-    from ppo_trainer.presets import preset_config
-
     flags = own_flags(config, overrides)
     today = effective(preset_config(env, optimizer=optimizer, **flags).to_dict())
     ran = effective(config)
@@ -59,8 +60,6 @@ def preset_drift(env: str, optimizer: str, config: dict[str, Any],
 def row_settings(env: str, optimizer: str, config: dict[str, Any],
                  overrides: dict[str, Any] | None = None) -> str:
     """The settings cell of a row; ``n/a`` for a row without a preset or a full config."""
-    from ppo_trainer.errors import ConfigError
-
     try:
         return settings_note(preset_drift(env, optimizer, config, overrides))
     except (ConfigError, KeyError):
@@ -168,14 +167,28 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
     return "\n".join(lines) + "\n", jsonable(agg)
 
 
+def write_report(out: Path, suite: dict[str, dict[str, Any]], order: list[str]) -> str:
+    """``results.md``, ``summary.json`` and ``plots/<env>.png`` in ``out`` from every
+    ``out/raw/<env>.json`` (the suite's envs first, then any others; the optimizers of ``order``
+    first, then any others); returns the page."""
+    raw_dir = out / "raw"
+    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
+    if not files:
+        raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
+    envs = [*suite, *sorted(set(files) - set(suite))]
+    raw = {env: json.loads(files[env].read_text()) for env in envs if env in files}
+    text, summary = format_report(raw, suite, raw_store.optimizers(raw, order))
+    for env, data in raw.items():
+        plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
+    (out / "results.md").write_text(text)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return text
+
+
 def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
     """One small plot: training return per optimizer vs env steps, gymnax-blines dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    fig = Figure(figsize=(4.5, 3.0))
+    ax = fig.subplots()
     for o, run in data["runs"].items():
         draw_curves(ax, np.asarray(run["global_step"], dtype=float),
                     stats.forward_fill(as_array(run["curves"]["charts/episodic_return"])), o,
@@ -191,4 +204,3 @@ def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -9,54 +9,35 @@ per env, written by the CLI to ``<out>/raw/<env>.json`` so that envs can be (re)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ppo_trainer.app.compare.run import run_spec
+from ppo_trainer.app.evaluate import play_episodes, step_cap
+from ppo_trainer.config import TrainConfig
+from ppo_trainer.envs import make_action_fn, make_env
 from ppo_trainer.presets import preset_config
 
 
 def random_return(env_id: str, episodes: int = 256, seed: int = 0) -> dict[str, float]:
-    """Mean and std of the return of a uniformly random policy (the 0 of normalized scores)."""
-    import jax
-    import jax.numpy as jnp
-
-    from ppo_trainer.app.evaluate import step_cap
-    from ppo_trainer.config import TrainConfig
-    from ppo_trainer.envs import make_action_fn, make_env
-
+    """Mean and std of the return of a uniformly random policy (the 0 of normalized scores),
+    played by the greedy evaluation's episode loop."""
     env, params = make_env(TrainConfig(env=env_id))
     space = env.action_space(params)
     to_env = make_action_fn(env, params)
-    cap = step_cap(params)
-    vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
-    def run(key: Any) -> Any:
-        key, k_reset = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(k_reset, episodes), params)
-        zeros = jnp.zeros(episodes)
+    def act(keys: Sequence[Any], obs: Any, state: Any) -> Any:
+        action = jax.vmap(space.sample)(jax.random.split(keys[0], episodes))
+        if action.ndim > 1 or jnp.issubdtype(action.dtype, jnp.floating):
+            action = to_env(action.reshape(episodes, -1))
+        return action
 
-        def cond(c: tuple) -> Any:
-            return (c[0] < cap) & c[3].any()
-
-        def body(c: tuple) -> tuple:
-            t, key, state, alive, ret = c
-            key, k_act, k_step = jax.random.split(key, 3)
-            action = jax.vmap(space.sample)(jax.random.split(k_act, episodes))
-            if action.ndim > 1 or jnp.issubdtype(action.dtype, jnp.floating):
-                action = to_env(action.reshape(episodes, -1))
-            _, state, reward, term, trunc, _ = vstep(jax.random.split(k_step, episodes), state,
-                                                     action, params)
-            ret = ret + jnp.where(alive, reward, 0.0)
-            return t + 1, key, state, alive & ~(term | trunc), ret
-
-        out = jax.lax.while_loop(cond, body, (0, key, state, jnp.ones(episodes, bool), zeros))
-        return out[4]
-
-    returns = np.asarray(jax.jit(run)(jax.random.PRNGKey(seed)))
+    run = play_episodes(env, params, episodes, step_cap(params), act, act_keys=1)
+    returns = np.asarray(jax.jit(run)(jax.random.PRNGKey(seed))["return"])
     return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": episodes}
 
 

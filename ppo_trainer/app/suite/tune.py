@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from ppo_trainer.app.compare.run import run_spec
+from ppo_trainer.app.suite.report import seed_scores
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.presets import preset_config
+from ppo_trainer.registry import registry
 
 GRID = (1 / 3, 1.0, 3.0)
 TUNING_SEED = 100
@@ -24,8 +26,6 @@ TUNING_SEED = 100
 
 def step_size_name(optimizer: str) -> str:
     """The hyperparameter tuned for ``optimizer``: its first schedulable one, else ``lr``."""
-    from ppo_trainer.registry import registry
-
     schedulable = [hp.name for hp in registry().get(optimizer).hyperparams if hp.schedulable]
     return schedulable[0] if schedulable else "lr"
 
@@ -58,7 +58,7 @@ def tune_env(env_id: str, optimizers: list[str], *, num_seeds: int, eval_episode
                                                                num_seeds=num_seeds)
             run = run_spec(config, "linear", None, eval_episodes=eval_episodes)
             seeds = run["eval"]["per_seed_mean_return"]  # None: a seed with no finished episode
-            score = float(np.nanmean([np.nan if v is None else v for v in seeds]))
+            score = float(np.nanmean(seed_scores(run)))
             values.append(value)
             scores.append(score)
             per_seed.append(seeds)
