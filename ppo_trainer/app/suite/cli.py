@@ -7,7 +7,7 @@ budget, with a report against gymnax-blines' published returns.
     ppo-suite --only Pendulum-v1 --optimizers muon --out docs/results/suite  # one row, keep adam's
     ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
     ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
-    ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-gpu  # ppo-train runs, evaluated
+    ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-cpu-10m  # ppo-train runs, evaluated
 
 Writes ``<out>/raw/<env>.json`` after each env (so a long suite can be resumed env by env),
 then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``; with ``--tune``,

@@ -1,6 +1,6 @@
 """``ppo-train`` run directories as suite results (``ppo-suite --add-runs``).
 
-For runs made outside ``ppo-suite``: a GPU lease is a few minutes, so the GPU MinAtar runs
+For runs made outside ``ppo-suite``: GPU time often comes in slots of a few minutes, so the GPU MinAtar runs
 (``benchmarks/gpu_minatar.sh``) are ``ppo-train`` processes stopped at a time box with a
 checkpoint, not one suite program that must finish. A run directory holds ``config.json``,
 ``metrics.jsonl`` (the training curves) and an ``eval*.json`` written by ``ppo-eval --json``
