@@ -14,8 +14,8 @@
 
 Each update (``Trainer._update``) runs four stages, in this order:
 
-1. ``_rollout``: ``num_steps`` x ``num_envs`` :class:`Transition` s (``lax.scan`` over steps,
-   ``vmap`` over envs);
+1. rollout: ``num_steps`` x ``num_envs`` :class:`Transition` s (``_env_step``: ``lax.scan``
+   over steps, ``vmap`` over envs);
 2. ``_gae``: advantages and value targets. Time limits are truncations: a truncated step is
    bootstrapped from ``V(info["final_observation"])`` and only ``terminated`` zeroes the
    continuation; the recursion is cut at every episode end::
