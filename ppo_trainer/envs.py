@@ -32,6 +32,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import gymnax
 import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
@@ -49,8 +50,6 @@ GYMNAX_INFO_KEYS = frozenset({
 def resolve_env_id(env: str) -> str:
     """The registered id for ``env`` (importing ``module`` of ``module:EnvId`` first). Installed
     env packages register at ``import gymnax`` (``Snake-v0`` through its start-up hook)."""
-    import gymnax
-
     env_id = env
     if ":" in env:
         module, env_id = env.split(":", 1)
@@ -66,8 +65,6 @@ def resolve_env_id(env: str) -> str:
 
 def make_env(config: Any) -> tuple[Any, Any]:
     """Return ``(env, env_params)`` for ``config.env`` with the config's env settings applied."""
-    import gymnax
-
     env_id = resolve_env_id(config.env)
     kwargs = dict(getattr(config, "env_kwargs", {}) or {})
     try:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import distrax
 import flax.linen as nn
@@ -42,7 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-NETWORKS = ("auto", "mlp", "cnn", "transformer")
+from ppo_trainer.config import Network
+
+NETWORKS: tuple[str, ...] = get_args(Network)  # --network's choices, declared once in config.py
 
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
 

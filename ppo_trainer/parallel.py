@@ -47,6 +47,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
 from ppo_trainer.errors import ConfigError
 
 AXIS = "envs"
@@ -61,8 +67,6 @@ def initialize_distributed() -> dict[str, int]:
     ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` for plain launchers (ssh, torchrun-style scripts).
     Returns ``{"process_index", "process_count"}``.
     """
-    import jax
-
     global _INITIALIZED
     if not _INITIALIZED:  # idempotent: the CLI calls it before validating, the run loop again
         kwargs: dict[str, Any] = {}
@@ -90,8 +94,6 @@ def select_devices(requested: int | None, devices: Sequence[Any] | None = None,
     process count and takes the same number of devices from each process (every process must
     own a shard). Raises ``ValueError`` with a one-line message.
     """
-    import jax
-
     devices = list(jax.devices() if devices is None else devices)
     if process_count is None:
         process_count = len({d.process_index for d in devices})
@@ -118,11 +120,8 @@ def select_devices(requested: int | None, devices: Sequence[Any] | None = None,
     return chosen
 
 
-def make_mesh(devices: Sequence[Any]) -> Any:
+def make_mesh(devices: Sequence[Any]) -> Mesh:
     """A 1-D mesh over ``devices`` with the single axis ``"envs"``."""
-    import numpy as np
-    from jax.sharding import Mesh
-
     return Mesh(np.asarray(list(devices)), (AXIS,))
 
 
@@ -133,46 +132,37 @@ def check_divisible(num_envs: int, num_devices: int) -> None:
                          f"(use --devices to pick fewer devices, or a multiple of {num_devices} envs)")
 
 
-def state_shardings(mesh: Any, state: Any, *, seed_axis: bool = True) -> Any:
+def state_shardings(mesh: Mesh, state: Any, *, seed_axis: bool = True) -> Any:
     """NamedShardings for a RunnerState (or its shape template): env axis sharded, rest replicated.
 
     ``seed_axis``: the state has a leading vmapped seed axis (as in the CLI), so the env axis is
     axis 1; otherwise axis 0.
     """
-    import jax
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    replicated = NamedSharding(mesh, P())
+    whole = replicated(mesh)
     env = NamedSharding(mesh, P(None, AXIS) if seed_axis else P(AXIS))
     return type(state)(
-        params=jax.tree.map(lambda _: replicated, state.params),
-        opt_state=jax.tree.map(lambda _: replicated, state.opt_state),
+        params=jax.tree.map(lambda _: whole, state.params),
+        opt_state=jax.tree.map(lambda _: whole, state.opt_state),
         env_state=jax.tree.map(lambda _: env, state.env_state),
         last_obs=env,
         norm=type(state.norm)(  # statistics replicated, each env's running return sharded
-            obs=jax.tree.map(lambda _: replicated, state.norm.obs),
-            ret=jax.tree.map(lambda _: replicated, state.norm.ret),
+            obs=jax.tree.map(lambda _: whole, state.norm.obs),
+            ret=jax.tree.map(lambda _: whole, state.norm.ret),
             returns=env,
         ),
-        rng=replicated,
-        update_step=replicated,
-        opt_step=replicated,
+        rng=whole,
+        update_step=whole,
+        opt_step=whole,
     )
 
 
-def replicated(mesh: Any) -> Any:
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
+def replicated(mesh: Mesh) -> NamedSharding:
+    """The sharding of a value every device holds whole (metrics, parameters)."""
     return NamedSharding(mesh, P())
 
 
 def shard(tree: Any, shardings: Any) -> Any:
     """Place host arrays (identical on every process) with ``shardings``; works multi-host."""
-    import jax
-    import numpy as np
-
     def put(x: Any, sharding: Any) -> Any:
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
@@ -187,16 +177,12 @@ def to_host(tree: Any) -> Any:
     local shard; sharded ones are gathered with ``multihost_utils.process_allgather`` (a
     collective: every process must call this at the same point).
     """
-    import jax
-    import numpy as np
 
     def get(x: Any) -> Any:
         if not isinstance(x, jax.Array) or x.is_fully_addressable:
             return np.asarray(jax.device_get(x))
         if x.is_fully_replicated:
             return np.asarray(x.addressable_data(0))
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
     return jax.tree.map(get, tree)
@@ -210,13 +196,8 @@ def any_process(*flags: bool) -> tuple[bool, ...]:
     processes in different chunks, or a failure on process 0, stops all of them after the same
     chunk.
     """
-    import jax
-    import numpy as np
-
     if jax.process_count() == 1:
         return tuple(bool(f) for f in flags)
-    from jax.experimental import multihost_utils
-
     gathered = np.asarray(multihost_utils.process_allgather(np.asarray(flags, dtype=bool)))
     return tuple(bool(x) for x in gathered.reshape(-1, len(flags)).any(axis=0))
 
@@ -227,21 +208,14 @@ def same_on_every_process(text: str, size: int = 256) -> str:
     For values each process would otherwise compute for itself, such as a run name made from
     the clock.
     """
-    import jax
-    import numpy as np
-
     if jax.process_count() == 1:
         return text
-    from jax.experimental import multihost_utils
-
     data = np.frombuffer(text.encode().ljust(size, b"\0")[:size], np.uint8)
     return bytes(np.asarray(multihost_utils.broadcast_one_to_all(data))).rstrip(b"\0").decode()
 
 
 def describe(devices: Sequence[Any], num_envs: int) -> str:
     """One status line: device count, kind, processes, envs per device."""
-    import jax
-
     d = devices[0]
     procs = jax.process_count()
     text = f"{len(devices)} device(s): {d.platform} ({d.device_kind})"

@@ -3,21 +3,29 @@
 - ``make_train(config, env, env_params, tx, *, progress_fn=None, lr_schedule=None, mesh=None)
   -> train(key) -> (runner_state, metrics)``: pure and jittable; ``jax.vmap(train)(keys)`` trains
   several seeds in one program. ``train`` is ``trainer.init`` then ``trainer.run``.
-- ``make_trainer(...) -> Trainer`` (same arguments): ``init(key) -> RunnerState`` and
+- ``Trainer(...)`` (same arguments): ``init(key) -> RunnerState`` and
   ``run(state, num_updates) -> (state, metrics)`` (``num_updates`` static); ``run(s, a)`` then
   ``run(s', b)`` is bit-identical to ``run(s, a + b)``: a resume needs only ``RunnerState``.
   ``mesh``: a 1-D device mesh (axis ``"envs"``) splits the environments over its devices
   (``ppo_trainer/parallel.py``). ``progress_fn(update_step, metrics)`` is called through
   ``jax.debug.callback`` every ``progress_every`` updates of a ``run`` (per seed under vmap).
+  The config is trusted: ``make_train`` validates it, ``ppo_trainer.app.build`` checks it once
+  for the CLIs, so a ``Trainer`` built by hand needs a checked config (``config.validate()``).
 
-Each update: collect ``num_steps`` x ``num_envs`` transitions (``lax.scan`` over steps, ``vmap``
-over envs), compute GAE, then ``update_epochs`` epochs of ``num_minibatches`` minibatches drawn
-by one global permutation of the batch. Time limits are truncations: a truncated step is
-bootstrapped from ``V(info["final_observation"])`` and only ``terminated`` zeroes the
-continuation; the GAE recursion is cut at every episode end::
+Each update (``Trainer._update``) runs four stages, in this order:
 
-    delta_t = r_t + gamma * (1 - terminated_t) * V(final_obs_t) - V(obs_t)
-    A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+1. rollout: ``num_steps`` x ``num_envs`` :class:`Transition` s (``_env_step``: ``lax.scan``
+   over steps, ``vmap`` over envs);
+2. ``_gae``: advantages and value targets. Time limits are truncations: a truncated step is
+   bootstrapped from ``V(info["final_observation"])`` and only ``terminated`` zeroes the
+   continuation; the recursion is cut at every episode end::
+
+       delta_t = r_t + gamma * (1 - terminated_t) * V(final_obs_t) - V(obs_t)
+       A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+
+3. ``_train_epochs``: ``update_epochs`` epochs, each one global permutation of the batch cut into
+   ``num_minibatches`` minibatches, one optimizer step (``_minibatch_step``, ``_loss``) each;
+4. ``_metrics``: the update's metrics.
 
 Optional, per config: observation normalization / reward scaling with running statistics of the
 global batch (``ppo_trainer/normalize.py``), value-loss clipping, action masks from the env's
@@ -31,6 +39,7 @@ an int32 on the device wraps after 2^31 steps). Details: docs/trainer.md.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -48,9 +57,9 @@ from ppo_trainer.envs import (
     make_action_fn,
     symmetry_tables,
 )
-from ppo_trainer.errors import ConfigError
 from ppo_trainer.networks import TransformerActorCritic, make_network, mask_logits
 from ppo_trainer.optim import make_schedule
+from ppo_trainer.parallel import AXIS
 
 
 class RunnerState(NamedTuple):
@@ -64,6 +73,36 @@ class RunnerState(NamedTuple):
     rng: jax.Array  # raw uint32 key data
     update_step: jax.Array  # int32 scalar: updates completed
     opt_step: jax.Array  # int32 scalar: optimizer steps taken (the learning-rate schedule's count)
+
+
+class Transition(NamedTuple):
+    """One step of every env; the rollout stacks them to ``(num_steps, num_envs, ...)``."""
+
+    obs: jax.Array  # what the network saw (normalized if normalize_obs)
+    action: jax.Array
+    log_prob: jax.Array  # of the action under the rollout's policy
+    value: jax.Array  # V(obs)
+    reward: jax.Array  # float32, scaled if normalize_reward
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array  # the pre-reset observation as the network sees it: the bootstrap
+    episode_done: jax.Array  # from gymnax's LogWrapper: an episode ended at this step
+    episode_return: jax.Array
+    episode_length: jax.Array
+    info: dict[str, jax.Array]  # the env's own scalar info values (envs.info_metrics)
+    mask: jax.Array | None  # valid actions, with action_mask
+
+
+class Batch(NamedTuple):
+    """What the loss needs of each sample (leading axes: samples)."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array  # behaviour log-probability
+    value: jax.Array  # the rollout's V(obs), for value clipping
+    advantage: jax.Array
+    target: jax.Array  # value target: advantage + value
+    mask: jax.Array | None = None
 
 
 def _raw_key(key: jax.Array) -> jax.Array:
@@ -95,13 +134,6 @@ class Trainer:
         mesh: jax.sharding.Mesh | None = None,
         progress_every: int = 1,
     ) -> None:
-        if config.num_envs < 1 or config.num_steps < 1:
-            raise ConfigError("num_envs and num_steps must be positive")
-        if config.batch_size % config.num_minibatches:
-            raise ConfigError(
-                f"num_minibatches={config.num_minibatches} must divide "
-                f"num_envs * num_steps = {config.batch_size}"
-            )
         check_final_observation(env, env_params)
         self.config = config
         self.env = LogWrapper(env)
@@ -122,14 +154,13 @@ class Trainer:
         # Data parallelism (ppo_trainer/parallel.py): with a mesh of several devices, env-batched
         # arrays are constrained to be split on their env axis; with none, nothing changes.
         self.mesh = mesh if mesh is not None and mesh.size > 1 else None
-        if self.mesh is not None and config.num_envs % self.mesh.size:
-            raise ConfigError(f"num_envs={config.num_envs} must divide by the device count {self.mesh.size}")
 
-    def _split(self, tree: Any, axis: int = 0) -> Any:
-        """Constrain every leaf of ``tree`` to be sharded over the mesh along ``axis``."""
+    def _shard_env_axis(self, tree: Any, axis: int = 0) -> Any:
+        """Ask XLA to split every leaf of ``tree`` over the mesh's devices along its env axis
+        ``axis`` (a sharding constraint: the values do not change). No mesh: ``tree`` as is."""
         if self.mesh is None:
             return tree
-        spec = jax.sharding.PartitionSpec(*([None] * axis), "envs")
+        spec = jax.sharding.PartitionSpec(*([None] * axis), AXIS)
         sharding = jax.sharding.NamedSharding(self.mesh, spec)
         return jax.tree.map(
             lambda x: jax.lax.with_sharding_constraint(x, sharding)
@@ -147,7 +178,7 @@ class Trainer:
         norm = nrm.init_norm(self._obs_shape, cfg.num_envs)
         if cfg.normalize_obs:
             norm = norm._replace(obs=nrm.update_stats(norm.obs, obs))
-        params = self.network.init(k_net, self.observe(norm, obs[:1]))
+        params = self.network.init(k_net, self.network_input(norm, obs[:1]))
         return RunnerState(
             params=params,
             opt_state=self.tx.init(params),
@@ -159,11 +190,19 @@ class Trainer:
             opt_step=jnp.zeros((), jnp.int32),
         )
 
-    def observe(self, norm: nrm.NormState, obs: jax.Array) -> jax.Array:
+    # ------------------------------------------------------------------ the policy
+    def network_input(self, norm: nrm.NormState, obs: jax.Array) -> jax.Array:
         """What the network sees: the raw observation, normalized if ``normalize_obs``."""
         if not self.config.normalize_obs:
             return obs
         return nrm.normalize_obs(norm.obs, obs, self.config.clip_obs)
+
+    def observe(self, norm: nrm.NormState, obs: jax.Array) -> jax.Array:
+        """Deprecated name of :meth:`network_input` (it read like gymnax's
+        ``Environment.observe``); it goes in the next release."""
+        warnings.warn("Trainer.observe is deprecated; use Trainer.network_input", FutureWarning,
+                      stacklevel=2)
+        return self.network_input(norm, obs)
 
     def masks(self, env_state: Any) -> jax.Array | None:
         """Valid-action masks of a batch of (unwrapped) env states, if ``action_mask``."""
@@ -180,123 +219,19 @@ class Trainer:
         # The scan index is not batched by vmap over seeds, so the progress cond stays a cond.
         return jax.lax.scan(self._update, runner_state, jnp.arange(num_updates))
 
-    def _env_step(self, params: Any, carry: tuple, _: None) -> tuple[tuple, dict]:
-        """One step of every env with the current policy; normalization statistics updated."""
-        cfg = self.config
-        env_state, raw_obs, norm, rng = carry
-        env_state, raw_obs = self._split((env_state, raw_obs))
-        rng, k_act, k_env = jax.random.split(rng, 3)
-        obs = self.observe(norm, raw_obs)
-        mask = self.masks(env_state.env_state)  # env_state is the LogWrapper's
-        pi, value = self.policy(params, obs, mask)
-        action = pi.sample(seed=k_act)
-        log_prob = pi.log_prob(action)
-        step_keys = self._split(jax.random.split(k_env, cfg.num_envs))
-        next_obs, env_state, reward, terminated, truncated, info = self._split(jax.vmap(
-            self.env.step, in_axes=(0, 0, 0, None)
-        )(step_keys, env_state, self._to_env_action(action), self.env_params))
-        reward = reward.astype(jnp.float32)
-        if cfg.normalize_obs:  # statistics of the whole (global) batch of new observations
-            norm = norm._replace(obs=nrm.update_stats(norm.obs, next_obs))
-        if cfg.normalize_reward:
-            norm = nrm.update_returns(norm, reward, terminated | truncated, cfg.gamma)
-            reward = nrm.scale_reward(norm.ret, reward, cfg.clip_reward)
-        transition = {
-            "obs": obs,
-            "action": action,
-            "log_prob": log_prob,
-            "value": value,
-            "reward": reward,
-            "terminated": terminated,
-            "truncated": truncated,
-            # normalized with the statistics the next step's observation gets
-            "final_obs": self.observe(norm, info["final_observation"]),
-            "episode_done": info["returned_episode"],
-            "episode_return": info["returned_episode_returns"],
-            "episode_length": info["returned_episode_lengths"],
-            **{f"info/{k}": info[k] for k in self.info_keys},
-            **({} if mask is None else {"mask": mask}),
-        }
-        return (env_state, next_obs, norm, rng), transition
-
     def _update(self, rs: RunnerState, index: jax.Array) -> tuple[RunnerState, dict]:
+        """One PPO update: rollout, GAE, epochs of minibatch steps, metrics."""
         cfg = self.config
-        network = self.network
-
-        # 1. Collect num_steps transitions from every env.
         (env_state, last_obs, norm, rng), traj = jax.lax.scan(
-            lambda c, x: self._env_step(rs.params, c, x),
-            (rs.env_state, rs.last_obs, rs.norm, rs.rng), None, length=cfg.num_steps
-        )
-        traj = self._split(traj, axis=1)  # (num_steps, num_envs, ...)
-
-        # 2. GAE with truncation bootstrapping (see the module docstring).
-        _, next_value = network.apply(rs.params, traj["final_obs"])
-        terminated = traj["terminated"].astype(jnp.float32)
-        done = jnp.logical_or(traj["terminated"], traj["truncated"]).astype(jnp.float32)
-        delta = traj["reward"] + cfg.gamma * (1.0 - terminated) * next_value - traj["value"]
-
-        def gae_step(gae, x):
-            delta_t, not_done_t = x
-            gae = delta_t + cfg.gamma * cfg.gae_lambda * not_done_t * gae
-            return gae, gae
-
-        _, advantages = jax.lax.scan(
-            gae_step, jnp.zeros_like(delta[0]), (delta, 1.0 - done), reverse=True
-        )
-        targets = advantages + traj["value"]
-
-        # 3. Epochs of minibatch updates over one global shuffle of the whole batch.
-        batch = {
-            "obs": traj["obs"],
-            "action": traj["action"],
-            "log_prob": traj["log_prob"],
-            "value": traj["value"],
-            "advantage": advantages,
-            "target": targets,
-            **({"mask": traj["mask"]} if "mask" in traj else {}),
-        }
+            lambda carry, _: self._env_step(rs.params, carry),
+            (rs.env_state, rs.last_obs, rs.norm, rs.rng), None, length=cfg.num_steps)
+        traj = self._shard_env_axis(traj, axis=1)  # (num_steps, num_envs, ...)
+        advantages, targets = self._gae(rs.params, traj)
+        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets,
+                      traj.mask)
         batch = jax.tree.map(lambda x: x.reshape((cfg.batch_size, *x.shape[2:])), batch)
-
-        def epoch(carry, _):
-            params, opt_state, rng = carry
-            rng, k_perm = jax.random.split(rng)
-            perm = jax.random.permutation(k_perm, cfg.batch_size)
-            minibatches = jax.tree.map(
-                lambda x: jnp.take(x, perm, axis=0).reshape(
-                    (cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:])
-                ),
-                batch,
-            )
-            # Each minibatch is split over the devices: its loss gradient becomes an all-reduce.
-            minibatches = self._split(minibatches, axis=1)
-
-            def minibatch_step(carry, mb):
-                params, opt_state, rng = carry
-                rng, k_drop, k_sym = jax.random.split(rng, 3)
-                if self._symmetries is not None:
-                    mb = self._augment(mb, k_sym)
-                grads, losses = jax.grad(self._loss, has_aux=True)(params, mb, k_drop, rs.params)
-                updates, opt_state = self.tx.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-                return (params, opt_state, rng), losses
-
-            return jax.lax.scan(minibatch_step, (params, opt_state, rng), minibatches)
-
-        (params, opt_state, rng), losses = jax.lax.scan(
-            epoch, (rs.params, rs.opt_state, rng), None, length=cfg.update_epochs
-        )
-
-        # 4. Metrics of this update.
-        ep_done = traj["episode_done"]
-        metrics = {
-            "charts/episodic_return": _masked_mean(traj["episode_return"], ep_done),
-            "charts/episodic_length": _masked_mean(traj["episode_length"], ep_done),
-            "charts/learning_rate": jnp.asarray(self.lr_schedule(rs.opt_step), jnp.float32),
-            **{f"charts/{k}": _masked_mean(traj[f"info/{k}"], ep_done) for k in self.info_keys},
-            **{f"losses/{k}": v.mean() for k, v in losses.items()},
-        }
-
+        (params, opt_state, rng), losses = self._train_epochs(rs, batch, rng)
+        metrics = self._metrics(traj, losses, rs.opt_step)
         new_state = RunnerState(
             params, opt_state, env_state, last_obs, norm, rng, rs.update_step + 1,
             rs.opt_step + cfg.update_epochs * cfg.num_minibatches,
@@ -308,7 +243,92 @@ class Trainer:
                          lambda: None)
         return new_state, metrics
 
-    def _augment(self, mb: dict, key: jax.Array) -> dict:
+    # ------------------------------------------------------------------ 1. rollout
+    def _env_step(self, params: Any, carry: tuple) -> tuple[tuple, Transition]:
+        """One step of every env with the current policy; normalization statistics updated."""
+        cfg = self.config
+        env_state, raw_obs, norm, rng = self._shard_env_axis(carry[:2]) + carry[2:]
+        rng, k_act, k_env = jax.random.split(rng, 3)
+        obs = self.network_input(norm, raw_obs)
+        mask = self.masks(env_state.env_state)  # env_state is the LogWrapper's
+        pi, value = self.policy(params, obs, mask)
+        action = pi.sample(seed=k_act)
+        log_prob = pi.log_prob(action)
+        step_keys = self._shard_env_axis(jax.random.split(k_env, cfg.num_envs))
+        next_obs, env_state, reward, terminated, truncated, info = self._shard_env_axis(jax.vmap(
+            self.env.step, in_axes=(0, 0, 0, None)
+        )(step_keys, env_state, self._to_env_action(action), self.env_params))
+        reward = reward.astype(jnp.float32)
+        if cfg.normalize_obs:  # statistics of the whole (global) batch of new observations
+            norm = norm._replace(obs=nrm.update_stats(norm.obs, next_obs))
+        if cfg.normalize_reward:
+            norm = nrm.update_returns(norm, reward, terminated | truncated, cfg.gamma)
+            reward = nrm.scale_reward(norm.ret, reward, cfg.clip_reward)
+        transition = Transition(
+            obs, action, log_prob, value, reward, terminated, truncated,
+            # normalized with the statistics the next step's observation gets
+            final_obs=self.network_input(norm, info["final_observation"]),
+            episode_done=info["returned_episode"],
+            episode_return=info["returned_episode_returns"],
+            episode_length=info["returned_episode_lengths"],
+            info={k: info[k] for k in self.info_keys},
+            mask=mask,
+        )
+        return (env_state, next_obs, norm, rng), transition
+
+    # ------------------------------------------------------------------ 2. advantages
+    def _gae(self, params: Any, traj: Transition) -> tuple[jax.Array, jax.Array]:
+        """``(advantages, value targets)``: GAE with truncations bootstrapped (module docstring)."""
+        cfg = self.config
+        _, next_value = self.network.apply(params, traj.final_obs)
+        terminated = traj.terminated.astype(jnp.float32)
+        done = jnp.logical_or(traj.terminated, traj.truncated).astype(jnp.float32)
+        delta = traj.reward + cfg.gamma * (1.0 - terminated) * next_value - traj.value
+
+        def backwards(gae: jax.Array, step: tuple[jax.Array, jax.Array]) -> tuple:
+            delta_t, not_done_t = step
+            gae = delta_t + cfg.gamma * cfg.gae_lambda * not_done_t * gae
+            return gae, gae
+
+        _, advantages = jax.lax.scan(
+            backwards, jnp.zeros_like(delta[0]), (delta, 1.0 - done), reverse=True
+        )
+        return advantages, advantages + traj.value
+
+    # ------------------------------------------------------------------ 3. epochs, minibatches
+    def _train_epochs(self, rs: RunnerState, batch: Batch, rng: jax.Array) -> tuple:
+        """``update_epochs`` passes over ``batch``, each one global shuffle cut into minibatches:
+        ``((params, opt_state, rng), losses)``, losses stacked ``(epochs, minibatches)``."""
+        cfg = self.config
+
+        def epoch(carry: tuple, _: None) -> tuple:
+            params, opt_state, rng = carry
+            rng, k_perm = jax.random.split(rng)
+            perm = jax.random.permutation(k_perm, cfg.batch_size)
+            minibatches = jax.tree.map(
+                lambda x: jnp.take(x, perm, axis=0).reshape(
+                    (cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:])),
+                batch,
+            )
+            # Each minibatch is split over the devices: its loss gradient becomes an all-reduce.
+            minibatches = self._shard_env_axis(minibatches, axis=1)
+            return jax.lax.scan(lambda c, mb: self._minibatch_step(rs.params, c, mb),
+                                (params, opt_state, rng), minibatches)
+
+        return jax.lax.scan(epoch, (rs.params, rs.opt_state, rng), None, length=cfg.update_epochs)
+
+    def _minibatch_step(self, rollout_params: Any, carry: tuple, mb: Batch) -> tuple[tuple, dict]:
+        """One optimizer step on one minibatch (augmented first, with ``augment_symmetry``)."""
+        params, opt_state, rng = carry
+        rng, k_drop, k_sym = jax.random.split(rng, 3)
+        if self._symmetries is not None:
+            mb = self._augment(mb, k_sym)
+        grads, losses = jax.grad(self._loss, has_aux=True)(params, mb, k_drop, rollout_params)
+        updates, opt_state = self.tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state, rng), losses
+
+    def _augment(self, mb: Batch, key: jax.Array) -> Batch:
         """Each sample under a random symmetry of the env: observation transformed, action (and
         mask) permuted. The behaviour log-probability, the old value, the advantage and the value
         target stay the original sample's: the mirrored transition is one the mirrored behaviour
@@ -317,14 +337,14 @@ class Trainer:
         as pi_old(g.a | g.s) instead divides by a probability that a near-deterministic,
         asymmetric policy makes tiny."""
         transforms, perms = self._symmetries
-        k = jax.random.randint(key, mb["action"].shape, 0, len(transforms))
-        obs = jax.vmap(lambda i, o: jax.lax.switch(i, transforms, o))(k, mb["obs"])
-        out = {**mb, "obs": obs, "action": perms[k, mb["action"]]}
-        if "mask" in mb:  # the action playing the role of a is perm[a]: mask'[perm[a]] = mask[a]
-            out["mask"] = jnp.take_along_axis(mb["mask"], jnp.argsort(perms, axis=1)[k], axis=1)
-        return out
+        k = jax.random.randint(key, mb.action.shape, 0, len(transforms))
+        obs = jax.vmap(lambda i, o: jax.lax.switch(i, transforms, o))(k, mb.obs)
+        mask = mb.mask
+        if mask is not None:  # the action playing the role of a is perm[a]: mask'[perm[a]] = mask[a]
+            mask = jnp.take_along_axis(mask, jnp.argsort(perms, axis=1)[k], axis=1)
+        return mb._replace(obs=obs, action=perms[k, mb.action], mask=mask)
 
-    def _loss(self, params: Any, mb: dict, dropout_key: jax.Array,
+    def _loss(self, params: Any, mb: Batch, dropout_key: jax.Array,
               rollout_params: Any) -> tuple[jax.Array, dict]:
         """Clipped policy + (optionally clipped) value loss - entropy bonus, with per-minibatch
         advantage normalization.
@@ -334,28 +354,16 @@ class Trainer:
         update of every rollout (the rollout itself acts deterministically).
         """
         cfg = self.config
-        mask = mb.get("mask")
-        if self._dropout:
-            rngs = {"dropout": dropout_key}
-            pi, value = self.network.apply(params, mb["obs"], deterministic=False, rngs=rngs)
-            old_pi, _ = self.network.apply(jax.lax.stop_gradient(rollout_params), mb["obs"],
-                                           deterministic=False, rngs=rngs)
-            old_pi = old_pi if mask is None else mask_logits(old_pi, mask)
-            old_log_prob = old_pi.log_prob(mb["action"])
-        else:
-            pi, value = self.network.apply(params, mb["obs"])
-            old_log_prob = mb["log_prob"]
-        pi = pi if mask is None else mask_logits(pi, mask)
-        log_prob = pi.log_prob(mb["action"])
+        pi, value, old_log_prob = self._policy_for_loss(params, mb, dropout_key, rollout_params)
+        log_prob = pi.log_prob(mb.action)
 
-        value_loss = jnp.square(value - mb["target"])
+        value_loss = jnp.square(value - mb.target)
         if cfg.clip_value_loss:
-            value_clipped = mb["value"] + jnp.clip(value - mb["value"], -cfg.clip_eps, cfg.clip_eps)
-            value_loss = jnp.maximum(value_loss, jnp.square(value_clipped - mb["target"]))
+            value_clipped = mb.value + jnp.clip(value - mb.value, -cfg.clip_eps, cfg.clip_eps)
+            value_loss = jnp.maximum(value_loss, jnp.square(value_clipped - mb.target))
         value_loss = 0.5 * value_loss.mean()
 
-        adv = mb["advantage"]
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = (mb.advantage - mb.advantage.mean()) / (mb.advantage.std() + 1e-8)
         log_ratio = log_prob - old_log_prob
         ratio = jnp.exp(log_ratio)
         policy_loss = -jnp.minimum(
@@ -364,7 +372,7 @@ class Trainer:
         entropy = pi.entropy().mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
 
-        stats = {
+        return loss, {
             "value_loss": value_loss,
             "policy_loss": policy_loss,
             "entropy": entropy,
@@ -372,25 +380,57 @@ class Trainer:
             "clipfrac": jax.lax.stop_gradient((jnp.abs(ratio - 1.0) > cfg.clip_eps).mean()),
             "loss": loss,
         }
-        return loss, stats
 
+    def _policy_for_loss(self, params: Any, mb: Batch, dropout_key: jax.Array,
+                         rollout_params: Any) -> tuple[Any, jax.Array, jax.Array]:
+        """``(pi, value, old_log_prob)`` of the minibatch: the behaviour log-probability, or
+        with dropout the rollout parameters' under the numerator's dropout mask."""
+        if not self._dropout:
+            pi, value = self.network.apply(params, mb.obs)
+            return self._masked(pi, mb.mask), value, mb.log_prob
+        rngs = {"dropout": dropout_key}
+        pi, value = self.network.apply(params, mb.obs, deterministic=False, rngs=rngs)
+        old_pi, _ = self.network.apply(jax.lax.stop_gradient(rollout_params), mb.obs,
+                                       deterministic=False, rngs=rngs)
+        old_log_prob = self._masked(old_pi, mb.mask).log_prob(mb.action)
+        return self._masked(pi, mb.mask), value, old_log_prob
 
-make_trainer = Trainer  # the chunked API (init / run) used by the run loop for checkpoints
+    @staticmethod
+    def _masked(pi: Any, mask: jax.Array | None) -> Any:
+        return pi if mask is None else mask_logits(pi, mask)
+
+    # ------------------------------------------------------------------ 4. metrics
+    def _metrics(self, traj: Transition, losses: dict, opt_step: jax.Array) -> dict:
+        """Episode statistics of the episodes that ended in this update, the learning rate at
+        its first optimizer step, and the mean of each loss term over its minibatch steps."""
+        ended = traj.episode_done
+        return {
+            "charts/episodic_return": _masked_mean(traj.episode_return, ended),
+            "charts/episodic_length": _masked_mean(traj.episode_length, ended),
+            "charts/learning_rate": jnp.asarray(self.lr_schedule(opt_step), jnp.float32),
+            **{f"charts/{k}": _masked_mean(v, ended) for k, v in traj.info.items()},
+            **{f"losses/{k}": v.mean() for k, v in losses.items()},
+        }
 
 
 def make_train(config: Any, env: Any, env_params: Any, tx: optax.GradientTransformation,
                **options: Any) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
     """``train(key) -> (runner_state, metrics)`` for the whole run; pure, jittable, vmappable.
     ``options``: ``Trainer``'s keyword arguments (``progress_fn``, ``lr_schedule``, ``mesh``,
-    ``progress_every``)."""
+    ``progress_every``). The library's entry point: it checks ``config`` (``validate``) once."""
+    config.validate()
     trainer = Trainer(config, env, env_params, tx, **options)
-    if config.num_updates < 1:
-        raise ConfigError(
-            f"total_timesteps={config.total_timesteps} is less than one update "
-            f"(num_envs * num_steps = {config.batch_size})"
-        )
 
     def train(key: jax.Array) -> tuple[RunnerState, dict]:
         return trainer.run(trainer.init(key), config.num_updates)
 
     return train
+
+
+def __getattr__(name: str) -> Any:
+    """``make_trainer``: the old second name of :class:`Trainer`, kept for one release."""
+    if name == "make_trainer":
+        warnings.warn("ppo_trainer.ppo.make_trainer is deprecated; use ppo_trainer.ppo.Trainer "
+                      "(same arguments)", FutureWarning, stacklevel=2)
+        return Trainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

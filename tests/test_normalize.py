@@ -15,7 +15,7 @@ from gymnax.environments import environment, spaces
 
 from ppo_trainer import normalize as nrm
 from ppo_trainer.config import TrainConfig
-from ppo_trainer.ppo import make_trainer
+from ppo_trainer.ppo import Trainer
 
 PRIOR = 1e-4  # the initial count (mean 0, var 1), as gymnasium's RunningMeanStd
 
@@ -75,7 +75,7 @@ def test_trainer_statistics_equal_a_numpy_reference_over_a_rollout() -> None:
                       num_steps=num_steps, total_timesteps=num_envs * num_steps, gamma=gamma,
                       num_minibatches=2, normalize_obs=True, normalize_reward=True)
     env = CountEnv()
-    trainer = make_trainer(cfg, env, env.default_params, optax.adam(1e-3))
+    trainer = Trainer(cfg, env, env.default_params, optax.adam(1e-3))
     state = trainer.init(jax.random.PRNGKey(0))
     state, _ = trainer.run(state, 1)
 

@@ -27,7 +27,7 @@ LIBRARY_CHILD = textwrap.dedent(
     from ppo_trainer.config import TrainConfig
     from ppo_trainer.envs import make_env
     from ppo_trainer.optim import make_optimizer
-    from ppo_trainer.ppo import make_trainer
+    from ppo_trainer.ppo import Trainer
 
     # normalization on: its statistics must be those of the global batch on any device count
     cfg = TrainConfig(env="CartPole-v1", network="mlp", hidden_size=16, num_envs=8, num_steps=8,
@@ -41,7 +41,7 @@ LIBRARY_CHILD = textwrap.dedent(
     for n in (1, 2, 4):
         calls = []
         mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
-        trainer = make_trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh,
+        trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh,
                                progress_fn=lambda u, m, calls=calls: calls.append(int(u)))
         init, run = jax.vmap(trainer.init), jax.vmap(lambda s: trainer.run(s, 4))
         if mesh is None:

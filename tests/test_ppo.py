@@ -17,7 +17,7 @@ from ppo_trainer.app.sinks import chunk_rows
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
 from ppo_trainer.errors import ConfigError
-from ppo_trainer.ppo import RunnerState, make_train, make_trainer
+from ppo_trainer.ppo import Batch, RunnerState, Trainer, make_train
 
 
 def adam_tx(cfg: TrainConfig) -> optax.GradientTransformation:
@@ -90,7 +90,7 @@ def test_truncation_bootstraps_from_final_observation(terminate: bool) -> None:
     params = env.default_params.replace(max_steps_in_episode=horizon, reward=r)
     train = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))
     state, metrics = train(jax.random.PRNGKey(0))
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     _, value = trainer.network.apply(state.params, jnp.ones((1, 2)))
     value = float(value[0])
     truncated_sum_mean = np.mean([sum(gamma**k for k in range(n)) for n in range(1, horizon + 1)])
@@ -127,7 +127,7 @@ def test_same_key_same_metrics_and_vmapped_seeds_differ(cartpole) -> None:
 
 def test_chunked_run_equals_whole_run_and_state_serializes(cartpole) -> None:
     cfg, env, params = cartpole
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     run = jax.jit(trainer.run, static_argnums=1)
     s0 = jax.jit(trainer.init)(jax.random.PRNGKey(2))
     s_whole, m_whole = run(s0, 2)
@@ -169,7 +169,7 @@ def test_progress_fn_called_once_per_update(cartpole) -> None:
 
 def test_bad_minibatch_count_is_rejected(cartpole) -> None:
     cfg, env, params = cartpole
-    with pytest.raises(ValueError, match="num_minibatches"):
+    with pytest.raises(ConfigError, match="--num-minibatches 5 must divide"):
         make_train(cfg.replace(num_minibatches=5), env, params, adam_tx(cfg))
 
 
@@ -269,16 +269,16 @@ class ScaledObsOnly(GymnaxWrapper):
 def test_env_without_a_matching_final_observation_is_refused_at_build_time(cartpole) -> None:
     cfg, env, params = cartpole
     with pytest.raises(ConfigError, match="no 'final_observation'"):
-        make_trainer(cfg, NoFinalObs(env), params, adam_tx(cfg))
+        Trainer(cfg, NoFinalObs(env), params, adam_tx(cfg))
     with pytest.raises(ConfigError, match=r"shape \(4,\).*\(8,\)"):
-        make_trainer(cfg, ScaledObsOnly(env), params, adam_tx(cfg))
+        Trainer(cfg, ScaledObsOnly(env), params, adam_tx(cfg))
 
 
 def test_step_counts_do_not_wrap_at_2_31(cartpole) -> None:
     """A GPU run (16k envs x 128 steps) passes 2^31 env steps after ~1k updates: the logged
     ``global_step`` must keep counting instead of wrapping negative (int32 on the device)."""
     cfg, env, params = cartpole
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     start = 2**31 // cfg.batch_size - 1  # the next update crosses 2^31 env steps
     state = trainer.init(jax.random.PRNGKey(0))._replace(update_step=jnp.int32(start))
     state, metrics = jax.jit(trainer.run, static_argnums=1)(state, 2)
@@ -292,7 +292,7 @@ def test_info_scalars_become_charts_metrics_for_any_env() -> None:
     cfg = tiny(env="Snake-v0", env_kwargs={"width": 4, "height": 4}, num_envs=8,
                num_steps=32, total_timesteps=8 * 32)
     env, params = make_env(cfg)
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     assert trainer.info_keys == ("apples", "length", "starved", "win")
     _, metrics = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))(jax.random.PRNGKey(0))
     assert {"charts/apples", "charts/length", "charts/starved", "charts/win"} <= set(metrics)
@@ -305,13 +305,13 @@ def test_dropout_ratio_is_one_before_the_first_update() -> None:
     cfg = tiny(env="Breakout-MinAtar", network="transformer", d_model=16, num_layers=1,
                num_heads=2, dropout=0.3)
     env, params = make_env(cfg)
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     state = trainer.init(jax.random.PRNGKey(0))
     obs = state.last_obs
     pi, value = trainer.network.apply(state.params, obs)
     action = pi.sample(seed=jax.random.PRNGKey(1))
-    mb = {"obs": obs, "action": action, "log_prob": pi.log_prob(action), "value": value,
-          "advantage": jnp.linspace(-1.0, 1.0, obs.shape[0]), "target": value}
+    mb = Batch(obs=obs, action=action, log_prob=pi.log_prob(action), value=value,
+               advantage=jnp.linspace(-1.0, 1.0, obs.shape[0]), target=value)
     _, stats = trainer._loss(state.params, mb, jax.random.PRNGKey(2), state.params)
     assert float(stats["approx_kl"]) == 0.0 and float(stats["clipfrac"]) == 0.0
 
@@ -322,13 +322,13 @@ def test_value_loss_clipping_switch(clip: bool, cartpole) -> None:
     plain squared error (returns in the hundreds would otherwise stall the critic)."""
     cfg, env, params = cartpole
     cfg = cfg.replace(clip_value_loss=clip)
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     state = trainer.init(jax.random.PRNGKey(0))
     obs = state.last_obs
     pi, value = trainer.network.apply(state.params, obs)
     action = pi.mode()
-    mb = {"obs": obs, "action": action, "log_prob": pi.log_prob(action), "value": value - 100.0,
-          "advantage": jnp.zeros(obs.shape[0]), "target": value + 50.0}
+    mb = Batch(obs=obs, action=action, log_prob=pi.log_prob(action), value=value - 100.0,
+               advantage=jnp.zeros(obs.shape[0]), target=value + 50.0)
     _, stats = trainer._loss(state.params, mb, jax.random.PRNGKey(2), state.params)
     clipped = 0.5 * np.mean(np.square(np.asarray(value) - 100.0 + 0.2 - np.asarray(value) - 50.0))
     expected = clipped if clip else 0.5 * 50.0**2
@@ -385,9 +385,9 @@ def test_action_mask_gives_invalid_actions_zero_probability(mask: bool) -> None:
 def test_hooks_are_refused_when_the_env_lacks_them(cartpole) -> None:
     cfg, env, params = cartpole
     with pytest.raises(ConfigError, match="valid_actions"):
-        make_trainer(cfg.replace(action_mask=True), env, params, adam_tx(cfg))
+        Trainer(cfg.replace(action_mask=True), env, params, adam_tx(cfg))
     with pytest.raises(ConfigError, match="symmetries"):
-        make_trainer(cfg.replace(augment_symmetry=True), env, params, adam_tx(cfg))
+        Trainer(cfg.replace(augment_symmetry=True), env, params, adam_tx(cfg))
 
 
 def test_symmetry_augmentation_transforms_each_sample_consistently() -> None:
@@ -398,28 +398,50 @@ def test_symmetry_augmentation_transforms_each_sample_consistently() -> None:
     cfg = tiny(env="Snake-v0", env_kwargs={"width": 5, "height": 5}, num_envs=16,
                total_timesteps=16 * 8, action_mask=True, augment_symmetry=True)
     env, params = make_env(cfg)
-    trainer = make_trainer(cfg, env, params, adam_tx(cfg))
+    trainer = Trainer(cfg, env, params, adam_tx(cfg))
     state = trainer.init(jax.random.PRNGKey(0))
     obs = jax.random.uniform(jax.random.PRNGKey(1), state.last_obs.shape)
     mask = trainer.masks(state.env_state.env_state)
     action = jax.random.randint(jax.random.PRNGKey(2), (16,), 1, 4)
     pi, value = trainer.policy(state.params, obs, mask)
-    mb = {"obs": obs, "action": action, "mask": mask, "log_prob": pi.log_prob(action),
-          "value": value, "advantage": jnp.ones(16), "target": jnp.ones(16)}
+    mb = Batch(obs=obs, action=action, mask=mask, log_prob=pi.log_prob(action), value=value,
+               advantage=jnp.ones(16), target=jnp.ones(16))
     out = trainer._augment(mb, jax.random.PRNGKey(3))
     transforms, perms = trainer._symmetries
     used = set()
     for i in range(16):
-        k = next(k for k, f in enumerate(transforms) if np.allclose(f(obs[i]), out["obs"][i]))
+        k = next(k for k, f in enumerate(transforms) if np.allclose(f(obs[i]), out.obs[i]))
         used.add(k)
-        assert int(out["action"][i]) == int(perms[k][action[i]])
-        np.testing.assert_array_equal(np.asarray(out["mask"][i])[np.asarray(perms[k])],
+        assert int(out.action[i]) == int(perms[k][action[i]])
+        np.testing.assert_array_equal(np.asarray(out.mask[i])[np.asarray(perms[k])],
                                       np.asarray(mask[i]))
     assert len(used) > 2  # random symmetries, not always the identity
     for key in ("log_prob", "value", "advantage", "target"):
-        np.testing.assert_array_equal(out[key], mb[key])
+        np.testing.assert_array_equal(getattr(out, key), getattr(mb, key))
     # The untrained policy is not symmetric, so the recomputed denominator would differ:
-    mirrored = trainer.policy(state.params, out["obs"], out["mask"])[0].log_prob(out["action"])
-    assert not np.allclose(mirrored, mb["log_prob"], atol=1e-4)
+    mirrored = trainer.policy(state.params, out.obs, out.mask)[0].log_prob(out.action)
+    assert not np.allclose(mirrored, mb.log_prob, atol=1e-4)
     _, metrics = jax.jit(make_train(cfg, env, params, adam_tx(cfg)))(jax.random.PRNGKey(0))
     assert np.isfinite(metrics["losses/loss"]).all()
+
+
+# --------------------------------------------------------------------------- deprecated names
+
+
+def test_old_names_work_for_one_release_with_a_future_warning(cartpole) -> None:
+    """``make_trainer`` (a second name of ``Trainer``) and ``Trainer.observe`` (now
+    ``network_input``: it read like gymnax's ``Environment.observe``) still work, and warn."""
+    import ppo_trainer.ppo as ppo
+
+    cfg, env, params = cartpole
+    with pytest.warns(FutureWarning, match="make_trainer is deprecated; use ppo_trainer.ppo.Trainer"):
+        from ppo_trainer.ppo import make_trainer
+    assert make_trainer is Trainer
+    with pytest.raises(AttributeError, match="no_such_name"):
+        ppo.no_such_name  # noqa: B018
+    trainer = Trainer(cfg.replace(normalize_obs=True), env, params, adam_tx(cfg))
+    state = trainer.init(jax.random.PRNGKey(0))
+    with pytest.warns(FutureWarning, match="use Trainer.network_input"):
+        seen = trainer.observe(state.norm, state.last_obs)
+    np.testing.assert_array_equal(seen, trainer.network_input(state.norm, state.last_obs))
+    assert not np.array_equal(seen, state.last_obs)  # normalized: the call did something
