@@ -38,7 +38,7 @@ def child(args: argparse.Namespace) -> None:
     from ppo_trainer.config import TrainConfig
     from ppo_trainer.envs import make_env
     from ppo_trainer.optim import make_optimizer
-    from ppo_trainer.ppo import make_trainer
+    from ppo_trainer.ppo import Trainer
 
     cfg = TrainConfig(env=args.env, optimizer=args.optimizer, num_envs=args.num_envs,
                       num_steps=args.num_steps, total_timesteps=args.num_envs * args.num_steps,
@@ -49,7 +49,7 @@ def child(args: argparse.Namespace) -> None:
     mesh = parallel.make_mesh(devices) if len(devices) > 1 else None
     env, env_params = make_env(cfg)
     tx, lr_schedule = make_optimizer(cfg)
-    trainer = make_trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh)
+    trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh)
     keys = jax.random.split(jax.random.PRNGKey(0), args.num_seeds)
     init = jax.vmap(trainer.init)
     run = jax.vmap(lambda s: trainer.run(s, args.updates))

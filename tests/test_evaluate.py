@@ -11,7 +11,7 @@ from gymnax.environments import environment, spaces
 
 from ppo_trainer.app.evaluate import Evaluator, format_summary, summarize
 from ppo_trainer.config import TrainConfig
-from ppo_trainer.ppo import make_trainer
+from ppo_trainer.ppo import Trainer
 
 
 @struct.dataclass
@@ -47,7 +47,7 @@ class TickEnv(environment.Environment):
 def trainer_and_state(env: TickEnv):
     cfg = TrainConfig(env="CartPole-v1", network="mlp", hidden_size=8, num_hidden_layers=1,
                       num_envs=2, num_steps=4, total_timesteps=8, num_minibatches=1)
-    trainer = make_trainer(cfg, env, env.default_params, optax.adam(1e-3))
+    trainer = Trainer(cfg, env, env.default_params, optax.adam(1e-3))
     state = jax.vmap(trainer.init)(jax.random.split(jax.random.PRNGKey(0), 2))
     return trainer, state
 
@@ -92,8 +92,9 @@ def test_periodic_evaluations_compile_once(monkeypatch) -> None:
     env = TickEnv()
     trainer, state = trainer_and_state(env)
     traces = []
-    observe = trainer.observe
-    monkeypatch.setattr(trainer, "observe", lambda norm, obs: traces.append(1) or observe(norm, obs))
+    network_input = trainer.network_input
+    monkeypatch.setattr(trainer, "network_input",
+                        lambda norm, obs: traces.append(1) or network_input(norm, obs))
     evaluator = Evaluator(trainer, env.default_params, 2, max_steps=20)
     for k in range(3):
         evaluator(state.params, state.norm, jax.random.PRNGKey(k))

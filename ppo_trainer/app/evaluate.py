@@ -139,7 +139,7 @@ def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
     def run(params: Any, norm: Any, key: Any) -> dict[str, Any]:
         def act(_keys: Sequence[Any], obs: Any, state: Any) -> Any:
             mask = trainer.masks(state.env_state)  # state is the LogWrapper's
-            return to_env(trainer.policy(params, trainer.observe(norm, obs), mask)[0].mode())
+            return to_env(trainer.policy(params, trainer.network_input(norm, obs), mask)[0].mode())
 
         return play_episodes(env, env_params, num_episodes, cap, act, info_keys=keys)(key)
 
@@ -234,7 +234,7 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
         def body(carry: tuple, k: Any) -> tuple:
             obs, state, over = carry
             batch = jax.tree.map(lambda x: x[None], (obs, state))  # a batch of one
-            pi, _ = trainer.policy(params, trainer.observe(norm, batch[0]),
+            pi, _ = trainer.policy(params, trainer.network_input(norm, batch[0]),
                                    trainer.masks(batch[1]))
             action = to_env(pi.mode())[0]
             obs, state, reward, terminated, info = env.step_env(k, state, action, env_params)
