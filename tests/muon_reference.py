@@ -132,16 +132,28 @@ def library_cases() -> dict[str, tuple[Any, bool]]:
         }
 
 
-def compute() -> dict[str, dict[str, np.ndarray]]:
-    """Every case's updates with the code as it is now."""
+def plugin_transformations() -> dict[str, Any]:
     import plugins
 
-    params, grads = inputs()
     registry = plugins.make_registry()
     out = {}
     for case, spec in PLUGIN_CASES.items():
         kwargs = dict(spec)
-        out[case] = run(registry.build(kwargs.pop("name"), **kwargs), params, grads)
+        out[case] = registry.build(kwargs.pop("name"), **kwargs)
+    return out
+
+
+def state_layout(tx: Any, params: dict[str, np.ndarray]) -> str:
+    """The optimizer state's tree structure: what a checkpoint stores and a resume restores into."""
+    import jax
+
+    return str(jax.tree.structure(tx.init(nest(params))))
+
+
+def compute() -> dict[str, dict[str, np.ndarray]]:
+    """Every case's updates with the code as it is now."""
+    params, grads = inputs()
+    out = {case: run(tx, params, grads) for case, tx in plugin_transformations().items()}
     for case, (tx, matrices) in library_cases().items():
         keep = MATRICES if matrices else tuple(params)
         out[case] = run(tx, {k: params[k] for k in keep}, [{k: g[k] for k in keep} for g in grads])
@@ -161,6 +173,8 @@ def main() -> None:
     arrays = {"params": pack({k: v[None] for k, v in params.items()}),
               "grads": pack({k: np.stack([g[k] for g in grads]) for k in params})}
     arrays.update({case: pack(updates) for case, updates in compute().items()})
+    arrays.update({f"state/{case}": np.array(state_layout(tx, params))
+                   for case, tx in plugin_transformations().items()})
     DATA.parent.mkdir(exist_ok=True)
     np.savez_compressed(DATA, **arrays)
     print(f"wrote {DATA} ({DATA.stat().st_size} bytes, {len(arrays)} arrays)")
