@@ -1,12 +1,13 @@
 """Reference updates of the built-in optimizers, recorded from the code before issue 29.
 
-``python tests/muon_reference.py`` (on the CPU backend) writes ``tests/data/optimizer_updates.npz``:
-the parameters, a fixed sequence of gradients and, per case, the updates each optimizer gave.
+``python tests/optimizer_reference.py`` (CPU backend) writes ``tests/data/optimizer_updates.npz``:
+the parameters, a fixed sequence of gradients and, per case, the updates each optimizer gave
+(and, for the plugins, the optimizer-state layout a checkpoint holds).
 ``tests/test_optimizer_reference.py`` checks that today's code gives the same numbers (to 1e-6)
-through the plugin, through the deprecated library names, and through their replacements.
-The file was written by running this module on the code before the Muon API changed
-(``multi_transform_with_muon``, ``chain_with_muon``, ``muon(lr, **keywords)``,
-``adam(lr, max_grad_norm)``); the cases below use only names both versions have.
+and the same state layout through the plugins, and the same numbers through the deprecated
+library names and through their replacements. The file was written by running this module on
+the code before the Muon API changed (``multi_transform_with_muon``, ``chain_with_muon``,
+``muon(lr, **keywords)``, ``adam(lr, max_grad_norm)``); the cases use only names both have.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+import optax
+
+import plugins
+from optimizers import adam as adam_module
+from optimizers import muon as muon_module
 
 DATA = Path(__file__).with_name("data") / "optimizer_updates.npz"
 SCALES = (10.0, 0.1, 1.0, 0.05)  # the first gradient is clipped (norm ~100 > 0.5), the rest not
@@ -65,8 +72,6 @@ def inputs() -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
 
 def run(tx: Any, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray]]) -> dict:
     """The updates of ``tx`` for ``grads`` (flat names), stacked over steps."""
-    import jax
-
     p = nest(params)
     state, steps = tx.init(p), []
     update = jax.jit(tx.update)
@@ -77,8 +82,6 @@ def run(tx: Any, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray
 
 
 def linear(value: float) -> Any:
-    import optax
-
     return optax.linear_schedule(value, 0.0, len(SCALES))
 
 
@@ -119,9 +122,6 @@ def library_cases() -> dict[str, tuple[Any, bool]]:
     """``{case: (transformation, matrices only?)}`` built with the old library names."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        from optimizers import adam as adam_module
-        from optimizers import muon as muon_module
-
         return {
             "library_multi_transform": (
                 muon_module.multi_transform_with_muon(0.02, 1e-3, **LIBRARY_MULTI), False),
@@ -133,8 +133,6 @@ def library_cases() -> dict[str, tuple[Any, bool]]:
 
 
 def plugin_transformations() -> dict[str, Any]:
-    import plugins
-
     registry = plugins.make_registry()
     out = {}
     for case, spec in PLUGIN_CASES.items():
@@ -145,8 +143,6 @@ def plugin_transformations() -> dict[str, Any]:
 
 def state_layout(tx: Any, params: dict[str, np.ndarray]) -> str:
     """The optimizer state's tree structure: what a checkpoint stores and a resume restores into."""
-    import jax
-
     return str(jax.tree.structure(tx.init(nest(params))))
 
 
@@ -166,8 +162,6 @@ def pack(updates: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def main() -> None:
-    import jax
-
     assert jax.default_backend() == "cpu", "record on the CPU backend (float32 Newton-Schulz)"
     params, grads = inputs()
     arrays = {"params": pack({k: v[None] for k, v in params.items()}),
