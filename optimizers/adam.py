@@ -1,14 +1,13 @@
-r"""Adam with PureJaxRL's epsilon, optionally after a global-norm clip: the PPO optimizer.
+r"""Adam with PureJaxRL's epsilon: the PPO optimizer.
 
 .. math::
-  g \leftarrow g \min(1, c / \|g\|_2), \quad
   m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \quad
   \theta \leftarrow \theta - \eta_t \, \hat m_t / (\sqrt{\hat v_t} + \epsilon)
 
-The ``adam`` plugin passes no clip: the registry's ``build`` applies it to every optimizer.
-``eps = 1e-5`` as in PureJaxRL (and the PPO implementation details of Huang et al. 2022), not
-Adam's 1e-8: PPO gradients are small and noisy, and a larger eps damps steps on parameters
-whose second moment is tiny.
+No gradient clip: the registry's ``build`` applies it to every optimizer (outside the registry:
+``optax.chain(optax.clip_by_global_norm(c), adam(lr))``). ``eps = 1e-5`` as in PureJaxRL (and
+the PPO implementation details of Huang et al. 2022), not Adam's 1e-8: PPO gradients are small
+and noisy, and a larger eps damps steps on parameters whose second moment is tiny.
 
 References:
   Kingma and Ba, `Adam: A Method for Stochastic Optimization
@@ -18,6 +17,8 @@ References:
 """
 
 from __future__ import annotations
+
+import warnings
 
 import optax
 
@@ -32,6 +33,22 @@ def adam(
     b2: float = ADAM_B2,
     eps: float = ADAM_EPS,
 ) -> optax.GradientTransformation:
-    """``clip_by_global_norm(max_grad_norm)`` (skipped if ``None``/0), then ``optax.adam``."""
+    """``optax.adam`` with PureJaxRL's ``eps``; the learning rate may be a schedule.
+
+    ``max_grad_norm`` is deprecated (it will be removed in the next release): it chains
+    ``clip_by_global_norm`` in front (skipped if 0), with a ``FutureWarning``.
+    """
+    # The first link is where the clip was before issue 29: an identity now, kept so that the
+    # optimizer-state layout (what a checkpoint holds) is unchanged and older runs still resume.
+    tx = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+    if max_grad_norm is None:
+        return optax.chain(optax.identity(), tx)
+    warnings.warn(
+        "optimizers.adam.adam(learning_rate, max_grad_norm) is deprecated and will be removed "
+        "in the next release; use optax.chain(optax.clip_by_global_norm(max_grad_norm), "
+        "adam(learning_rate)), or plugins.get_registry().build('adam', ...), which clips",
+        FutureWarning,
+        stacklevel=2,
+    )
     clip = optax.clip_by_global_norm(max_grad_norm) if max_grad_norm else optax.identity()
-    return optax.chain(clip, optax.adam(learning_rate, b1=b1, b2=b2, eps=eps))
+    return optax.chain(clip, tx)

@@ -27,6 +27,8 @@ HYPERPARAMS = (
 
 def make_adam(*, learning_rate: Any, adam_eps: float, adam_b1: float, adam_b2: float) -> Any:
     """Factory: Adam at ``learning_rate`` (``--lr``); every hyperparameter comes from the registry."""
+    # Imported here, not at module level: the registry imports this module to list optimizers
+    # and build --help, which must not import optax or jax (the plugin contract).
     from optimizers.adam import adam
 
     return adam(learning_rate, b1=adam_b1, b2=adam_b2, eps=adam_eps)

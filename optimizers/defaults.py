@@ -1,7 +1,7 @@
 """Default hyperparameters of the built-in optimizers, in one place that imports nothing.
 
 The plugins' ``HyperParam`` declarations (what ``--help`` and ``config.json`` show) and the
-keyword defaults of :mod:`optimizers.muon` (and its :mod:`optimizers.newton_schulz` and
+defaults of ``optimizers.muon.MuonOptions`` (and of :mod:`optimizers.newton_schulz` and
 :mod:`optimizers.muon_grouping`) / :mod:`optimizers.adam` both read these names, so a default
 cannot drift between the command line and the library. jax-free on purpose: the plugin
 modules import it while ``ppo-train --help`` is being built.
@@ -22,12 +22,6 @@ NS_EPS = 1e-8
 
 NS_DTYPES = ("auto", "float32", "bfloat16")
 """Newton-Schulz iteration dtypes; ``auto``: bfloat16 on accelerators, float32 on CPU."""
-NS_FORMS = ("auto", "standard", "gram")
-NS_FORM = "auto"
-"""``auto``: the Gram form where it needs fewer multiply-adds (float32 only)."""
-NS_BATCHINGS = ("auto", "shape", "padded", "leaf")
-NS_BATCHING = "auto"
-"""``auto``: merge matrices of different shapes into one padded call where that saves work."""
 
 ADAM_B1 = 0.9
 ADAM_B2 = 0.999

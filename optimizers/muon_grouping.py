@@ -90,8 +90,7 @@ def muon_dimension_numbers(
     """A tree of ``MuonDimensionNumbers`` (Muon leaves) or ``None`` (Adam leaves).
 
     Pass it as ``optax.contrib.muon(muon_weight_dimension_numbers=...)`` to make optax
-    orthogonalize exactly the matrices our
-    :func:`optimizers.muon.multi_transform_with_muon` does.
+    orthogonalize exactly the matrices our :func:`optimizers.muon.muon` does.
     """
     labels = label_fn(params) if label_fn else param_labels(params, muon_heads=muon_heads)
     return jax.tree_util.tree_map_with_path(

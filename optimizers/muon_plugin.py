@@ -1,4 +1,4 @@
-"""Entry point ``muon``: registers :func:`optimizers.muon.multi_transform_with_muon`.
+"""Entry point ``muon``: registers :func:`optimizers.muon.muon`.
 
 Cheap to import (no jax/optax): the factory imports them when the optimizer is built.
 ``--lr`` is the auxiliary Adam's learning rate unless ``--aux-adam-lr`` is given; the registry
@@ -75,11 +75,11 @@ def make_muon(
     muon_heads: bool,
 ) -> Any:
     """Factory: Muon for the weight matrices, Adam for the rest (values from the registry)."""
-    from optimizers.muon import multi_transform_with_muon
+    # Imported here, not at module level: the registry imports this module to list optimizers
+    # and build --help, which must not import optax or jax (the plugin contract).
+    from optimizers.muon import MuonOptions, muon
 
-    return multi_transform_with_muon(
-        muon_lr,
-        learning_rate if aux_adam_lr is None else aux_adam_lr,
+    options = MuonOptions(
         momentum=muon_momentum,
         nesterov=muon_nesterov,
         ns_preset=ns_preset,
@@ -87,6 +87,8 @@ def make_muon(
         weight_decay=muon_weight_decay,
         muon_heads=muon_heads,
     )
+    adam_lr = learning_rate if aux_adam_lr is None else aux_adam_lr
+    return muon(muon_lr, options, adam_learning_rate=adam_lr)
 
 
 @hookimpl

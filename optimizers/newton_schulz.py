@@ -12,6 +12,10 @@ leaf), and why: the wide ``(m, n)`` matrices are orthogonalized in few batched c
 Gram form where ``n > 1.5 m`` (:func:`ns_flops`), in bfloat16 on accelerators
 (:func:`resolve_dtype`); docs/speed.md has the measurements.
 
+The public maths is in ``__all__``. How the work is split into calls (``form``/``batching``:
+``plan_batches``, ``orthogonalize_batched``) is internal: every choice computes the same
+polynomials, only the cost and the rounding differ, and the defaults are the measured best.
+
 References:
   Jordan et al., `Muon: An optimizer for hidden layers in neural networks
   <https://kellerjordan.github.io/posts/muon/>`_, 2024 (and github.com/KellerJordan/Muon).
@@ -29,16 +33,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optimizers.defaults import (
-    NS_BATCHING,
-    NS_BATCHINGS,
-    NS_DTYPES,
-    NS_EPS,
-    NS_FORM,
-    NS_PRESET,
-    NS_PRESETS,
-    NS_STEPS,
-)
+from optimizers.defaults import NS_DTYPES, NS_EPS, NS_PRESET, NS_PRESETS, NS_STEPS
+
+__all__ = ["NORM_SCALE", "Coeffs", "ns_coefficients", "ns_flops", "orthogonalize", "resolve_dtype"]
 
 _CUBIC = (1.5, -0.5, 0.0)
 # Reference Muon (KellerJordan/Muon, modded-nanogpt): slope 3.4445 at 0, converges to a band
@@ -75,6 +72,12 @@ _CALL_OVERHEAD_MACS = {"cpu": 2e5, "accelerator": 1e9}
 # per multiply-add on XLA:CPU than the (m, n) ones (measured: (256, 400), equal counts, 0.82x
 # the time; (128, 300) 0.71x; (128, 512) 0.38x), which covers its extra thunk per step.
 _GRAM_MARGIN = 1.0
+# Internal speed knobs and their measured defaults (docs/speed.md): ``auto`` uses the Gram form
+# where it needs fewer multiply-adds (float32 only), and merges calls of different shapes by
+# zero-padding where that saves work.
+_FORM = "auto"
+_BATCHINGS = ("auto", "shape", "padded", "leaf")
+_BATCHING = "auto"
 
 Coeffs = tuple[tuple[float, float, float], ...]
 
@@ -101,11 +104,17 @@ def ns_coefficients(preset: str = NS_PRESET, steps: int = NS_STEPS) -> Coeffs:
 def resolve_dtype(ns_dtype: Any) -> Any:
     """``None``/``"auto"``: bfloat16 on accelerators (as the reference Muon), float32 on CPU
     (XLA:CPU has no fast bfloat16 matmul: measured 1.2-2x slower than float32 here)."""
+    check_dtype(ns_dtype)
     if ns_dtype is None or ns_dtype == "auto":
         return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
-    if ns_dtype not in NS_DTYPES[1:] and not isinstance(ns_dtype, type | jnp.dtype):
-        raise ValueError(f"ns_dtype must be one of {', '.join(NS_DTYPES)}, got {ns_dtype!r}")
     return jnp.dtype(ns_dtype)
+
+
+def check_dtype(ns_dtype: Any) -> None:
+    """``ValueError`` unless ``ns_dtype`` is ``None``, one of ``NS_DTYPES`` or a dtype."""
+    if ns_dtype is not None and ns_dtype not in NS_DTYPES:
+        if not isinstance(ns_dtype, type | jnp.dtype):
+            raise ValueError(f"ns_dtype must be one of {', '.join(NS_DTYPES)}, got {ns_dtype!r}")
 
 
 def ns_flops(m: int, n: int, coeffs: Coeffs, form: str = "standard") -> int:
@@ -196,21 +205,20 @@ def orthogonalize(
         x = jnp.swapaxes(x, -1, -2)
     return x.astype(out_dtype)
 
+
 def _pad_to(x: jax.Array, rows: int, cols: int) -> jax.Array:
     if x.shape == (rows, cols):
         return x
     return jnp.pad(x, ((0, rows - x.shape[0]), (0, cols - x.shape[1])))
 
 
-def _call_overhead(backend: str) -> float:
-    """Fixed cost of one batched Newton-Schulz step, in multiply-adds (see :func:`plan_batches`)."""
-    return _CALL_OVERHEAD_MACS["cpu" if backend == "cpu" else "accelerator"]
+_Group = tuple[tuple[int, int], list[int], Any]  # (padded shape, indices, key)
 
 
 def plan_batches(
     shapes: Sequence[tuple[int, int]],
     coeffs: Coeffs,
-    batching: str = NS_BATCHING,
+    batching: str = _BATCHING,
     backend: str | None = None,
     keys: Sequence[Any] | None = None,
 ) -> list[tuple[tuple[int, int], list[int]]]:
@@ -220,60 +228,78 @@ def plan_batches(
     all (per ``keys`` value, e.g. dtype), each matrix zero-padded to the largest ``m`` and ``n``
     (zero rows and columns stay zero and leave the other singular values unchanged, so the
     result is the same). ``auto``: start from ``shape`` and merge two groups by padding while
-    that saves work: a call costs its multiply-adds plus a fixed overhead per step
-    (``_CALL_OVERHEAD_MACS``: about one thunk dispatch on XLA:CPU, a few kernel launches on an
-    accelerator). On CPU, groups of large matrices are not stacked at all (XLA:CPU ran them
-    slower batched than one by one).
+    that saves work (:func:`_merge_while_cheaper`). On CPU, groups of large matrices are not
+    stacked at all (XLA:CPU ran them slower batched than one by one).
     """
-    backend = backend or jax.default_backend()
-    keys = list(keys) if keys is not None else [None] * len(shapes)
-    if batching not in NS_BATCHINGS:
-        raise ValueError(f"ns_batching must be one of {', '.join(NS_BATCHINGS)}, got {batching!r}")
+    if batching not in _BATCHINGS:
+        raise ValueError(f"ns_batching must be one of {', '.join(_BATCHINGS)}, got {batching!r}")
     if batching == "leaf":
         return [(tuple(s), [i]) for i, s in enumerate(shapes)]
+    backend = backend or jax.default_backend()
+    plan = _group(shapes, [None] * len(shapes) if keys is None else keys, batching != "padded")
+    if batching == "auto":
+        plan = _merge_while_cheaper(
+            _unstack_large(plan) if backend == "cpu" else plan, coeffs, backend == "cpu"
+        )
+    return [(shape, idxs) for shape, idxs, _ in plan]
+
+
+def _group(shapes: Sequence[tuple[int, int]], keys: Sequence[Any], by_shape: bool) -> list[_Group]:
+    """One group per key (and per shape if ``by_shape``), padded to its largest ``m`` and ``n``."""
     groups: dict[Any, list[int]] = {}
     for i, (s, k) in enumerate(zip(shapes, keys, strict=True)):
-        groups.setdefault((k, tuple(s)) if batching != "padded" else (k,), []).append(i)
-    plan = [
+        groups.setdefault((k, tuple(s)) if by_shape else (k,), []).append(i)
+    return [
         (tuple(max(shapes[i][d] for i in idxs) for d in (0, 1)), idxs, key[0])
         for key, idxs in groups.items()
     ]
-    if batching == "auto":
-        cpu = backend == "cpu"
-        if cpu:  # large same-shape matrices: one call each (measured faster on XLA:CPU)
-            plan = [
-                p
-                for shape, idxs, k in plan
-                for p in (
-                    [(shape, [i], k) for i in idxs]
-                    if math.prod(shape) > _CPU_MAX_STACK_ELEMENTS
-                    else [(shape, idxs, k)]
-                )
-            ]
-        overhead = _call_overhead(backend) * len(coeffs)
 
-        def cost(shape: tuple[int, int], n: int) -> float:
-            return n * ns_flops(*shape, coeffs) + overhead
 
-        while True:
-            best, best_saving = None, 0.0
-            for a in range(len(plan)):
-                for b in range(a + 1, len(plan)):
-                    (sa, ia, ka), (sb, ib, kb) = plan[a], plan[b]
-                    if ka != kb:
-                        continue
-                    merged = (max(sa[0], sb[0]), max(sa[1], sb[1]))
-                    if cpu and math.prod(merged) > _CPU_MAX_STACK_ELEMENTS:
-                        continue
-                    saving = cost(sa, len(ia)) + cost(sb, len(ib)) - cost(merged, len(ia) + len(ib))
-                    if saving > best_saving:
-                        best, best_saving = (a, b, merged), saving
-            if best is None:
-                break
-            a, b, merged = best
-            plan[a] = (merged, sorted(plan[a][1] + plan[b][1]), plan[a][2])
-            del plan[b]
-    return [(shape, idxs) for shape, idxs, _ in plan]
+def _unstack_large(plan: list[_Group]) -> list[_Group]:
+    """Large same-shape matrices one call each (measured faster on XLA:CPU)."""
+    return [
+        p
+        for shape, idxs, k in plan
+        for p in (
+            [(shape, [i], k) for i in idxs]
+            if math.prod(shape) > _CPU_MAX_STACK_ELEMENTS
+            else [(shape, idxs, k)]
+        )
+    ]
+
+
+def _merge_while_cheaper(plan: list[_Group], coeffs: Coeffs, cpu: bool) -> list[_Group]:
+    """Merge the two groups whose merge saves the most while one saves anything.
+
+    A call costs its multiply-adds plus a fixed overhead per Newton-Schulz step
+    (``_CALL_OVERHEAD_MACS``: about one thunk dispatch on XLA:CPU, a few kernel launches on an
+    accelerator); groups of different keys never merge, nor on CPU into a large matrix.
+    """
+    overhead = _CALL_OVERHEAD_MACS["cpu" if cpu else "accelerator"] * len(coeffs)
+
+    def cost(shape: tuple[int, int], n: int) -> float:
+        return n * ns_flops(*shape, coeffs) + overhead
+
+    def saving(a: _Group, b: _Group) -> tuple[float, tuple[int, int]]:
+        (shape_a, idx_a, key_a), (shape_b, idx_b, key_b) = a, b
+        merged = (max(shape_a[0], shape_b[0]), max(shape_a[1], shape_b[1]))
+        if key_a != key_b or (cpu and math.prod(merged) > _CPU_MAX_STACK_ELEMENTS):
+            return 0.0, merged
+        apart = cost(shape_a, len(idx_a)) + cost(shape_b, len(idx_b))
+        return apart - cost(merged, len(idx_a) + len(idx_b)), merged
+
+    while True:
+        best, best_saving = None, 0.0
+        for a in range(len(plan)):
+            for b in range(a + 1, len(plan)):
+                value, merged = saving(plan[a], plan[b])
+                if value > best_saving:
+                    best, best_saving = (a, b, merged), value
+        if best is None:
+            return plan
+        a, b, merged = best
+        plan[a] = (merged, sorted(plan[a][1] + plan[b][1]), plan[a][2])
+        del plan[b]
 
 
 def orthogonalize_batched(
@@ -283,8 +309,8 @@ def orthogonalize_batched(
     eps: float = NS_EPS,
     norm_scale: float = 1.0,
     dtype: Any = None,
-    form: str = NS_FORM,
-    batching: str = NS_BATCHING,
+    form: str = _FORM,
+    batching: str = _BATCHING,
 ) -> list[jax.Array]:
     """:func:`orthogonalize` each wide 2-D matrix, in the batched calls :func:`plan_batches` picks.
 

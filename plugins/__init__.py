@@ -4,7 +4,9 @@ A package declares a module in the ``ppo_trainer.optimizers`` entry-point group;
 implements ``register_optimizers(register)`` with :data:`hookimpl`, for the contract
 :data:`PLUGIN_API` (versions and their deprecation path: :mod:`plugins.api`). Our own built-ins
 (``optimizers.adam_plugin``, ``optimizers.muon_plugin``) come in the same way. This package
-imports neither jax nor optax, so listing optimizers stays fast. Reference: docs/optimizers.md.
+imports neither jax nor optax, so listing optimizers stays fast. Its entry-point loader
+(:func:`load_entry_points`) serves other groups too (``ppo_trainer.presets``). Reference:
+docs/optimizers.md.
 """
 
 from plugins.api import PLUGIN_API, PluginAPIDeprecationWarning
@@ -21,8 +23,10 @@ from plugins.loader import (
     BUILTIN_DISTRIBUTION,
     BUILTIN_PLUGINS,
     ENTRY_POINT_GROUP,
+    Loaded,
     OptimizerInfo,
     Plugin,
+    load_entry_points,
 )
 from plugins.registry import (
     ALWAYS_RESERVED,
@@ -41,6 +45,7 @@ __all__ = [
     "AmbiguousOptimizerError",
     "HyperParam",
     "HyperParameterError",
+    "Loaded",
     "OptimizerError",
     "OptimizerInfo",
     "OptimizerRegistry",
@@ -51,5 +56,6 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "hookspec",
+    "load_entry_points",
     "make_registry",
 ]

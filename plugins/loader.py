@@ -1,16 +1,21 @@
-"""Loading optimizer plugins: every entry point in a fixed order, each one isolated.
+"""Loading plugins from entry points: every entry point of a group in a fixed order, each isolated.
+
+:func:`load_entry_points` serves any entry-point group: optimizers (:data:`ENTRY_POINT_GROUP`),
+presets (``ppo_trainer.presets``) and whatever comes next. It iterates
+``importlib.metadata.entry_points(group=...)`` itself, in a fixed order (a given distribution
+first, then sorted by distribution and entry-point name), loads each one in its own ``try`` (a
+failing load costs only that entry point) and keys each by ``"<distribution>:<entry point>"``.
 
 Not pluggy's ``load_setuptools_entrypoints``: that keys a plugin by its entry-point name alone
 (a broken third-party ``muon`` entry point would block our own ``muon``) and loads in
-``sys.path`` order. Here the entry points of :data:`ENTRY_POINT_GROUP` are imported in a fixed
-order (our distribution's first, then sorted by distribution and entry-point name), a failing import or hook costs only its own plugin, and each
-plugin is known to pluggy as ``"<distribution>:<entry point>"``. pluggy supplies the hook spec,
-the markers, hook validation and the call.
+``sys.path`` order. For optimizers, pluggy supplies the hook spec, the markers, hook validation
+and the call (:func:`collect`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import re
@@ -98,36 +103,118 @@ class OptimizerInfo:
         return self.plugin.source
 
 
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """One entry point of a group, loaded: where it came from and what it gave, or why not.
+
+    ``dist_name`` is the distribution's name as it spells it (``None``: no distribution);
+    ``version`` is ``None`` for a built-in imported by module name from a source tree.
+    """
+
+    name: str
+    value: str
+    dist_name: str | None
+    version: str | None
+    obj: Any = None
+    error: Exception | None = None
+
+    @property
+    def dist(self) -> str:
+        """The normalized distribution name (``unknown`` without one)."""
+        return normalize_dist(self.dist_name or "unknown")
+
+    @property
+    def key(self) -> str:
+        """``"<dist>:<entry point>"``: unique, so one entry point can never block another."""
+        return f"{self.dist}:{self.name}"
+
+
+def load_entry_points(
+    group: str,
+    *,
+    first: str | None = None,
+    builtins: Mapping[str, str] | None = None,
+    discover: bool = True,
+    convert: Callable[[Loaded], Any] | None = None,
+) -> list[Loaded]:
+    """Load every entry point of ``group``, each isolated, in a fixed order.
+
+    Args:
+      group: the entry-point group.
+      first: a distribution whose entry points come first (so that no other can claim one of
+        its modules); the rest are sorted by normalized distribution name and entry-point name.
+      builtins: ``{entry point: "module[:attr]"}`` of ``first``, imported by name where the
+        installed metadata does not declare them (a source tree without dist-info).
+      discover: read the installed entry points (``False``: ``builtins`` only).
+      convert: applied to each loaded entry point inside the same isolation: its result becomes
+        ``obj``, an exception it raises the entry point's ``error``.
+
+    Returns:
+      One :class:`Loaded` per entry point, in load order; a failed one has ``error`` set.
+    """
+    first = normalize_dist(first) if first else None
+    found = []
+    if discover:
+        found = [_describe(ep) for ep in importlib.metadata.entry_points(group=group)]
+    declared = {item.key for item, _ in found}
+    for ep_name, target in (builtins or {}).items():
+        item = Loaded(ep_name, target, first, None)
+        if item.key not in declared:
+            found.append((item, functools.partial(_import, target)))
+    found.sort(key=lambda pair: (pair[0].dist != first, pair[0].dist, pair[0].name))
+    return [_load(item, load, convert) for item, load in found]
+
+
+def _describe(ep: Any) -> tuple[Loaded, Callable[[], Any]]:
+    """An installed entry point as a not-yet-loaded :class:`Loaded` and its ``load``."""
+    dist = getattr(ep, "dist", None)
+    version = getattr(dist, "version", None) or "(no version)"
+    return Loaded(ep.name, getattr(ep, "value", ""), getattr(dist, "name", None), version), ep.load
+
+
+def _import(target: str) -> Any:
+    """``"module"`` or ``"module:attr"``, as an entry point's ``load`` would give it."""
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    return functools.reduce(getattr, attr.split("."), obj) if attr else obj
+
+
+def _load(
+    item: Loaded, load: Callable[[], Any], convert: Callable[[Loaded], Any] | None
+) -> Loaded:
+    """``item`` with what ``load`` (then ``convert``) gave, or with the exception raised."""
+    try:
+        item = dataclasses.replace(item, obj=load())
+        return dataclasses.replace(item, obj=convert(item)) if convert else item
+    except Exception as exc:  # any failure costs only this entry point
+        return dataclasses.replace(item, obj=None, error=exc)
+
+
 def load_plugins(
     *, entry_points: bool = True, builtins: bool = True
 ) -> tuple[list[Plugin], list[str]]:
-    """Import the plugins; return them (ours first, then by distribution and entry point) and
-    one line per plugin that failed to import.
+    """Import the optimizer plugins; return them (ours first, then by distribution and entry
+    point) and one line per plugin that failed to import.
 
     Args:
       entry_points: import the modules declared in :data:`ENTRY_POINT_GROUP`.
       builtins: import each of :data:`BUILTIN_PLUGINS` by module name if our distribution does
         not declare it (a source tree without dist-info).
     """
-    found: list[tuple[Plugin, Callable[[], Any]]] = []
-    if entry_points:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = normalize_dist(getattr(ep.dist, "name", None) or "unknown")
-            version = getattr(ep.dist, "version", None) or "(no version)"
-            found.append((Plugin(dist, version, ep.name), ep.load))
-    declared = {plugin.key for plugin, _ in found}
-    for ep_name, module in BUILTIN_PLUGINS.items() if builtins else ():
-        plugin = Plugin(BUILTIN_DISTRIBUTION, None, ep_name)
-        if plugin.key not in declared:
-            found.append((plugin, lambda module=module: importlib.import_module(module)))
     loaded, problems = [], []
-    # Ours first, so a third party cannot take over one of our modules; then a fixed order.
-    found.sort(key=lambda item: (not item[0].builtin, item[0].dist, item[0].entry_point))
-    for plugin, load in found:
-        try:
-            loaded.append(dataclasses.replace(plugin, module=load()))
-        except Exception as exc:  # any import-time failure costs only this plugin
-            problems.append(f"{plugin} failed to import: {type(exc).__name__}: {exc}")
+    for item in load_entry_points(
+        ENTRY_POINT_GROUP,
+        first=BUILTIN_DISTRIBUTION,
+        builtins=BUILTIN_PLUGINS if builtins else None,
+        discover=entry_points,
+    ):
+        plugin = Plugin(item.dist, item.version, item.name, item.obj)
+        if item.error is None:
+            loaded.append(plugin)
+        else:
+            problems.append(
+                f"{plugin} failed to import: {type(item.error).__name__}: {item.error}"
+            )
     return loaded, problems
 
 

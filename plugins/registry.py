@@ -8,6 +8,12 @@ only qualified, with a warning); otherwise the only plugin's that registered it;
 did, the plain name is ambiguous (a one-line error listing the qualified names). No rule depends
 on load order, so ``sys.path`` order cannot change the result.
 
+Checking: each setting once on each path. :meth:`OptimizerRegistry.build` checks everything
+(the hyperparameters through :meth:`~OptimizerRegistry.validate`, i.e. ``HyperParam.validate``,
+the learning rate and the clip) and then builds; a caller that has checked them already (the
+trainer) passes :meth:`~OptimizerRegistry.validate`'s result to
+:meth:`~OptimizerRegistry.build_validated`, which builds without checking again.
+
 Contracts: each optimizer is called by the plugin API it was written for (``plugins.api``); an
 optimizer on the deprecated API 1 clips itself, so the registry does not clip it again, and its
 plugin is warned once per process (:class:`~plugins.api.PluginAPIDeprecationWarning`).
@@ -18,7 +24,7 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -126,47 +132,48 @@ class OptimizerRegistry:
     ) -> optax.GradientTransformation:
         """``clip_by_global_norm(max_grad_norm)`` then optimizer ``name``, as one transformation.
 
-        Everything is validated first; then ``schedule(float) -> optax schedule`` (e.g. a linear
-        decay), if given, replaces the float learning rate and every float schedulable
-        hyperparameter; then the factory is called with ``learning_rate`` and every declared
-        hyperparameter. The clip is applied here, once, so that no plugin can forget it;
-        ``max_grad_norm`` None or 0: no clip. A factory on the deprecated plugin API 1 gets
-        ``max_grad_norm`` too and applies the clip itself, so it is not added here (never twice).
+        Everything is checked first, here and nowhere else: the hyperparameters by
+        :meth:`validate`, the learning rate (a float > 0 or a schedule) and the clip (``None``
+        or >= 0). Then :meth:`build_validated` schedules, calls the factory and adds the clip.
 
         Raises:
           UnknownOptimizerError, AmbiguousOptimizerError, HyperParameterError, OptimizerError.
         """
-        info = self.get(name)
         values = self.validate(name, **hyperparams)
-        number = (int, float)
-        if not is_schedule(learning_rate):
-            if (
-                isinstance(learning_rate, bool)
-                or not isinstance(learning_rate, number)
-                or not (0 < learning_rate < math.inf)
-            ):
-                raise HyperParameterError(
-                    f"optimizer {name!r}: the learning rate (--lr) must be a float > 0 or a "
-                    f"schedule, got {learning_rate!r}"
-                )
-            learning_rate = float(learning_rate)
-        if max_grad_norm is not None and (
-            isinstance(max_grad_norm, bool)
-            or not isinstance(max_grad_norm, number)
-            or not max_grad_norm >= 0
-        ):
-            raise HyperParameterError(
-                f"optimizer {name!r}: max_grad_norm (--max-grad-norm) must be >= 0 "
-                f"(0 or None: no clipping), got {max_grad_norm!r}"
-            )
-        if schedule is not None:
-            if isinstance(learning_rate, float):
-                learning_rate = schedule(learning_rate)
-            for hp in info.hyperparams:
-                if hp.schedulable and isinstance(values[hp.name], float):
-                    values[hp.name] = schedule(values[hp.name])
+        _check_learning_rate(name, learning_rate)
+        _check_clip(name, max_grad_norm)
+        return self.build_validated(
+            name, values, learning_rate=learning_rate, max_grad_norm=max_grad_norm,
+            schedule=schedule,
+        )
+
+    def build_validated(
+        self,
+        name: str,
+        hyperparams: Mapping[str, Any],
+        /,
+        *,
+        learning_rate: float | Callable[[Any], Any],
+        max_grad_norm: float | None = None,
+        schedule: Callable[[float], Callable[[Any], Any]] | None = None,
+    ) -> optax.GradientTransformation:
+        """:meth:`build` for values already checked, which it does not check again.
+
+        ``hyperparams`` is what :meth:`validate` returned for ``name`` (every declared one);
+        ``learning_rate`` and ``max_grad_norm`` were checked by the caller (the trainer's
+        ``TrainConfig.validate`` checks ``--lr`` and ``--max-grad-norm``). ``schedule(float) ->
+        optax schedule`` (e.g. a linear decay), if given, replaces the float learning rate and
+        every float schedulable hyperparameter; then the factory is called with
+        ``learning_rate`` and every declared hyperparameter. The clip is applied here, once, so
+        that no plugin can forget it; ``max_grad_norm`` None or 0: no clip. A factory on the
+        deprecated plugin API 1 gets ``max_grad_norm`` too and applies the clip itself, so it is
+        not added here (never twice).
+        """
+        # optax only now: listing, --help and validate() must not import jax or optax.
         import optax
 
+        info = self.get(name)
+        learning_rate, values = _scheduled(info, learning_rate, dict(hyperparams), schedule)
         clips_itself = info.api == 1
         if clips_itself:
             values["max_grad_norm"] = None if max_grad_norm is None else float(max_grad_norm)
@@ -261,6 +268,52 @@ class OptimizerRegistry:
                         f"{other.plugin}: optimizer {name!r} is a built-in name; this one is "
                         f"available only as --optimizer {other.qualified_name}"
                     )
+
+
+def _check_learning_rate(name: str, learning_rate: Any) -> None:
+    """``HyperParameterError`` unless ``learning_rate`` is a float > 0 (finite) or a schedule."""
+    if is_schedule(learning_rate):
+        return
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not (
+        0 < learning_rate < math.inf
+    ):
+        raise HyperParameterError(
+            f"optimizer {name!r}: the learning rate (--lr) must be a float > 0 or a schedule, "
+            f"got {learning_rate!r}"
+        )
+
+
+def _check_clip(name: str, max_grad_norm: Any) -> None:
+    """``HyperParameterError`` unless ``max_grad_norm`` is ``None`` or a number >= 0."""
+    if max_grad_norm is not None and (
+        isinstance(max_grad_norm, bool)
+        or not isinstance(max_grad_norm, int | float)
+        or not max_grad_norm >= 0
+    ):
+        raise HyperParameterError(
+            f"optimizer {name!r}: max_grad_norm (--max-grad-norm) must be >= 0 "
+            f"(0 or None: no clipping), got {max_grad_norm!r}"
+        )
+
+
+def _scheduled(
+    info: OptimizerInfo,
+    learning_rate: Any,
+    values: dict[str, Any],
+    schedule: Callable[[float], Callable[[Any], Any]] | None,
+) -> tuple[Any, dict[str, Any]]:
+    """The learning rate as a float (or the schedule given), and, with ``schedule``, it and
+    every float schedulable hyperparameter in ``values`` turned into schedules."""
+    if not is_schedule(learning_rate):
+        learning_rate = float(learning_rate)
+    if schedule is None:
+        return learning_rate, values
+    if isinstance(learning_rate, float):
+        learning_rate = schedule(learning_rate)
+    for hp in info.hyperparams:
+        if hp.schedulable and isinstance(values[hp.name], float):
+            values[hp.name] = schedule(values[hp.name])
+    return learning_rate, values
 
 
 def _ambiguity(name: str, qualified: list[str]) -> str:

@@ -10,12 +10,13 @@ Public API:
   resume point instead of rebuilding the schedule (``extend_knots``): the rate never jumps.
 - ``make_schedule(config, value, knots=None) -> optax.Schedule``: ``value`` times the piecewise
   linear fraction (constant ``value`` without ``config.anneal_lr``).
-- ``make_optimizer(config, knots=None) -> (tx, lr_schedule)``: ``registry().build(...)``, which
-  validates the plugin's hyperparameters FIRST, then turns ``--lr`` and every hyperparameter the
-  plugin declares ``schedulable`` (e.g. Muon's ``muon_lr``) into schedules with the same
-  corners, and applies the global-norm clip once. ``lr_schedule`` is the schedule of
-  ``config.lr``, the one the trainer logs as ``charts/learning_rate``, at the optimizer's own
-  step count.
+- ``make_optimizer(config, knots=None, *, validated=False) -> (tx, lr_schedule)``: the registry
+  turns ``--lr`` and every hyperparameter the plugin declares ``schedulable`` (e.g. Muon's
+  ``muon_lr``) into schedules with the same corners, and applies the global-norm clip once.
+  The optimizer settings are checked exactly once: by ``registry().build`` here, or, for a
+  config that ``ppo_trainer.app.build.check`` already checked (``validated=True``), not again
+  (``registry().build_validated``). ``lr_schedule`` is the schedule of ``config.lr``, the one
+  the trainer logs as ``charts/learning_rate``, at the optimizer's own step count.
 """
 
 from __future__ import annotations
@@ -85,15 +86,21 @@ def make_schedule(config: Any, value: float, knots: Knots | None = None) -> opta
     return schedule
 
 
-def make_optimizer(config: Any, knots: Knots | None = None
+def make_optimizer(config: Any, knots: Knots | None = None, *, validated: bool = False
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """Return ``(tx, lr_schedule)`` for ``config.optimizer`` from the plugin registry.
 
-    The registry validates every value first, then applies ``schedule`` to ``--lr`` and to the
-    plugin's ``schedulable`` floats, then adds the global-norm clip.
+    ``validated=False``: the registry checks every value first (``build``). ``validated=True``:
+    ``config.optimizer_kwargs`` is what ``registry().validate`` returned and ``TrainConfig.validate``
+    passed (``ppo_trainer.app.build.check`` does both), so nothing is checked again
+    (``build_validated``). Either way the registry then applies ``schedule`` to ``--lr`` and to
+    the plugin's ``schedulable`` floats, and adds the global-norm clip.
     """
     schedule = (lambda value: make_schedule(config, value, knots)) if config.anneal_lr else None
-    tx = registry().build(config.optimizer, learning_rate=config.lr,
-                          max_grad_norm=config.max_grad_norm, schedule=schedule,
-                          **config.optimizer_kwargs)
+    common = {"learning_rate": config.lr, "max_grad_norm": config.max_grad_norm,
+              "schedule": schedule}
+    if validated:
+        tx = registry().build_validated(config.optimizer, config.optimizer_kwargs, **common)
+    else:
+        tx = registry().build(config.optimizer, **common, **config.optimizer_kwargs)
     return tx, make_schedule(config, config.lr, knots)

@@ -16,13 +16,13 @@ automatically for that env (``--preset auto``, the default); any preset can be n
 Third-party packages ship presets the way optimizers ship a plugin: an entry point in the group
 ``ppo_trainer.presets`` that loads to a TOML file path (``str``/``Path``/``importlib.resources``
 file) or to a mapping ``{preset name: {flag: value}}``. Entry points load in sorted order, each
-isolated (a broken one is a warning); a name the built-ins already use stays the built-in's.
+isolated (a broken one is a warning), through the same loader as optimizer plugins
+(``plugins.loader.load_entry_points``); a name the built-ins already use stays the built-in's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import sys
 import warnings
 from collections.abc import Mapping
@@ -31,8 +31,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from plugins.loader import Loaded, load_entry_points
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import ConfigError
+from ppo_trainer.registry import registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,28 +87,24 @@ def read_file(path: Any, origin: str) -> dict[str, Preset]:
     return {name: parse_table(name, table, origin) for name, table in data.items()}
 
 
-def _from_entry_point(ep: Any) -> dict[str, Preset]:
-    origin = f"{ep.dist.name if getattr(ep, 'dist', None) else '?'}:{ep.name}"
-    obj = ep.load()
-    if isinstance(obj, Mapping):
-        return {name: parse_table(name, table, origin) for name, table in obj.items()}
-    return read_file(obj, origin)
+def _from_entry_point(ep: Loaded) -> dict[str, Preset]:
+    origin = f"{ep.dist_name or '?'}:{ep.name}"
+    if isinstance(ep.obj, Mapping):
+        return {name: parse_table(name, table, origin) for name, table in ep.obj.items()}
+    return read_file(ep.obj, origin)
 
 
 @cache
 def all_presets() -> dict[str, Preset]:
     """Built-in presets, then third-party ones (sorted entry points; built-in names win)."""
     presets = read_file(BUILTIN_FILE, "built-in")
-    eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                 key=lambda e: (getattr(getattr(e, "dist", None), "name", "") or "", e.name))
-    for ep in eps:
-        try:
-            found = _from_entry_point(ep)
-        except Exception as exc:  # one broken package must not hide the others
+    # Each entry point loads and parses in isolation: one broken package must not hide the others.
+    for ep in load_entry_points(ENTRY_POINT_GROUP, convert=_from_entry_point):
+        if ep.error is not None:
             warnings.warn(f"preset entry point {ep.name!r} ({ep.value}) failed to load: "
-                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+                          f"{type(ep.error).__name__}: {ep.error}", RuntimeWarning, stacklevel=2)
             continue
-        for name, preset in found.items():
+        for name, preset in ep.obj.items():
             if name in presets:
                 warnings.warn(f"preset {name!r} from {preset.origin} is ignored: "
                               f"{presets[name].origin} already defines it", RuntimeWarning,
@@ -205,8 +203,6 @@ def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> 
     """A ``TrainConfig`` from a preset (library use, tests, benchmarks): its values for the
     optimizer, then ``overrides`` (``optimizer_kwargs`` merged). Validated by ``make_optimizer``
     and ``TrainConfig.validate`` where it is used."""
-    from ppo_trainer.registry import registry
-
     preset = find(name, name)
     if preset is None:
         raise ConfigError(f"no preset named {name!r}")

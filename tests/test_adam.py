@@ -1,10 +1,11 @@
-"""Adam: PureJaxRL's eps 1e-5, schedules, the library function's optional clip, the plugin."""
+"""Adam: PureJaxRL's eps 1e-5, schedules, the deprecated clip of the library function, the plugin."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import plugins
 from optimizers.adam import adam
@@ -19,9 +20,10 @@ def test_eps_is_1e5() -> None:
     np.testing.assert_allclose(updates["w"], [-5e-3, 5e-3], rtol=1e-3)
 
 
-def test_optional_clip_scales_what_the_moments_remember() -> None:
-    """``adam(lr, c)`` == Adam fed clipped gradients: visible at the second step, after a
-    gradient of norm 5 (clipped to 0.5) and one of norm 0.3 in another direction."""
+def test_deprecated_clip_scales_what_the_moments_remember() -> None:
+    """``adam(lr, c)`` (deprecated: the registry clips) == Adam fed clipped gradients: visible at
+    the second step, after a gradient of norm 5 (clipped to 0.5) and one of norm 0.3 in another
+    direction."""
     params = {"w": jnp.zeros(2)}
     grads = [{"w": jnp.array([3.0, 4.0])}, {"w": jnp.array([0.3, 0.0])}]
 
@@ -31,7 +33,8 @@ def test_optional_clip_scales_what_the_moments_remember() -> None:
             u, state = tx.update(g, state)
         return np.asarray(u["w"])
 
-    clipped = second_update(adam(1e-2, max_grad_norm=0.5), grads)
+    with pytest.warns(FutureWarning, match=r"adam\(learning_rate, max_grad_norm\) is deprecated"):
+        clipped = second_update(adam(1e-2, max_grad_norm=0.5), grads)
     reference = second_update(adam(1e-2), [{"w": jnp.array([0.3, 0.4])}, grads[1]])
     raw = second_update(adam(1e-2), grads)
     np.testing.assert_allclose(clipped, reference, rtol=1e-6)

@@ -1,5 +1,6 @@
 """Muon: Newton-Schulz quality per step count, Gram form, batching and precision, grouping rule,
-equivalence with optax.contrib.muon and with the per-leaf maths."""
+equivalence with optax.contrib.muon and with the per-leaf maths. (The numbers against the code
+before issue 29, and the deprecated names: tests/test_optimizer_reference.py.)"""
 
 from __future__ import annotations
 
@@ -11,18 +12,15 @@ import pytest
 
 from optimizers import defaults
 from optimizers.muon import (
-    HEAD_MODULES,
-    chain_with_muon,
-    default_dimension_numbers,
-    multi_transform_with_muon,
+    MuonOptions,
+    _scale_by_muon,
     muon,
     muon_dimension_numbers,
-    ns_coefficients,
-    ns_flops,
-    orthogonalize,
     param_labels,
-    plan_batches,
+    scale_by_muon,
 )
+from optimizers.muon_grouping import HEAD_MODULES, default_dimension_numbers
+from optimizers.newton_schulz import ns_coefficients, ns_flops, orthogonalize, plan_batches
 
 RNG = np.random.default_rng(0)
 
@@ -89,14 +87,14 @@ def test_singular_values_in_band(preset: str) -> None:
 def test_kernels_orthogonalized_as_fan_in_by_fan_out(path, shape, fan) -> None:
     keys = tuple(jax.tree_util.DictKey(k) for k in path)
     x = jnp.asarray(RNG.normal(size=shape), jnp.float32)
-    tx = muon(1.0, nesterov=False, momentum=0.0, ns_steps=5)  # 5: random kernels, cond ~100
+    tx = scale_by_muon(MuonOptions(nesterov=False, momentum=0.0, ns_steps=5))  # 5: cond ~100
     dims = default_dimension_numbers(keys, x)
     red, out = dims.reduction_axis, dims.output_axis
     # Run through the tree transform with the path preserved.
     params = {path[0]: {path[1]: {path[2]: x}}} if len(path) == 3 else {path[0]: {path[1]: x}}
     upd, _ = tx.update(params, tx.init(params))
     u = jax.tree.leaves(upd)[0]
-    mat = np.transpose(np.asarray(-u), red + out).reshape(fan)
+    mat = np.transpose(np.asarray(u), red + out).reshape(fan)
     s = _singular_values(mat)
     scale = np.sqrt(max(1.0, fan[1] / fan[0]))
     assert 0.5 * scale <= s.min() and s.max() <= 1.5 * scale
@@ -194,16 +192,20 @@ def test_dimension_numbers_for_attention_and_conv() -> None:
 
 def test_label_fn_override() -> None:
     params = {"a": jnp.ones((4, 4)), "b": jnp.ones((4, 4))}
-    tx = multi_transform_with_muon(0.1, 0.1, label_fn=lambda p: {"a": "muon", "b": "adam"})
+    tx = muon(0.1, label_fn=lambda p: {"a": "muon", "b": "adam"})
     state = tx.init(params)
     assert state.inner_states["adam"].inner_state[0].mu["b"].shape == (4, 4)
 
 
-def test_muon_rejects_vectors() -> None:
-    tx = muon(0.1)
+def test_scale_by_muon_rejects_vectors_and_muon_sends_them_to_adam() -> None:
     params = {"w": jnp.ones((4, 4)), "b": jnp.ones(4)}
-    with pytest.raises(ValueError, match="ndim >= 2.*multi_transform_with_muon"):
+    tx = scale_by_muon()
+    with pytest.raises(ValueError, match=r"ndim >= 2; b has shape \(4,\).*optimizers.muon.muon"):
         tx.update(params, tx.init(params))
+    tx = muon(0.1)
+    state = tx.init(params)
+    assert state.inner_states["adam"].inner_state[0].mu["b"].shape == (4,)
+    tx.update(params, state, params)
 
 
 # --- equivalence with optax.contrib.muon -------------------------------------------------------
@@ -242,9 +244,11 @@ def test_matches_optax_contrib_muon() -> None:
         jax.tree.map(lambda p: jnp.asarray(RNG.normal(size=p.shape), p.dtype), params)
         for _ in range(4)
     ]
-    ours = multi_transform_with_muon(  # optax.contrib.muon runs 5 quintic steps (ours: 3)
-        0.02, 1e-3, bias_correction=True, adam_eps=1e-8, adam_nesterov=True, weight_decay=0.01,
-        ns_steps=5,
+    ours = muon(  # optax.contrib.muon runs 5 quintic steps (ours: 3)
+        0.02,
+        MuonOptions(bias_correction=True, adam_eps=1e-8, adam_nesterov=True, weight_decay=0.01,
+                    ns_steps=5),
+        adam_learning_rate=1e-3,
     )
     ref = optax.contrib.muon(
         0.02,
@@ -257,7 +261,7 @@ def test_matches_optax_contrib_muon() -> None:
 
 
 def test_plain_matrices_muon_matches_optax_and_pins_default_difference() -> None:
-    """On plain 2-D matrices: ``muon(bias_correction=True)`` == optax.contrib.muon. Our default
+    """On plain 2-D matrices: ``bias_correction=True`` gives optax.contrib.muon. Our default
     (reference Muon: no bias correction) agrees at step 1, differs in the next few steps
     (different momentum/gradient mixing weights), and converges to optax as beta^t -> 0."""
     params = {"w1": jnp.ones((8, 16)), "w2": jnp.ones((16, 8))}
@@ -266,37 +270,12 @@ def test_plain_matrices_muon_matches_optax_and_pins_default_difference() -> None
         for _ in range(3)
     ]
     ref = _run(optax.contrib.muon(0.02), params, grads)
-    exact = _run(muon(0.02, bias_correction=True, ns_steps=5), params, grads)
-    default = _run(muon(0.02, ns_steps=5), params, grads)  # optax's 5 steps, our other defaults
+    exact = _run(muon(0.02, MuonOptions(bias_correction=True, ns_steps=5)), params, grads)
+    default = _run(muon(0.02, MuonOptions(ns_steps=5)), params, grads)  # optax's 5 steps
     for e, r in zip(exact, ref, strict=True):
         assert _max_diff(e, r) < 1e-5
     assert _max_diff(default[0], ref[0]) < 1e-5
     assert _max_diff(default[1], ref[1]) > 1e-3
-
-
-def test_chain_with_muon_clips_and_accepts_schedules() -> None:
-    """``chain_with_muon`` (kept for use outside the registry) == ``multi_transform_with_muon``
-    fed globally clipped gradients, and clearly not the same fed raw ones. Two steps, a huge
-    gradient then a small one, because Newton-Schulz (and Adam's first step) is scale-invariant:
-    only the second step shows how much of the first gradient the momentum kept."""
-    params = {"dense": {"kernel": jnp.ones((4, 8)), "bias": jnp.ones(8)}}
-    grads = [
-        jax.tree.map(lambda p, s=s: jnp.asarray(s * RNG.normal(size=p.shape), p.dtype), params)
-        for s in (100.0, 0.02)
-    ]
-    norm = float(optax.global_norm(grads[0]))
-    assert norm > 100 and float(optax.global_norm(grads[1])) < 0.5  # only the first is clipped
-    clipped_first = jax.tree.map(lambda g: g * 0.5 / norm, grads[0])
-    lrs = (optax.linear_schedule(0.02, 0.0, 10), optax.linear_schedule(1e-3, 0.0, 10))
-    ours = _run(chain_with_muon(*lrs, max_grad_norm=0.5), params, grads)
-    inner = multi_transform_with_muon(*lrs)
-    reference = _run(inner, params, [clipped_first, grads[1]])
-    raw = _run(inner, params, grads)
-    for u, r in zip(ours, reference, strict=True):
-        assert _max_diff(u, r) < 1e-6
-    assert _max_diff(ours[1], raw[1]) > 0.1 * float(jnp.max(jnp.abs(raw[1]["dense"]["kernel"])))
-    s = _singular_values(ours[0]["dense"]["kernel"]) / (0.02 * np.sqrt(2.0))
-    assert s.max() < 1.5
 
 
 # --- step counts, Gram form, batching, precision ---------------------------------------------
@@ -408,7 +387,8 @@ def test_plan_batches() -> None:
 
 def _reference_muon_update(tree: dict, coeffs, norm_scale: float = 1.0) -> dict:
     """The previous implementation's maths, leaf by leaf: (fan_in, fan_out) view, wide
-    orientation, standard Newton-Schulz, shape scale (no momentum: ``momentum=0``)."""
+    orientation, standard Newton-Schulz, shape scale (no momentum: ``momentum=0``; no
+    learning rate)."""
 
     def one(path, x):
         dims = default_dimension_numbers(path, x)
@@ -419,7 +399,7 @@ def _reference_muon_update(tree: dict, coeffs, norm_scale: float = 1.0) -> dict:
         o = orthogonalize(mat, coeffs, norm_scale=norm_scale, form="standard")
         o = o * np.sqrt(max(1.0, fan_out / fan_in))
         inv = np.argsort(red + out)
-        return -jnp.transpose(o.reshape([x.shape[a] for a in red + out]), inv)
+        return jnp.transpose(o.reshape([x.shape[a] for a in red + out]), inv)
 
     return jax.tree_util.tree_map_with_path(one, tree)
 
@@ -445,8 +425,8 @@ def test_batched_and_padded_equal_per_leaf_reference(batching: str, form: str) -
     for preset, steps in [("quintic", 5), ("quintic", 2), ("polar_express", 3)]:
         coeffs = ns_coefficients(preset, steps)
         norm_scale = 1.01 if preset == "polar_express" else 1.0
-        tx = muon(1.0, momentum=0.0, nesterov=False, ns_preset=preset, ns_steps=steps,
-                  ns_batching=batching, ns_form=form)
+        options = MuonOptions(momentum=0.0, nesterov=False, ns_preset=preset, ns_steps=steps)
+        tx = _scale_by_muon(options, form=form, batching=batching)  # the internal speed knobs
         upd, _ = jax.jit(tx.update)(tree, tx.init(tree))
         ref = jax.jit(lambda t, c=coeffs, n=norm_scale: _reference_muon_update(t, c, n))(tree)
         # Forcing the Gram form on square matrices (random ones have tiny singular values)
@@ -466,12 +446,14 @@ def test_bfloat16_newton_schulz_on_cpu() -> None:
         assert out.dtype == jnp.float32
         s = _singular_values(out)
         assert 0.6 <= s.min() and s.max() <= 1.26, (shape, s.min(), s.max())
-        np.testing.assert_allclose(out, orthogonalize(x, coeffs), atol=3e-2)
+        # elementwise: measured up to 0.04 over 8 random draws of these shapes (bfloat16 keeps
+        # ~3 significant digits through 5 steps)
+        np.testing.assert_allclose(out, orthogonalize(x, coeffs), atol=5e-2)
     tree = _cartpole_like_tree()
     grads = jax.tree.map(lambda p: 0.01 * p, tree)
-    f32 = muon(1.0, ns_dtype="float32")
-    b16 = muon(1.0, ns_dtype="bfloat16")
-    auto = muon(1.0)  # auto: float32 on CPU
+    f32 = scale_by_muon(MuonOptions(ns_dtype="float32"))
+    b16 = scale_by_muon(MuonOptions(ns_dtype="bfloat16"))
+    auto = scale_by_muon()  # auto: float32 on CPU
     u32, _ = f32.update(grads, f32.init(tree))
     u16, _ = b16.update(grads, b16.init(tree))
     ua, _ = auto.update(grads, auto.init(tree))
@@ -481,4 +463,4 @@ def test_bfloat16_newton_schulz_on_cpu() -> None:
         assert 0.0 < rel < 0.15, rel  # measured up to ~0.08 (the smallest directions)
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(u16))
     with pytest.raises(ValueError, match="ns_dtype"):
-        muon(1.0, ns_dtype="float8")
+        MuonOptions(ns_dtype="float8")

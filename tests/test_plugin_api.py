@@ -43,6 +43,7 @@ from plugins import (
 from plugins import registry as registry_module
 from plugins.api import CONTRACTS, OLDEST_PLUGIN_API
 from ppo_trainer.app import train_cli as cli
+from ppo_trainer.app.rundir import RunDir
 from ppo_trainer.version import package_version, source_tree_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,8 +337,6 @@ def test_version_is_read_from_pyproject(tmp_path: Path) -> None:
 
 
 def test_config_json_records_the_version(tmp_path: Path) -> None:
-    from ppo_trainer.app.rundir import RunDir
-
     parsed = cli.parse_args(["--env", "CartPole-v1"])
     run = RunDir(tmp_path)
     run.write_config(parsed.config, parsed.sources)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
 import textwrap
+import types
 import venv
 from pathlib import Path
+from typing import Any
 
+import jax.numpy as jnp
+import optax
 import pytest
 
 import plugins
@@ -24,10 +31,12 @@ from plugins import (
     UnknownOptimizerError,
     make_registry,
 )
+from ppo_trainer.config import TrainConfig
 from ppo_trainer.presets import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ppo-optimizer-lion"
+OURS = f"snake-ppo-jax {importlib.metadata.version('snake-ppo-jax')}"  # as installed
 
 
 @pytest.fixture
@@ -80,7 +89,7 @@ def test_builtins_listed_with_distribution_and_hyperparams() -> None:
     registry = plugins.get_registry()
     assert registry.names() == ["adam", "muon"] and registry.warnings == []
     muon = registry.get("muon")
-    assert muon.distribution == "snake-ppo-jax 0.1.0"  # loaded through its entry point
+    assert muon.distribution == OURS  # loaded through its entry point
     assert muon.plugin.key == "snake-ppo-jax:muon" and muon.plugin.builtin
     assert registry.get("snake-ppo-jax:muon") is muon is registry.get("Snake_PPO_jax:muon")
     hp = {h.name: h for h in muon.hyperparams}
@@ -113,7 +122,7 @@ def test_source_tree_fallback_registers_builtins_once() -> None:
     # With the dist-info present, the entry points win and the fallback adds nothing.
     registry = make_registry()
     assert registry.names() == ["adam", "muon"] and registry.warnings == []
-    assert registry.get("adam").distribution == "snake-ppo-jax 0.1.0"
+    assert registry.get("adam").distribution == OURS
 
 
 def test_import_is_cheap() -> None:
@@ -127,9 +136,6 @@ def test_import_is_cheap() -> None:
 
 
 def test_build_muon_and_adam() -> None:
-    import jax.numpy as jnp
-    import optax
-
     registry = plugins.get_registry()
     params = {"dense": {"kernel": jnp.ones((4, 8)), "bias": jnp.ones(8)}}
     for name in ("adam", "muon", "snake-ppo-jax:muon"):
@@ -159,8 +165,6 @@ def test_example_plugin_via_generated_dist_info(fake_dists) -> None:
     assert info.distribution == "ppo-optimizer-lion 0.1" and info.plugin.entry_point == "lion"
     assert registry.get("ppo-optimizer-lion:lion") is info
     assert [h.name for h in info.hyperparams] == ["lion_b1", "lion_b2", "lion_weight_decay"]
-    import jax.numpy as jnp
-
     tx = registry.build("lion", learning_rate=1e-4, max_grad_norm=0.5, lion_b2=0.98)
     params = {"w": jnp.ones((3, 3))}
     updates, _ = tx.update(params, tx.init(params), params)
@@ -179,9 +183,6 @@ def test_docs_show_the_example_verbatim() -> None:
 
 def _installed(requirement: str) -> bool:
     """Whether this environment has the distribution a requirement string names."""
-    import importlib.metadata
-    import re
-
     try:
         importlib.metadata.distribution(re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0])
     except importlib.metadata.PackageNotFoundError:
@@ -493,10 +494,6 @@ def test_get_registry_is_cached_per_reserved_set() -> None:
 
 def test_builtins_declare_no_trainer_flag() -> None:
     """What ppo-train reserves: every TrainConfig field and its CLI-only flags."""
-    import dataclasses
-
-    from ppo_trainer.config import TrainConfig
-
     reserved = {f.name for f in dataclasses.fields(TrainConfig)}
     reserved |= {"use_muon", "list_optimizers", "help", "show_config", "preset"}
     registry = make_registry(reserved=reserved)
@@ -588,3 +585,65 @@ def test_validate_fills_defaults_and_coerces() -> None:
     assert values["ns_steps"] == 3 and values["aux_adam_lr"] is None
     assert values["ns_preset"] == "quintic"
     assert HyperParam("x", float, 1.0, "h", schedulable=True).validate(abs, optimizer="o") is abs
+
+
+# --- the entry-point loader, for any group --------------------------------------------------------
+
+
+def _entry_point(dist: str | None, name: str, load: Any, version: str = "1.0") -> Any:
+    return types.SimpleNamespace(
+        name=name, value=f"{name}_module", load=load,
+        dist=None if dist is None else types.SimpleNamespace(name=dist, version=version),
+    )
+
+
+def test_load_entry_points_order_isolation_keys_and_conversion(monkeypatch) -> None:
+    """Any group: sorted by normalized distribution then entry-point name (the ``first``
+    distribution before all), each load and conversion isolated, keyed ``dist:entry point``."""
+
+    def broken() -> None:
+        raise ImportError("missing dependency")
+
+    found = [
+        _entry_point("Zed_Dist", "a", lambda: {"x": 1}),
+        _entry_point("alpha-dist", "b", broken),
+        _entry_point("alpha-dist", "a", lambda: "not a mapping"),
+        _entry_point("ours", "z", lambda: {"o": 0}),
+        _entry_point(None, "loose", lambda: {"l": 2}),
+    ]
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: found if group == "some.group" else [])
+
+    def convert(ep: plugins.Loaded) -> dict:
+        if not isinstance(ep.obj, dict):
+            raise TypeError(f"{ep.key} gave a {type(ep.obj).__name__}")
+        return {k: v + 1 for k, v in ep.obj.items()}
+
+    loaded = plugins.load_entry_points("some.group", first="ours", convert=convert)
+    assert [ep.key for ep in loaded] == [
+        "ours:z", "alpha-dist:a", "alpha-dist:b", "unknown:loose", "zed-dist:a"
+    ]
+    assert [ep.dist_name for ep in loaded] == ["ours", "alpha-dist", "alpha-dist", None, "Zed_Dist"]
+    errors = {ep.key: f"{type(ep.error).__name__}: {ep.error}" for ep in loaded if ep.error}
+    assert errors == {
+        "alpha-dist:a": "TypeError: alpha-dist:a gave a str",
+        "alpha-dist:b": "ImportError: missing dependency",
+    }
+    assert loaded[0].obj == {"o": 1} and loaded[-1].obj == {"x": 2}
+    assert loaded[-1].value == "a_module" and loaded[-1].version == "1.0"
+
+
+def test_load_entry_points_builtins_fill_in_for_missing_metadata(monkeypatch) -> None:
+    """``builtins`` are imported by name (``module`` or ``module:attr``) where the ``first``
+    distribution does not declare them, and never twice."""
+    declared = [_entry_point("ours", "declared", lambda: "from metadata")]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: declared)
+    builtins = {"declared": "json", "extra": "json:dumps", "module": "textwrap"}
+    loaded = plugins.load_entry_points("g", first="ours", builtins=builtins)
+    assert [(ep.key, ep.version) for ep in loaded] == [
+        ("ours:declared", "1.0"), ("ours:extra", None), ("ours:module", None)
+    ]
+    assert loaded[0].obj == "from metadata" and loaded[1].obj is json.dumps
+    assert loaded[2].obj is textwrap
+    only_builtins = plugins.load_entry_points("g", first="ours", builtins=builtins, discover=False)
+    assert [ep.obj for ep in only_builtins] == [json, json.dumps, textwrap]

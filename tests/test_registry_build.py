@@ -1,7 +1,9 @@
-"""``registry.build``: the one global-norm clip, what factories receive, defaults, validation order."""
+"""``registry.build``: the one global-norm clip, what factories receive, defaults, validation order,
+and each setting checked once on each path (``build`` / ``build_validated``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import inspect
 import types
@@ -12,14 +14,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import tiny_config
 
 import plugins
 from optimizers import adam_plugin, defaults, muon_plugin
 from optimizers.adam import adam
-from optimizers.muon import multi_transform_with_muon, scale_by_muon
+from optimizers.muon import MuonOptions
 from plugins import HyperParam, HyperParameterError, OptimizerError, hookimpl, make_registry
+from ppo_trainer.app.build import check
+from ppo_trainer.optim import make_optimizer
+from ppo_trainer.registry import registry as trainer_registry
 
 RNG = np.random.default_rng(0)
+OURS = f"snake-ppo-jax {importlib.metadata.version('snake-ppo-jax')}"  # as installed
 PARAMS = {"dense": {"kernel": jnp.zeros((4, 6)), "bias": jnp.zeros(6)}}
 
 
@@ -103,16 +110,13 @@ def test_factory_gets_learning_rate_and_every_declared_hyperparameter(monkeypatc
 
 def test_builtin_factories_have_no_defaults_of_their_own() -> None:
     """One source per default: the declarations, read from ``optimizers.defaults`` as are the
-    library functions' keyword defaults; the factories get every value from the registry."""
+    library's defaults (``MuonOptions``, ``adam``); the factories get every value from the
+    registry."""
     for factory in (adam_plugin.make_adam, muon_plugin.make_muon):
         params = inspect.signature(factory).parameters.values()
         assert all(p.default is inspect.Parameter.empty for p in params), factory
     declared = {h.name: h.default for h in muon_plugin.HYPERPARAMS + adam_plugin.HYPERPARAMS}
-    library = {
-        name: p.default
-        for fn in (multi_transform_with_muon, scale_by_muon)
-        for name, p in inspect.signature(fn).parameters.items()
-    }
+    library = {f.name: f.default for f in dataclasses.fields(MuonOptions)}
     pairs = {
         "muon_momentum": ("momentum", defaults.MUON_MOMENTUM),
         "muon_nesterov": ("nesterov", defaults.MUON_NESTEROV),
@@ -161,12 +165,12 @@ def test_factory_errors_are_one_line_optimizer_errors() -> None:
     for factory, message in (
         (
             returns_junk,
-            "optimizer 'adam' (optimizer plugin 'adam' from snake-ppo-jax 0.1.0): the factory "
-            "returned a str, not an optax.GradientTransformation",
+            f"optimizer 'adam' (optimizer plugin 'adam' from {OURS}): the factory returned a "
+            "str, not an optax.GradientTransformation",
         ),
         (
             rejects,
-            "optimizer 'adam' (optimizer plugin 'adam' from snake-ppo-jax 0.1.0) rejected its "
+            f"optimizer 'adam' (optimizer plugin 'adam' from {OURS}) rejected its "
             "hyperparameters: ValueError: b1 too big",
         ),
     ):
@@ -174,3 +178,58 @@ def test_factory_errors_are_one_line_optimizer_errors() -> None:
         with pytest.raises(OptimizerError) as err:
             registry.build("adam", learning_rate=1e-3)
         assert str(err.value) == message
+
+
+# --- each value is checked once on each path (item 5) -------------------------------------------
+
+
+@pytest.fixture
+def validate_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every hyperparameter ``HyperParam.validate`` checks from now on."""
+    calls: list[str] = []
+    real = HyperParam.validate
+
+    def spy(self: HyperParam, value: Any, *, optimizer: str) -> Any:
+        calls.append(self.name)
+        return real(self, value, optimizer=optimizer)
+
+    monkeypatch.setattr(HyperParam, "validate", spy)
+    return calls
+
+
+def test_build_checks_once_and_build_validated_not_again(validate_calls: list[str]) -> None:
+    """``build`` checks every declared hyperparameter exactly once; ``build_validated`` takes
+    what ``validate`` returned and checks nothing again (not even the learning rate: a caller
+    that passes it has checked it), with the same result."""
+    registry = make_registry()
+    declared = [hp.name for hp in registry.get("muon").hyperparams]
+    validate_calls.clear()  # the plugins' declarations, checked when they registered
+    built = registry.build("muon", learning_rate=1e-3, max_grad_norm=0.5, muon_lr=0.01)
+    assert validate_calls == declared
+    values = registry.validate("muon", muon_lr=0.01)
+    validate_calls.clear()
+    again = registry.build_validated("muon", values, learning_rate=1e-3, max_grad_norm=0.5)
+    assert validate_calls == []
+    grads = [_grads(100.0), _grads(0.1)]
+    for a, b in zip(_run(built, grads), _run(again, grads), strict=True):
+        assert _max_diff(a, b) == 0.0
+    # No check on this path: whatever the caller passes goes to the factory as it is.
+    unchecked = registry.build_validated("adam", {"adam_eps": 1e-5, "adam_b1": 0.9,
+                                                  "adam_b2": 0.999}, learning_rate=1)
+    assert isinstance(unchecked, optax.GradientTransformation)
+
+
+def test_the_trainer_checks_each_setting_once(validate_calls: list[str]) -> None:
+    """The trainer's two paths: a config checked by ``app.build.check`` (registry.validate and
+    TrainConfig.validate) is built with ``make_optimizer(validated=True)`` and not checked again;
+    ``make_optimizer(config)`` alone checks it once, through ``build``."""
+    config = tiny_config(optimizer="muon", optimizer_kwargs={"muon_lr": 0.01})
+    declared = [hp.name for hp in trainer_registry().get("muon").hyperparams]
+    validate_calls.clear()  # the plugins' declarations, if the registry was built just now
+    checked = check(config)
+    assert validate_calls == declared
+    validate_calls.clear()
+    make_optimizer(checked, validated=True)
+    assert validate_calls == []
+    make_optimizer(config)
+    assert validate_calls == declared
