@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from optimizers.adam import adam
-from optimizers.muon import chain_with_muon, muon_dimension_numbers, param_labels
+from optimizers.muon import MuonOptions, muon, muon_dimension_numbers, param_labels
 
 CONFIGS = [(64, 2, 4), (128, 4, 8)]  # (d_model, layers, heads)
 LARGE = (256, 6, 8)  # --large (a GPU size; docs/speed.md)
@@ -113,8 +113,11 @@ def main() -> None:
         params = transformer_params(d, layers, heads)
         labels = jax.tree.leaves(param_labels(params))
         txs: dict[str, Callable[[], optax.GradientTransformation]] = {
-            "ours": lambda: chain_with_muon(0.02, 5e-4, 0.5, ns_steps=5),  # optax's 5 steps
-            "ours default": lambda: chain_with_muon(0.02, 5e-4, 0.5),
+            "ours": lambda: optax.chain(  # optax's 5 steps
+                optax.clip_by_global_norm(0.5),
+                muon(0.02, MuonOptions(ns_steps=5), adam_learning_rate=5e-4)),
+            "ours default": lambda: optax.chain(
+                optax.clip_by_global_norm(0.5), muon(0.02, adam_learning_rate=5e-4)),
             "optax": lambda: optax.chain(
                 optax.clip_by_global_norm(0.5),
                 optax.contrib.muon(
@@ -123,7 +126,7 @@ def main() -> None:
                     muon_weight_dimension_numbers=muon_dimension_numbers,
                 ),
             ),
-            "adam": lambda: adam(5e-4, 0.5),
+            "adam": lambda: optax.chain(optax.clip_by_global_norm(0.5), adam(5e-4)),
         }
         t = {name: step_time(make(), params, args.iters) for name, make in txs.items()}
         rows.append((d, layers, heads, labels.count("muon"), len(labels), t))

@@ -97,7 +97,7 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
         config.check_devices(len(devices))  # the count --devices 0/None stands for
         mesh = par.make_mesh(devices) if len(devices) > 1 else None
     env, env_params = envs.make_env(config)
-    tx, lr_schedule = optim.make_optimizer(config, knots)
+    tx, lr_schedule = optim.make_optimizer(config, knots, validated=True)  # check() ran above
     trainer = ppo.Trainer(config, env, env_params, tx, progress_fn=progress_fn,
                           lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every)
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
