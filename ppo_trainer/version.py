@@ -13,6 +13,11 @@ import sys
 from functools import cache
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 DISTRIBUTION = "snake-ppo-jax"
 """Our distribution's name, as in ``pyproject.toml``."""
 
@@ -23,10 +28,6 @@ def source_tree_version(root: Path | None = None) -> str | None:
     path = (root or Path(__file__).resolve().parents[1]) / "pyproject.toml"
     if not path.is_file():
         return None
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
     try:
         project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
     except (OSError, ValueError):

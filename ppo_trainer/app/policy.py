@@ -29,8 +29,8 @@ import jax.numpy as jnp
 from flax import serialization
 
 from ppo_trainer.app.build import Setup, build
-from ppo_trainer.app.checkpoint import first_misfit, write_atomic
-from ppo_trainer.app.rundir import PATH_FIELDS, RunDir, RunDirError, load_run
+from ppo_trainer.app.checkpoint import first_misfit, load_checkpoint, write_atomic
+from ppo_trainer.app.rundir import PATH_FIELDS, RunDir, RunDirError
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.version import DISTRIBUTION, package_version
@@ -38,6 +38,28 @@ from ppo_trainer.version import DISTRIBUTION, package_version
 FORMAT = "ppo-trainer/policy"
 VERSION = 1
 PACKAGE = DISTRIBUTION
+
+
+@dataclass
+class LoadedRun:
+    """A run read back from its directory: config, built objects, last checkpoint."""
+
+    config: TrainConfig
+    setup: Setup
+    runner_state: Any
+    update: int
+    meta: dict[str, Any]
+
+
+def load_run(path: Path, label: str = "") -> LoadedRun:
+    """A finished or interrupted run's config and last checkpoint (``ppo-eval``)."""
+    run = RunDir(Path(path))
+    config, _ = run.read_config(label)
+    run.require_checkpoint()
+    setup = build(config.replace(resume=None))
+    ckpt = load_checkpoint(run.checkpoint, setup.state_template())
+    return LoadedRun(config, setup, ckpt.runner_state, ckpt.update, ckpt.meta)
+
 
 
 class PolicyFileError(TrainerError):

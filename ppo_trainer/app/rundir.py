@@ -22,9 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from ppo_trainer.app.build import Setup, build
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.version import package_version
@@ -106,26 +104,3 @@ def run_dir_for(config: TrainConfig) -> RunDir:
         raise RunDirError(f"run directory {run.path} already holds a run; use --resume "
                           f"{run.path} or another --run-name")
     return run
-
-
-@dataclass
-class LoadedRun:
-    """A run read back from its directory: config, built objects, last checkpoint."""
-
-    config: TrainConfig
-    setup: Setup
-    runner_state: Any
-    update: int
-    meta: dict[str, Any]
-
-
-def load_run(path: Path, label: str = "") -> LoadedRun:
-    """A finished or interrupted run's config and last checkpoint (``ppo-eval``)."""
-    from ppo_trainer.app.checkpoint import load_checkpoint  # jax; ppo-train parses with rundir
-
-    run = RunDir(Path(path))
-    config, _ = run.read_config(label)
-    run.require_checkpoint()
-    setup = build(config.replace(resume=None))
-    ckpt = load_checkpoint(run.checkpoint, setup.state_template())
-    return LoadedRun(config, setup, ckpt.runner_state, ckpt.update, ckpt.meta)
