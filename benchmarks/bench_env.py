@@ -10,6 +10,10 @@ jumanji is timed when it is installed (``pip install jumanji``) unless ``--no-ju
     python benchmarks/bench_env.py --num-envs 2048 --width 12 --height 12 --steps 1000
     python benchmarks/bench_env.py --config default --config relative-egocentric --no-jumanji
 
+``--json OUT`` also writes every round's steps/s per rollout, with the command, date, CPU model,
+core count and versions (``benchmarks/make_tables.py`` builds docs/env.md's speed table from
+docs/results/speed/env.json).
+
 ``--config`` (repeatable) picks Snake-v0 configurations (see ``CONFIGS``); all rollouts are
 timed in interleaved rounds so that a busy machine slows them alike.
 """
@@ -18,12 +22,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import record  # noqa: E402
 
 
 def snake_gymnax_rollout(
@@ -117,8 +127,8 @@ CONFIGS: dict[str, tuple[dict[str, str], dict[str, object]]] = {
 
 def measure(
     fns: dict[str, Callable], num_envs: int, steps: int, repeats: int
-) -> dict[str, tuple[float, float]]:
-    """Best and median steps/s of each rollout over ``repeats`` rounds, after one compile run.
+) -> dict[str, list[float]]:
+    """Steps/s of each rollout in each of ``repeats`` rounds, after one compile run.
 
     Interleaved: each round times every rollout once, in turn, so a change in the machine's
     load (a shared machine varies by tens of percent) hits all of them alike.
@@ -134,7 +144,7 @@ def measure(
             start = time.perf_counter()
             jax.block_until_ready(fn(keys[i]))
             rates[name].append(num_envs * steps / (time.perf_counter() - start))
-    return {name: (max(r), statistics.median(r)) for name, r in rates.items()}
+    return rates
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=sorted(CONFIGS),
         help="Snake-v0 configuration to time (repeatable; default: default)",
     )
+    parser.add_argument("--json", metavar="OUT", default=None,
+                        help="also write every round's steps/s with the command, date and machine")
     args = parser.parse_args(argv)
 
     fns = {}
@@ -167,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         fns["jumanji Snake-v1"] = jumanji_rollout(
             args.num_envs, args.width, args.height, args.steps
         )
-    results = measure(fns, args.num_envs, args.steps, args.repeats)
+    rates = measure(fns, args.num_envs, args.steps, args.repeats)
+    results = {name: (max(r), statistics.median(r)) for name, r in rates.items()}
 
     device = jax.devices()[0]
     print(
@@ -180,6 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---:|---:|")
     for name, (best, median) in results.items():
         print(f"| {name} | {best:,.0f} | {median:,.0f} | {best / reference:.2f}x |")
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("num_envs", "width", "height", "steps", "repeats")}
+        out = {**record([f"{device.platform} ({device.device_kind})"]), "settings": settings,
+               "rows": [{"rollout": name, "steps_per_s": r} for name, r in rates.items()]}
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGES = [ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "speed.md",
-         ROOT / "docs" / "scaling.md"]
+         ROOT / "docs" / "scaling.md", ROOT / "docs" / "env.md"]
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
 
@@ -271,12 +271,34 @@ def speed_devices() -> str:
          "vs 1 device"], rows)
 
 
+def speed_env() -> str:
+    """benchmarks/bench_env.py --json: random-policy env steps/s per rollout, interleaved rounds,
+    each against the last rollout (jumanji's Snake-v1 when it ran) in the same process."""
+    record = _json("speed/env.json")
+    rows = record["rows"]
+    reference = rows[-1]
+    table = []
+    for r in rows:
+        per_round = [a / b for a, b in zip(r["steps_per_s"], reference["steps_per_s"], strict=True)]
+        table.append([r["rollout"], f"{max(r['steps_per_s']):,.0f}",
+                      f"{np.median(r['steps_per_s']):,.0f}",
+                      f"{max(r['steps_per_s']) / max(reference['steps_per_s']):.2f}x",
+                      f"{np.median(per_round):.2f}x"])
+    st = record["settings"]
+    setting = (f"{st['num_envs']} envs, {st['width']}x{st['height']} board, {st['steps']} steps "
+               f"per timed run, {st['repeats']} interleaved rounds. ")
+    last = reference["rollout"]
+    return setting + _measured(record) + _table(
+        ["rollout", "steps/s (fastest round)", "steps/s (median)", f"vs {last} (fastest)",
+         f"median of per-round ratios vs {last}"], table)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
-    "speed-devices": speed_devices,
+    "speed-devices": speed_devices, "speed-env": speed_env,
 }
 
 
