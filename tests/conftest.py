@@ -77,3 +77,12 @@ def tiny_config(**overrides):
     base = dict(env="CartPole-v1", network="mlp", hidden_size=16, num_envs=4, num_steps=8,
                 total_timesteps=64, update_epochs=2, num_minibatches=2, optimizer="adam")
     return TrainConfig(**{**base, **overrides})
+
+
+def update_sequence(tx, params, grads: list) -> list:
+    """The updates ``tx`` makes of ``grads``, one after the other, from a fresh state."""
+    state, out = tx.init(params), []
+    for g in grads:
+        u, state = tx.update(g, state, params)
+        out.append(u)
+    return out

@@ -30,6 +30,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from conftest import update_sequence
+
 import plugins
 from optimizers import adam_plugin, muon_plugin
 from plugins import (
@@ -121,14 +123,6 @@ def build_quietly(**kwargs: Any) -> plugins.OptimizerRegistry:
     return registry
 
 
-def updates(tx: optax.GradientTransformation, grads: list[dict]) -> list[dict]:
-    state, out = tx.init(PARAMS), []
-    for g in grads:
-        u, state = tx.update(g, state, PARAMS)
-        out.append(u)
-    return out
-
-
 # --- the version and its contracts ---------------------------------------------------------------
 
 
@@ -197,8 +191,8 @@ def test_old_factory_gets_max_grad_norm_and_is_not_clipped_again(monkeypatch) ->
     tx = registry.build("sgdm", learning_rate=0.1, max_grad_norm=0.5)
     assert seen == [{"learning_rate": 0.1, "max_grad_norm": 0.5, "sgdm_momentum": 0.9}]
     grads = [jax.tree.map(lambda p, s=s: jnp.full(p.shape, s), PARAMS) for s in (10.0, 0.01)]
-    want = updates(make_sgdm_old(learning_rate=0.1, max_grad_norm=0.5, sgdm_momentum=0.9), grads)
-    for got, ref in zip(updates(tx, grads), want, strict=True):
+    want = update_sequence(make_sgdm_old(learning_rate=0.1, max_grad_norm=0.5, sgdm_momentum=0.9), PARAMS, grads)
+    for got, ref in zip(update_sequence(tx, PARAMS, grads), want, strict=True):
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
     registry.build("sgdm", learning_rate=0.1)  # no clip asked for: None, as plugin API 1 said

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import tiny_config
+from conftest import tiny_config, update_sequence
 
 import plugins
 from optimizers import adam_plugin, defaults, muon_plugin
@@ -40,11 +40,7 @@ def _global_clip(grads: dict, c: float) -> dict:
 
 
 def _run(tx: optax.GradientTransformation, grads: list[dict]) -> list[dict]:
-    state, out = tx.init(PARAMS), []
-    for g in grads:
-        u, state = tx.update(g, state, PARAMS)
-        out.append(u)
-    return out
+    return update_sequence(tx, PARAMS, grads)
 
 
 def _max_diff(a: dict, b: dict) -> float:
