@@ -4,16 +4,25 @@ carry, epochs re-running the rollout's sequences, config errors, checkpoints old
 
 from __future__ import annotations
 
+import json
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization, struct
 from gymnax.environments import environment, spaces
+from test_parallel import _run_child as run_child
 
+from ppo_trainer.app import runner
 from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
+from ppo_trainer.app.eval_cli import main as eval_main
 from ppo_trainer.app.evaluate import Evaluator
+from ppo_trainer.app.runner import TrainingInterrupted
+from ppo_trainer.app.sinks import TIMING_KEYS, read_metrics
 from ppo_trainer.app.train_cli import main as train_main
+from ppo_trainer.app.train_cli import parse_args
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import ConfigError
 from ppo_trainer.networks import (
@@ -248,3 +257,99 @@ def test_checkpoints_old_feed_forward_and_recurrent_round_trip(tmp_path) -> None
     restored = load_checkpoint(tmp_path / "old.msgpack", jax.eval_shape(lambda: state))
     assert restored.runner_state.carry == {} and restored.update == 3
     jax.tree.map(np.testing.assert_array_equal, restored.runner_state, state)
+
+
+# --------------------------------------------------------------------------- the command line
+
+CLI_BASE = ["--env", "CartPole-v1", "--optimizer", "muon", "--rnn", "gru", "--rnn-size", "8",
+            "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "256",
+            "--num-minibatches", "2", "--update-epochs", "2", "--hidden-size", "16",
+            "--num-hidden-layers", "1", "--save-freq", "2", "--eval-episodes", "4",
+            "--num-seeds", "2"]
+
+
+def test_resume_is_bit_identical_and_ppo_eval_reproduces_the_final_evaluation(tmp_path,
+                                                                              capsys) -> None:
+    base = [*CLI_BASE, "--run-dir", str(tmp_path)]
+    assert train_main([*base, "--run-name", "straight"]) == 0
+    config = parse_args([*base, "--run-name", "resumed"]).config
+    with pytest.raises(TrainingInterrupted):
+        runner.train(config, should_stop=lambda update: update >= 2)
+    assert train_main(["--resume", str(tmp_path / "resumed")]) == 0
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+
+    def untimed(run):
+        return [{k: v for k, v in r.items() if k not in TIMING_KEYS}
+                for r in read_metrics(run / "metrics.jsonl")]
+
+    def ckpt(run):
+        return serialization.msgpack_restore((run / "checkpoint.msgpack").read_bytes())
+
+    assert untimed(resumed) == untimed(straight)
+    for a, b in zip(jax.tree.leaves(ckpt(resumed)["runner_state"]),
+                    jax.tree.leaves(ckpt(straight)["runner_state"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    carry = ckpt(straight)["runner_state"]["carry"]
+    assert set(carry) == {"actor_rnn", "critic_rnn"} and carry["actor_rnn"].shape == (2, 4, 8)
+    assert np.abs(carry["actor_rnn"]).max() > 0  # a memory, saved with the run
+    # ppo-eval of the recurrent checkpoint plays the run's own final evaluation again
+    out = tmp_path / "eval_cli.json"
+    assert eval_main([str(straight), "--gif", "none", "--json", str(out)]) == 0
+    again, final = json.loads(out.read_text()), json.loads((straight / "eval.json").read_text())
+    assert again["episodes"] == final["episodes"] and again["mean_return"] == final["mean_return"]
+    assert "greedy eval over 4 episodes" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- several devices
+
+DEVICES_CHILD = textwrap.dedent(
+    """
+    import json
+    import jax, numpy as np
+    from ppo_trainer import parallel
+    from ppo_trainer.config import TrainConfig
+    from ppo_trainer.envs import make_env
+    from ppo_trainer.optim import make_optimizer
+    from ppo_trainer.ppo import Trainer
+
+    cfg = TrainConfig(env="CartPole-v1", network="mlp", hidden_size=16, num_hidden_layers=1,
+                      num_envs=8, num_steps=8, total_timesteps=192, update_epochs=1,
+                      num_minibatches=2, optimizer="muon", rnn="gru", rnn_size=8,
+                      normalize_obs=True)
+    env, env_params = make_env(cfg)
+    tx, lr_schedule = make_optimizer(cfg)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    runs, out = {}, {}
+    for n in (1, 4):
+        mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
+        trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh)
+        init, run = jax.vmap(trainer.init), jax.vmap(lambda s: trainer.run(s, 3))
+        if mesh is None:
+            state, run = jax.jit(init)(keys), jax.jit(run)
+        else:
+            sh = parallel.state_shardings(mesh, jax.eval_shape(init, keys))
+            state = jax.jit(init, out_shardings=sh)(keys)
+            run = jax.jit(run, in_shardings=(sh,), out_shardings=(sh, parallel.replicated(mesh)))
+        runs[n] = jax.block_until_ready(run(state))
+        out[f"carry_devices_{n}"] = sorted({len(x.sharding.device_set)
+                                            for x in jax.tree.leaves(runs[n][0].carry)})
+    (s1, m1), (s4, m4) = runs[1], runs[4]
+    out["metric_diff"] = {k: float(np.nanmax(np.abs(np.asarray(m1[k], np.float64)
+                                                    - np.asarray(m4[k], np.float64)))) for k in m1}
+    out["param_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                            for a, b in zip(jax.tree.leaves((s1.params, s1.carry)),
+                                            jax.tree.leaves((s4.params, s4.carry))))
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def test_four_devices_give_the_one_device_result() -> None:
+    """The carry is sharded with the envs (each device holds its envs' memories) and the
+    sequence minibatches split over the devices: the learning curve is one device's."""
+    out, _ = run_child(DEVICES_CHILD)
+    assert out["carry_devices_4"] == [4] and out["carry_devices_1"] == [1]
+    for name, diff in out["metric_diff"].items():
+        assert diff <= 1e-4, (name, diff)
+    assert out["metric_diff"]["charts/episodic_return"] == 0.0
+    assert out["param_diff"] <= 1e-4
