@@ -23,6 +23,14 @@ Networks (``--network``):
 - ``auto``: ``mlp`` for every observation. On CPU an MLP on the flattened planes is the cheapest
   network that still learns Snake/MinAtar well; pick ``cnn``/``transformer`` explicitly.
 
+Memory (``--rnn gru|lstm``, any network): each torso's features go through a recurrent cell
+(flax's ``GRUCell`` / ``OptimizedLSTMCell``, ``--rnn-size`` units) before the heads: two cells
+(``actor_rnn``, ``critic_rnn``) after separate actor and critic torsos (mlp, cnn), one
+(``torso_rnn``) after a shared one (``--shared-torso``, transformer). ``apply(params, obs,
+carry=..., resets=...)`` then returns ``(carry, pi, value)`` for a sequence ``(T, B, *obs)``
+(``nn.scan`` over ``T``, each cell's carry reset to :func:`initial_carry`'s zeros where
+``resets``) or one step ``(B, *obs)``.
+
 Every network names its output layers ``policy_head`` and ``value_head`` (and learned embeddings
 ``*embed*``) so the Muon grouping rule in docs/optimizers.md applies by name. The transformer's
 input projection of cell features is named ``cell_embed``: like a token embedding it is an input

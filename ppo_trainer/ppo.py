@@ -27,6 +27,13 @@ Each update (``Trainer._update``) runs four stages, in this order:
    ``num_minibatches`` minibatches, one optimizer step (``_minibatch_step``, ``_loss``) each;
 4. ``_metrics``: the update's metrics.
 
+Recurrent policies (``--rnn``) take the same stages with three variations: the rollout carries
+each env's hidden state (``RunnerState.carry``), resets it after a step that ended an episode,
+and stores ``V(final_obs)`` under the cut episode's own carry (``Transition.final_value``, which
+``_gae`` then uses); ``_batch`` keeps the ``(num_steps, num_envs)`` sequences with the carry
+the rollout started from and the steps where episodes start; ``_minibatches`` splits the env
+axis (whole sequences, PureJaxRL's ``ppo_rnn``), and ``_forward`` re-runs each from its carry.
+
 Optional, per config: observation normalization / reward scaling with running statistics of the
 global batch (``ppo_trainer/normalize.py``), value-loss clipping, action masks from the env's
 ``valid_actions`` hook, minibatches augmented with the env's ``symmetries``. Metrics (leading

@@ -17,10 +17,12 @@ from test_parallel import _run_child as run_child
 
 from ppo_trainer.app import runner
 from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
+from ppo_trainer.app.compare import cli as compare_cli
 from ppo_trainer.app.eval_cli import main as eval_main
 from ppo_trainer.app.evaluate import Evaluator
 from ppo_trainer.app.runner import TrainingInterrupted
 from ppo_trainer.app.sinks import TIMING_KEYS, read_metrics
+from ppo_trainer.app.suite import cli as suite_cli
 from ppo_trainer.app.train_cli import main as train_main
 from ppo_trainer.app.train_cli import parse_args
 from ppo_trainer.config import TrainConfig
@@ -353,3 +355,15 @@ def test_four_devices_give_the_one_device_result() -> None:
         assert diff <= 1e-4, (name, diff)
     assert out["metric_diff"]["charts/episodic_return"] == 0.0
     assert out["param_diff"] <= 1e-4
+
+
+def test_compare_and_suite_accept_the_flags() -> None:
+    req = compare_cli.parse_args(["--env", "MemoryChain-bsuite", "--optimizers", "adam", "muon",
+                                  "--rnn", "lstm", "--rnn-size", "32", "--out", "x"])
+    assert {(c.rnn, c.rnn_size) for c in req.configs.values()} == {("lstm", 32)}
+    suite = {"MemoryChain-bsuite": {"overrides": {"lr": 1e-3}}}
+    args = suite_cli.build_parser().parse_args(["--rnn", "gru", "--rnn-size", "32"])
+    assert suite_cli.env_overrides(suite, "MemoryChain-bsuite", args) == {
+        "lr": 1e-3, "rnn": "gru", "rnn_size": 32}
+    args = suite_cli.build_parser().parse_args([])
+    assert suite_cli.env_overrides(suite, "MemoryChain-bsuite", args) == {"lr": 1e-3}
