@@ -21,6 +21,7 @@ from ppo_trainer.errors import ConfigError
 
 Network = Literal["auto", "mlp", "cnn", "transformer"]
 Activation = Literal["tanh", "relu"]
+Rnn = Literal["none", "gru", "lstm"]
 Bound = Literal["positive", "non_negative", "unit", "unit_open", "device_count"]
 Resume = Literal["free", "locked", "per_invocation"]
 
@@ -128,6 +129,11 @@ class TrainConfig:
     state_dependent_std: bool = _f(False, "Box actions: the Gaussian's std is softplus of a "
                                    "policy-head output (gymnax-blines' Gaussian-MLP), not one "
                                    "learned parameter", "network")
+    rnn: Rnn = _f("none", "recurrent cell between the torso and the heads, for partially "
+                  "observed envs (one per torso: two with separate actor and critic torsos)",
+                  "network", resume="locked")
+    rnn_size: int = _f(128, "hidden size of the recurrent cell (--rnn gru/lstm)", "network",
+                       resume="locked", bound="positive")
     d_model: int = _f(64, "transformer width", "network", resume="locked", bound="positive")
     num_layers: int = _f(2, "transformer blocks", "network", resume="locked", bound="positive")
     num_heads: int = _f(4, "transformer attention heads", "network", resume="locked",
@@ -222,6 +228,18 @@ class TrainConfig:
                 f"(--num-envs x --num-steps = {self.batch_size})")
         if self.network == "transformer" and self.d_model % self.num_heads:
             raise ConfigError(f"--num-heads {self.num_heads} must divide --d-model {self.d_model}")
+        if self.rnn != "none":
+            self._check_recurrent()
+
+    def _check_recurrent(self) -> None:
+        """A recurrent policy re-runs whole env sequences, so minibatches split the env axis."""
+        if self.num_envs % self.num_minibatches:
+            raise ConfigError(f"--rnn {self.rnn}: --num-minibatches {self.num_minibatches} must "
+                              f"divide --num-envs {self.num_envs} (minibatches are whole env "
+                              "sequences)")
+        if self.augment_symmetry:
+            raise ConfigError(f"--rnn {self.rnn} cannot be combined with --augment-symmetry "
+                              "(a per-sample symmetry would mirror only some steps of a memory)")
 
     def check_devices(self, visible: int | None = None) -> None:
         """``--num-envs`` is the global count: it must split evenly over the devices, the

@@ -23,6 +23,14 @@ Networks (``--network``):
 - ``auto``: ``mlp`` for every observation. On CPU an MLP on the flattened planes is the cheapest
   network that still learns Snake/MinAtar well; pick ``cnn``/``transformer`` explicitly.
 
+Memory (``--rnn gru|lstm``, any network): each torso's features go through a recurrent cell
+(flax's ``GRUCell`` / ``OptimizedLSTMCell``, ``--rnn-size`` units) before the heads: two cells
+(``actor_rnn``, ``critic_rnn``) after separate actor and critic torsos (mlp, cnn), one
+(``torso_rnn``) after a shared one (``--shared-torso``, transformer). ``apply(params, obs,
+carry=..., resets=...)`` then returns ``(carry, pi, value)`` for a sequence ``(T, B, *obs)``
+(``nn.scan`` over ``T``, each cell's carry reset to :func:`initial_carry`'s zeros where
+``resets``) or one step ``(B, *obs)``.
+
 Every network names its output layers ``policy_head`` and ``value_head`` (and learned embeddings
 ``*embed*``) so the Muon grouping rule in docs/optimizers.md applies by name. The transformer's
 input projection of cell features is named ``cell_embed``: like a token embedding it is an input
@@ -92,31 +100,71 @@ MIN_STD = 1e-3  # floor of a state-dependent std, as gymnax-blines' Gaussian-MLP
 
 
 class ActorCritic(nn.Module):
-    """Base: handles arbitrary leading batch axes around a single-batch-axis ``torso``.
+    """Base: a torso, an optional recurrent cell per torso, the heads; any leading batch axes.
 
-    Subclasses implement ``forward(x, deterministic) -> (pi, value)`` for ``x`` of shape
-    ``(B, *obs_shape)``.
+    Subclasses implement ``torso(x, deterministic) -> (actor_x, critic_x)`` for ``x`` of shape
+    ``(B, *obs_shape)`` (the same array twice when actor and critic share it: ``shared_trunk``).
+
+    Feed-forward (``rnn="none"``): ``apply(params, obs) -> (pi, value)``. Recurrent:
+    ``apply(params, obs, carry=carry, resets=resets) -> (carry, pi, value)`` for ``obs`` of
+    shape ``(T, B, *obs_shape)`` (a sequence, scanned over ``T``) or ``(B, *obs_shape)`` (one
+    step); ``carry`` is :func:`initial_carry`'s dict, one entry per cell; ``resets`` (``(T, B)``
+    bool, optional) puts a cell's carry back to its initial value before the step where an
+    episode starts.
     """
 
     obs_shape: tuple[int, ...]
     num_actions: int
     action_dim: int
     state_dependent_std: bool = False
+    rnn: str = "none"
+    rnn_size: int = 128
 
-    def __call__(self, obs: jax.Array, deterministic: bool = True) -> tuple[Any, jax.Array]:
+    @property
+    def shared_trunk(self) -> bool:
+        """Whether ``torso`` feeds both heads the same features (then one recurrent cell)."""
+        return False
+
+    @property
+    def rnn_names(self) -> tuple[str, ...]:
+        """The recurrent cells' names: none, one on a shared trunk, else one per torso."""
+        if self.rnn == "none":
+            return ()
+        return ("torso_rnn",) if self.shared_trunk else ("actor_rnn", "critic_rnn")
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, deterministic: bool = True, carry: Any = None,
+                 resets: jax.Array | None = None) -> tuple:
         obs = jnp.asarray(obs, jnp.float32)
         lead = obs.shape[: obs.ndim - len(self.obs_shape)]
         x = obs.reshape((-1, *self.obs_shape))
-        pi, value = self.forward(x, deterministic)
-        if lead == (x.shape[0],):
-            return pi, value
-        # Reshape distribution parameters back to the caller's leading axes.
-        if self.action_dim == 0:
-            pi = distrax.Categorical(logits=pi.logits.reshape((*lead, -1)))
-        else:
-            loc = pi.loc.reshape((*lead, -1))
-            pi = distrax.MultivariateNormalDiag(loc, pi.scale_diag.reshape(loc.shape))
-        return pi, value.reshape(lead)
+        actor_x, critic_x = self.torso(x, deterministic)
+        if self.rnn_names:
+            carry, actor_x, critic_x = self._recur(carry, actor_x, critic_x, lead, resets)
+        pi, value = self.heads(actor_x, critic_x)
+        if lead != (x.shape[0],):  # distribution parameters back to the caller's leading axes
+            if self.action_dim == 0:
+                pi = distrax.Categorical(logits=pi.logits.reshape((*lead, -1)))
+            else:
+                loc = pi.loc.reshape((*lead, -1))
+                pi = distrax.MultivariateNormalDiag(loc, pi.scale_diag.reshape(loc.shape))
+            value = value.reshape(lead)
+        return (carry, pi, value) if self.rnn_names else (pi, value)
+
+    def _recur(self, carry: Any, actor_x: jax.Array, critic_x: jax.Array,
+               lead: tuple[int, ...], resets: jax.Array | None) -> tuple:
+        """Each torso's features through its cell, scanned over time (axis 0 of ``lead``)."""
+        if len(lead) not in (1, 2):
+            raise ValueError(f"a recurrent network takes (T, B, *obs) or (B, *obs) observations, "
+                             f"got leading axes {lead}")
+        time, batch = lead if len(lead) == 2 else (1, *lead)
+        resets = jnp.zeros((time, batch), bool) if resets is None else resets.reshape(time, batch)
+        new, outs = {}, []
+        for name, x in zip(self.rnn_names, (actor_x, critic_x), strict=False):
+            new[name], y = ScannedCell(self.rnn, self.rnn_size, name=name)(
+                carry[name], (x.reshape(time, batch, -1), resets))
+            outs.append(y.reshape(time * batch, -1))
+        return new, outs[0], outs[-1]
 
     def heads(self, actor_x: jax.Array, critic_x: jax.Array) -> tuple[Any, jax.Array]:
         init = dict(kernel_init=_ortho(0.01), bias_init=_ZEROS, name="policy_head")
@@ -136,6 +184,42 @@ class ActorCritic(nn.Module):
         return pi, jnp.squeeze(value, -1)
 
 
+CELLS: dict[str, type[nn.RNNCellBase]] = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}
+
+
+def initial_carry(network: ActorCritic, batch: int) -> dict[str, Any]:
+    """The carry of ``batch`` fresh episodes: zeros, per cell (an LSTM's is ``(c, h)``); ``{}``
+    for a feed-forward network (no leaves: nothing to store, shard or checkpoint)."""
+    zeros = jnp.zeros((batch, network.rnn_size), jnp.float32)
+    return {name: (zeros, zeros) if network.rnn == "lstm" else zeros
+            for name in network.rnn_names}
+
+
+def reset_carry(carry: Any, where: jax.Array) -> Any:
+    """``carry`` with the rows where ``where`` (``(B,)`` bool) back to the initial zeros."""
+    return jax.tree.map(lambda h: jnp.where(where[:, None], jnp.zeros_like(h), h), carry)
+
+
+class ResetCell(nn.Module):
+    """One step of flax's GRU / optimized LSTM cell, its carry reset first where an episode
+    starts. The hidden-to-hidden kernels use the matmul-only orthogonal init (``_ortho``):
+    flax's default is a QR, which deadlocks XLA:CPU under ``vmap`` over seeds."""
+
+    kind: str
+    features: int
+
+    @nn.compact
+    def __call__(self, carry: Any, inputs: tuple[jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
+        x, reset = inputs
+        cell = CELLS[self.kind](self.features, recurrent_kernel_init=_ortho(1.0), name="cell")
+        return cell(reset_carry(carry, reset), x)
+
+
+ScannedCell = nn.scan(ResetCell, variable_broadcast="params", split_rngs={"params": False},
+                      in_axes=0, out_axes=0)
+"""``ResetCell`` scanned over axis 0 (time) of ``(x, reset)``, one set of parameters."""
+
+
 class MLPActorCritic(ActorCritic):
     """Actor and critic MLPs on the flattened observation: separate (PureJaxRL's layout), or
     sharing their hidden layers (``shared_torso``: half the cost, the value loss also shapes the
@@ -146,8 +230,11 @@ class MLPActorCritic(ActorCritic):
     activation: str = "tanh"
     shared_torso: bool = False
 
-    @nn.compact
-    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+    @property
+    def shared_trunk(self) -> bool:
+        return self.shared_torso
+
+    def torso(self, x: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
         act = _ACTIVATIONS[self.activation]
         x = x.reshape((x.shape[0], -1))
 
@@ -158,12 +245,12 @@ class MLPActorCritic(ActorCritic):
         if self.shared_torso:
             for i in range(self.num_hidden_layers):
                 x = act(dense(f"torso_{i}")(x))
-            return self.heads(x, x)
+            return x, x
         a, c = x, x
         for i in range(self.num_hidden_layers):
             a = act(dense(f"actor_{i}")(a))
             c = act(dense(f"critic_{i}")(c))
-        return self.heads(a, c)
+        return a, c
 
 
 class PatchConv(nn.Module):
@@ -200,8 +287,7 @@ class CNNActorCritic(ActorCritic):
     channels: Sequence[int] = (16, 32)
     activation: str = "relu"
 
-    @nn.compact
-    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+    def torso(self, x: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
         act = _ACTIVATIONS[self.activation]
         for i, ch in enumerate(self.channels):
             x = nn.relu(PatchConv(ch, name=f"conv_{i}")(x))
@@ -219,7 +305,7 @@ class CNNActorCritic(ActorCritic):
                 name="critic_0",
             )(x)
         )
-        return self.heads(a, c)
+        return a, c
 
 
 class TransformerBlock(nn.Module):
@@ -254,8 +340,11 @@ class TransformerActorCritic(ActorCritic):
     num_heads: int = 4
     dropout: float = 0.0
 
-    @nn.compact
-    def forward(self, x: jax.Array, deterministic: bool) -> tuple[Any, jax.Array]:
+    @property
+    def shared_trunk(self) -> bool:
+        return True
+
+    def torso(self, x: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
         b = x.shape[0]
         tokens = x.reshape((b, -1, x.shape[-1]))  # (B, H*W, C)
         h = nn.Dense(self.d_model, name="cell_embed")(tokens)
@@ -268,7 +357,7 @@ class TransformerActorCritic(ActorCritic):
                 h, deterministic
             )
         h = nn.LayerNorm(name="ln_final")(h).mean(axis=1)
-        return self.heads(h, h)
+        return h, h
 
 
 def mask_logits(pi: Any, mask: jax.Array) -> Any:
@@ -292,7 +381,8 @@ def make_network(config: Any, env: Any, env_params: Any) -> nn.Module:
     obs_shape = tuple(int(d) for d in env.observation_space(env_params).shape)
     num_actions, action_dim = action_spec(env, env_params)
     common = dict(obs_shape=obs_shape, num_actions=num_actions, action_dim=action_dim,
-                  state_dependent_std=bool(getattr(config, "state_dependent_std", False)))
+                  state_dependent_std=bool(getattr(config, "state_dependent_std", False)),
+                  rnn=getattr(config, "rnn", "none"), rnn_size=getattr(config, "rnn_size", 128))
     kind = config.network
     if kind not in NETWORKS:
         raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORKS)}")

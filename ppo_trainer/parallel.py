@@ -5,8 +5,8 @@ splits the environments: each device steps ``num_envs / D`` environments and run
 on them. Nothing else in ``ppo.py`` changes; the sharding is declared, and XLA's SPMD partitioner
 (GSPMD) writes the communication:
 
-- ``RunnerState`` is placed with :func:`state_shardings`: ``env_state``, ``last_obs`` and each
-  env's running return (reward scaling) are sharded on their env axis (the axis after the seed
+- ``RunnerState`` is placed with :func:`state_shardings`: ``env_state``, ``last_obs``, a
+  recurrent policy's ``carry`` and each env's running return (reward scaling) are sharded on their env axis (the axis after the seed
   axis, ``P(None, "envs")``); ``params``, ``opt_state`` (Muon momentum included), the
   normalization statistics, ``rng`` and the step counters are replicated (``P()``). Means over
   the env axis (normalization statistics, advantage normalization) are global-batch means.
@@ -153,6 +153,7 @@ def state_shardings(mesh: Mesh, state: Any, *, seed_axis: bool = True) -> Any:
         rng=whole,
         update_step=whole,
         opt_step=whole,
+        carry=jax.tree.map(lambda _: env, state.carry),  # a recurrent policy's, per env
     )
 
 

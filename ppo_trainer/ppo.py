@@ -27,6 +27,13 @@ Each update (``Trainer._update``) runs four stages, in this order:
    ``num_minibatches`` minibatches, one optimizer step (``_minibatch_step``, ``_loss``) each;
 4. ``_metrics``: the update's metrics.
 
+Recurrent policies (``--rnn``) take the same stages with three variations: the rollout carries
+each env's hidden state (``RunnerState.carry``), resets it after a step that ended an episode,
+and stores ``V(final_obs)`` under the cut episode's own carry (``Transition.final_value``, which
+``_gae`` then uses); ``_batch`` keeps the ``(num_steps, num_envs)`` sequences with the carry
+the rollout started from and the steps where episodes start; ``_minibatches`` splits the env
+axis (whole sequences, PureJaxRL's ``ppo_rnn``), and ``_forward`` re-runs each from its carry.
+
 Optional, per config: observation normalization / reward scaling with running statistics of the
 global batch (``ppo_trainer/normalize.py``), value-loss clipping, action masks from the env's
 ``valid_actions`` hook, minibatches augmented with the env's ``symmetries``. Metrics (leading
@@ -57,7 +64,13 @@ from ppo_trainer.envs import (
     make_action_fn,
     symmetry_tables,
 )
-from ppo_trainer.networks import TransformerActorCritic, make_network, mask_logits
+from ppo_trainer.networks import (
+    TransformerActorCritic,
+    initial_carry,
+    make_network,
+    mask_logits,
+    reset_carry,
+)
 from ppo_trainer.optim import make_schedule
 from ppo_trainer.parallel import AXIS
 
@@ -73,6 +86,9 @@ class RunnerState(NamedTuple):
     rng: jax.Array  # raw uint32 key data
     update_step: jax.Array  # int32 scalar: updates completed
     opt_step: jax.Array  # int32 scalar: optimizer steps taken (the learning-rate schedule's count)
+    # Recurrent policies: each env's hidden state per cell (networks.initial_carry), reset where
+    # an episode starts; {} (no leaves) for a feed-forward network, as in older checkpoints.
+    carry: Any = {}  # noqa: RUF012 (never mutated: a pytree)
 
 
 class Transition(NamedTuple):
@@ -91,6 +107,7 @@ class Transition(NamedTuple):
     episode_length: jax.Array
     info: dict[str, jax.Array]  # the env's own scalar info values (envs.info_metrics)
     mask: jax.Array | None  # valid actions, with action_mask
+    final_value: jax.Array | None = None  # recurrent: V(final_obs) under the cut episode's carry
 
 
 class Batch(NamedTuple):
@@ -103,6 +120,10 @@ class Batch(NamedTuple):
     advantage: jax.Array
     target: jax.Array  # value target: advantage + value
     mask: jax.Array | None = None
+    # Recurrent policies: leaves keep their (num_steps, num_envs) axes, and each sequence is
+    # re-run from the rollout's starting carry, reset where an episode starts.
+    carry: Any = None  # (num_envs, ...) per cell
+    start: jax.Array | None = None  # (num_steps, num_envs) bool: an episode starts at this step
 
 
 def _raw_key(key: jax.Array) -> jax.Array:
@@ -151,6 +172,7 @@ class Trainer:
         self._mask_fn = action_mask_fn(env, env_params) if config.action_mask else None
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
+        self.recurrent = getattr(config, "rnn", "none") != "none"
         # Data parallelism (ppo_trainer/parallel.py): with a mesh of several devices, env-batched
         # arrays are constrained to be split on their env axis; with none, nothing changes.
         self.mesh = mesh if mesh is not None and mesh.size > 1 else None
@@ -178,7 +200,10 @@ class Trainer:
         norm = nrm.init_norm(self._obs_shape, cfg.num_envs)
         if cfg.normalize_obs:
             norm = norm._replace(obs=nrm.update_stats(norm.obs, obs))
-        params = self.network.init(k_net, self.network_input(norm, obs[:1]))
+        carry = initial_carry(self.network, cfg.num_envs)
+        params = self.network.init(k_net, self.network_input(norm, obs[:1]),
+                                   **({"carry": initial_carry(self.network, 1)}
+                                      if self.recurrent else {}))
         return RunnerState(
             params=params,
             opt_state=self.tx.init(params),
@@ -188,6 +213,7 @@ class Trainer:
             rng=rng,
             update_step=jnp.zeros((), jnp.int32),
             opt_step=jnp.zeros((), jnp.int32),
+            carry=carry,
         )
 
     # ------------------------------------------------------------------ the policy
@@ -213,6 +239,19 @@ class Trainer:
         pi, value = self.network.apply(params, obs)
         return (pi if mask is None else mask_logits(pi, mask)), value
 
+    def initial_carry(self, batch: int) -> Any:
+        """The hidden state of ``batch`` fresh episodes (``{}`` for a feed-forward network)."""
+        return initial_carry(self.network, batch)
+
+    def act(self, params: Any, carry: Any, obs: jax.Array,
+            mask: jax.Array | None = None) -> tuple[Any, Any, jax.Array]:
+        """``(carry, pi, value)`` of one step of a batch of envs from ``carry``; a feed-forward
+        network (``carry == {}``) is :meth:`policy` and passes ``carry`` through."""
+        if not self.recurrent:
+            return (carry, *self.policy(params, obs, mask))
+        carry, pi, value = self.network.apply(params, obs, carry=carry)
+        return carry, self._masked(pi, mask), value
+
     # ------------------------------------------------------------------ run
     def run(self, runner_state: RunnerState, num_updates: int) -> tuple[RunnerState, dict]:
         """``num_updates`` PPO updates (a ``lax.scan``); metrics stacked on a leading axis."""
@@ -222,19 +261,17 @@ class Trainer:
     def _update(self, rs: RunnerState, index: jax.Array) -> tuple[RunnerState, dict]:
         """One PPO update: rollout, GAE, epochs of minibatch steps, metrics."""
         cfg = self.config
-        (env_state, last_obs, norm, rng), traj = jax.lax.scan(
-            lambda carry, _: self._env_step(rs.params, carry),
-            (rs.env_state, rs.last_obs, rs.norm, rs.rng), None, length=cfg.num_steps)
+        (env_state, last_obs, norm, rng, carry), traj = jax.lax.scan(
+            lambda c, _: self._env_step(rs.params, c),
+            (rs.env_state, rs.last_obs, rs.norm, rs.rng, rs.carry), None, length=cfg.num_steps)
         traj = self._shard_env_axis(traj, axis=1)  # (num_steps, num_envs, ...)
         advantages, targets = self._gae(rs.params, traj)
-        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets,
-                      traj.mask)
-        batch = jax.tree.map(lambda x: x.reshape((cfg.batch_size, *x.shape[2:])), batch)
+        batch = self._batch(traj, advantages, targets, rs.carry)
         (params, opt_state, rng), losses = self._train_epochs(rs, batch, rng)
         metrics = self._metrics(traj, losses, rs.opt_step)
         new_state = RunnerState(
             params, opt_state, env_state, last_obs, norm, rng, rs.update_step + 1,
-            rs.opt_step + cfg.update_epochs * cfg.num_minibatches,
+            rs.opt_step + cfg.update_epochs * cfg.num_minibatches, carry,
         )
         if self.progress_fn is not None:
             jax.lax.cond((index + 1) % self.progress_every == 0,
@@ -245,13 +282,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ 1. rollout
     def _env_step(self, params: Any, carry: tuple) -> tuple[tuple, Transition]:
-        """One step of every env with the current policy; normalization statistics updated."""
+        """One step of every env with the current policy; normalization statistics updated;
+        a recurrent policy's carry advanced, then reset where an episode ended."""
         cfg = self.config
-        env_state, raw_obs, norm, rng = self._shard_env_axis(carry[:2]) + carry[2:]
+        env_state, raw_obs, norm, rng, h = (*self._shard_env_axis(carry[:2]), *carry[2:4],
+                                            self._shard_env_axis(carry[4]))
         rng, k_act, k_env = jax.random.split(rng, 3)
         obs = self.network_input(norm, raw_obs)
         mask = self.masks(env_state.env_state)  # env_state is the LogWrapper's
-        pi, value = self.policy(params, obs, mask)
+        h, pi, value = self.act(params, h, obs, mask)
         action = pi.sample(seed=k_act)
         log_prob = pi.log_prob(action)
         step_keys = self._shard_env_axis(jax.random.split(k_env, cfg.num_envs))
@@ -264,23 +303,30 @@ class Trainer:
         if cfg.normalize_reward:
             norm = nrm.update_returns(norm, reward, terminated | truncated, cfg.gamma)
             reward = nrm.scale_reward(norm.ret, reward, cfg.clip_reward)
+        # normalized with the statistics the next step's observation gets
+        final_obs = self.network_input(norm, info["final_observation"])
+        final_value = None
+        if self.recurrent:  # the cut episode's own carry bootstraps it, before the reset
+            final_value = self.act(params, h, final_obs)[2]
+            h = reset_carry(h, terminated | truncated)
         transition = Transition(
-            obs, action, log_prob, value, reward, terminated, truncated,
-            # normalized with the statistics the next step's observation gets
-            final_obs=self.network_input(norm, info["final_observation"]),
+            obs, action, log_prob, value, reward, terminated, truncated, final_obs,
             episode_done=info["returned_episode"],
             episode_return=info["returned_episode_returns"],
             episode_length=info["returned_episode_lengths"],
             info={k: info[k] for k in self.info_keys},
             mask=mask,
+            final_value=final_value,
         )
-        return (env_state, next_obs, norm, rng), transition
+        return (env_state, next_obs, norm, rng, h), transition
 
     # ------------------------------------------------------------------ 2. advantages
     def _gae(self, params: Any, traj: Transition) -> tuple[jax.Array, jax.Array]:
         """``(advantages, value targets)``: GAE with truncations bootstrapped (module docstring)."""
         cfg = self.config
-        _, next_value = self.network.apply(params, traj.final_obs)
+        next_value = traj.final_value
+        if next_value is None:  # feed-forward: one batched pass over the bootstrap observations
+            _, next_value = self.network.apply(params, traj.final_obs)
         terminated = traj.terminated.astype(jnp.float32)
         done = jnp.logical_or(traj.terminated, traj.truncated).astype(jnp.float32)
         delta = traj.reward + cfg.gamma * (1.0 - terminated) * next_value - traj.value
@@ -296,6 +342,45 @@ class Trainer:
         return advantages, advantages + traj.value
 
     # ------------------------------------------------------------------ 3. epochs, minibatches
+    def _batch(self, traj: Transition, advantages: jax.Array, targets: jax.Array,
+               carry: Any) -> Batch:
+        """The samples of the update: flattened to ``batch_size`` for a feed-forward policy; for
+        a recurrent one, ``(num_steps, num_envs)`` sequences with their starting carry and the
+        steps where an episode starts (the step after each ``done``)."""
+        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets,
+                      traj.mask)
+        if not self.recurrent:
+            return jax.tree.map(lambda x: x.reshape((self.config.batch_size, *x.shape[2:])),
+                                batch)
+        done = traj.terminated | traj.truncated
+        start = jnp.concatenate([jnp.zeros_like(done[:1]), done[:-1]])
+        return batch._replace(carry=carry, start=start)
+
+    def _minibatches(self, batch: Batch, key: jax.Array) -> Batch:
+        """One epoch's shuffle cut into ``num_minibatches`` (leading axis), each split over the
+        devices: any samples for a feed-forward policy, whole env sequences for a recurrent one
+        (PureJaxRL's ``ppo_rnn``: the env axis, axis 1 of the sequences, 0 of the carry)."""
+        cfg = self.config
+        if not self.recurrent:
+            perm = jax.random.permutation(key, cfg.batch_size)
+            minibatches = jax.tree.map(
+                lambda x: jnp.take(x, perm, axis=0).reshape(
+                    (cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:])),
+                batch,
+            )
+            return self._shard_env_axis(minibatches, axis=1)
+        perm = jax.random.permutation(key, cfg.num_envs)
+
+        def split(x: jax.Array, axis: int) -> jax.Array:
+            x = jnp.take(x, perm, axis=axis)
+            x = x.reshape((*x.shape[:axis], cfg.num_minibatches, -1, *x.shape[axis + 1:]))
+            return jnp.moveaxis(x, axis, 0)
+
+        seqs = self._shard_env_axis(jax.tree.map(lambda x: split(x, 1), batch._replace(carry=None)),
+                                    axis=2)
+        carry = self._shard_env_axis(jax.tree.map(lambda x: split(x, 0), batch.carry), axis=1)
+        return seqs._replace(carry=carry)
+
     def _train_epochs(self, rs: RunnerState, batch: Batch, rng: jax.Array) -> tuple:
         """``update_epochs`` passes over ``batch``, each one global shuffle cut into minibatches:
         ``((params, opt_state, rng), losses)``, losses stacked ``(epochs, minibatches)``."""
@@ -304,14 +389,8 @@ class Trainer:
         def epoch(carry: tuple, _: None) -> tuple:
             params, opt_state, rng = carry
             rng, k_perm = jax.random.split(rng)
-            perm = jax.random.permutation(k_perm, cfg.batch_size)
-            minibatches = jax.tree.map(
-                lambda x: jnp.take(x, perm, axis=0).reshape(
-                    (cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:])),
-                batch,
-            )
             # Each minibatch is split over the devices: its loss gradient becomes an all-reduce.
-            minibatches = self._shard_env_axis(minibatches, axis=1)
+            minibatches = self._minibatches(batch, k_perm)
             return jax.lax.scan(lambda c, mb: self._minibatch_step(rs.params, c, mb),
                                 (params, opt_state, rng), minibatches)
 
@@ -386,14 +465,21 @@ class Trainer:
         """``(pi, value, old_log_prob)`` of the minibatch: the behaviour log-probability, or
         with dropout the rollout parameters' under the numerator's dropout mask."""
         if not self._dropout:
-            pi, value = self.network.apply(params, mb.obs)
+            pi, value = self._forward(params, mb)
             return self._masked(pi, mb.mask), value, mb.log_prob
         rngs = {"dropout": dropout_key}
-        pi, value = self.network.apply(params, mb.obs, deterministic=False, rngs=rngs)
-        old_pi, _ = self.network.apply(jax.lax.stop_gradient(rollout_params), mb.obs,
-                                       deterministic=False, rngs=rngs)
+        pi, value = self._forward(params, mb, deterministic=False, rngs=rngs)
+        old_pi, _ = self._forward(jax.lax.stop_gradient(rollout_params), mb,
+                                  deterministic=False, rngs=rngs)
         old_log_prob = self._masked(old_pi, mb.mask).log_prob(mb.action)
         return self._masked(pi, mb.mask), value, old_log_prob
+
+    def _forward(self, params: Any, mb: Batch, **kwargs: Any) -> tuple[Any, jax.Array]:
+        """``(pi, value)`` of the minibatch's samples; a recurrent network re-runs each
+        sequence from its starting carry."""
+        if mb.carry is None:
+            return self.network.apply(params, mb.obs, **kwargs)
+        return self.network.apply(params, mb.obs, carry=mb.carry, resets=mb.start, **kwargs)[1:]
 
     @staticmethod
     def _masked(pi: Any, mask: jax.Array | None) -> Any:

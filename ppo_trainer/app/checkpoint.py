@@ -67,7 +67,8 @@ def load_checkpoint(path: Path, template: Any) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = serialization.msgpack_restore(path.read_bytes())
-        state = serialization.from_state_dict(template, payload["runner_state"])
+        state = serialization.from_state_dict(
+            template, _with_empty_fields(template, payload["runner_state"]))
     except Exception as exc:  # corrupt file or a state that does not fit the config
         raise CheckpointError(f"{path}: cannot restore checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -78,6 +79,18 @@ def load_checkpoint(path: Path, template: Any) -> Checkpoint:
     state = jax.tree_util.tree_map(jnp.asarray, state)
     meta = json.loads(payload.get("meta") or payload.get("config") or "{}")
     return Checkpoint(state, int(payload["update"]), meta)
+
+
+def _with_empty_fields(template: Any, state_dict: Any) -> Any:
+    """``state_dict`` with the template's leafless fields it lacks filled in: a checkpoint
+    written before a field existed (a feed-forward run's ``carry``, ``{}``) still loads."""
+    if not (isinstance(template, tuple) and hasattr(template, "_fields")
+            and isinstance(state_dict, dict)):
+        return state_dict
+    missing = {name: serialization.to_state_dict(getattr(template, name))
+               for name in template._fields
+               if name not in state_dict and not jax.tree_util.tree_leaves(getattr(template, name))}
+    return {**state_dict, **missing}
 
 
 def first_misfit(template: Any, tree: Any, expected: Callable[[Any], tuple[int, ...]] = np.shape

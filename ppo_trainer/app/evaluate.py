@@ -92,11 +92,14 @@ class Evaluator:
 
 
 def play_episodes(env: Any, env_params: Any, num_episodes: int, cap: int, act: Act,
-                  act_keys: int = 0, info_keys: Sequence[str] = ()) -> Callable[..., Any]:
+                  act_keys: int = 0, info_keys: Sequence[str] = (),
+                  memory: Any = None) -> Callable[..., Any]:
     """``fn(key) -> {"return", "episode_length", "finished", <info_keys>}``, arrays of shape
     ``(num_episodes,)``: the first episode of each of ``num_episodes`` envs, stepped together
     until all have ended or ``cap`` steps. Each step splits the key into ``act_keys`` keys for
-    ``act(keys, obs, state)`` and one for the env step."""
+    ``act(keys, obs, state)`` and one for the env step. With a ``memory`` (a recurrent policy's
+    initial carry for the batch) the call is ``act(keys, obs, state, memory) -> (actions,
+    memory)``; it is never reset, as only each env's first episode counts."""
     vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     vreset = jax.vmap(env.reset, in_axes=(0, None))
 
@@ -105,24 +108,28 @@ def play_episodes(env: Any, env_params: Any, num_episodes: int, cap: int, act: A
         obs, state = vreset(jax.random.split(k_reset, num_episodes), env_params)
         zeros = jnp.zeros(num_episodes, jnp.float32)
         ends = {k: zeros for k in info_keys}
-        carry = (0, key, obs, state, jnp.ones(num_episodes, bool), zeros, zeros, ends)
+        carry = (0, key, obs, state, jnp.ones(num_episodes, bool), zeros, zeros, ends, memory)
 
         def cond(c: tuple) -> Any:
             return (c[0] < cap) & c[4].any()
 
         def body(c: tuple) -> tuple:
-            t, key, obs, state, alive, ret, length, ends = c
+            t, key, obs, state, alive, ret, length, ends, mem = c
             key, *k_act, k_step = jax.random.split(key, 2 + act_keys)
+            if mem is None:
+                action = act(k_act, obs, state)
+            else:
+                action, mem = act(k_act, obs, state, mem)
             obs, state, reward, terminated, truncated, info = vstep(
-                jax.random.split(k_step, num_episodes), state, act(k_act, obs, state), env_params)
+                jax.random.split(k_step, num_episodes), state, action, env_params)
             done = jnp.logical_or(terminated, truncated)
             ret = ret + jnp.where(alive, reward, 0.0)
             length = length + alive
             ends = {k: jnp.where(alive & done, info[k].astype(jnp.float32), v)
                     for k, v in ends.items()}
-            return t + 1, key, obs, state, alive & ~done, ret, length, ends
+            return t + 1, key, obs, state, alive & ~done, ret, length, ends, mem
 
-        _, _, _, _, alive, ret, length, ends = jax.lax.while_loop(cond, body, carry)
+        _, _, _, _, alive, ret, length, ends, _ = jax.lax.while_loop(cond, body, carry)
         return {"return": ret, "episode_length": length, "finished": ~alive, **ends}
 
     return run
@@ -137,11 +144,13 @@ def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
     keys = eval_keys(env, env_params)
 
     def run(params: Any, norm: Any, key: Any) -> dict[str, Any]:
-        def act(_keys: Sequence[Any], obs: Any, state: Any) -> Any:
+        def act(_keys: Sequence[Any], obs: Any, state: Any, memory: Any) -> tuple[Any, Any]:
             mask = trainer.masks(state.env_state)  # state is the LogWrapper's
-            return to_env(trainer.policy(params, trainer.network_input(norm, obs), mask)[0].mode())
+            memory, pi, _ = trainer.act(params, memory, trainer.network_input(norm, obs), mask)
+            return to_env(pi.mode()), memory
 
-        return play_episodes(env, env_params, num_episodes, cap, act, info_keys=keys)(key)
+        return play_episodes(env, env_params, num_episodes, cap, act, info_keys=keys,
+                             memory=trainer.initial_carry(num_episodes))(key)
 
     return run
 
@@ -232,17 +241,19 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
         obs, state = env.reset_env(k_reset, env_params)
 
         def body(carry: tuple, k: Any) -> tuple:
-            obs, state, over = carry
+            obs, state, over, memory = carry
             batch = jax.tree.map(lambda x: x[None], (obs, state))  # a batch of one
-            pi, _ = trainer.policy(params, trainer.network_input(norm, batch[0]),
-                                   trainer.masks(batch[1]))
+            memory, pi, _ = trainer.act(params, memory, trainer.network_input(norm, batch[0]),
+                                        trainer.masks(batch[1]))
             action = to_env(pi.mode())[0]
             obs, state, reward, terminated, info = env.step_env(k, state, action, env_params)
             done = terminated | env.is_truncated(state, env_params)
-            return (obs, state, over | done), (state, reward, done, {k: info[k] for k in keys})
+            return ((obs, state, over | done, memory),
+                    (state, reward, done, {k: info[k] for k in keys}))
 
         _, (states, rewards, dones, infos) = jax.lax.scan(
-            body, (obs, state, jnp.bool_(False)), jax.random.split(key, max_steps))
+            body, (obs, state, jnp.bool_(False), trainer.initial_carry(1)),
+            jax.random.split(key, max_steps))
         states = jax.tree.map(lambda s0, s: jnp.concatenate([s0[None], s]), state, states)
         return states, rewards, dones, infos
 

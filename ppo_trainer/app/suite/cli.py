@@ -19,9 +19,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ppo_trainer.app.flags import OneLineParser, run_cli
+from ppo_trainer.config import Rnn
 from ppo_trainer.errors import ConfigError
 from ppo_trainer.presets import tomllib
 
@@ -48,6 +49,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--num-seeds", type=int, default=4, help="seeds per env and optimizer")
     p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")
     p.add_argument("--eval-episodes", type=int, default=64, help="greedy episodes per seed")
+    p.add_argument("--rnn", choices=get_args(Rnn), default=None,
+                   help="recurrent cell for every env run (default: each env's own setting)")
+    p.add_argument("--rnn-size", type=int, default=None,
+                   help="hidden size of the recurrent cell (default: each env's own setting)")
     p.add_argument("--replot", action="store_true", help="report from <out>/raw only")
     p.add_argument("--add-runs", nargs="+", type=Path, default=[], metavar="RUN",
                    help="add ppo-train run directories (evaluated with ppo-eval --json) to "
@@ -74,6 +79,12 @@ def select(suite: dict[str, Any], only: list[str], groups: list[str]) -> list[st
                                                               in groups)]
 
 
+def env_overrides(suite: dict[str, Any], env: str, args: Any) -> dict[str, Any]:
+    """The env's own overrides (suite.toml), then the command line's --rnn / --rnn-size."""
+    flags = {k: v for k, v in (("rnn", args.rnn), ("rnn_size", args.rnn_size)) if v is not None}
+    return {**suite[env].get("overrides", {}), **flags}
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if min(args.num_seeds, args.eval_episodes, args.tune_seeds, args.tune_episodes) < 1:
@@ -93,7 +104,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for env in envs:
             tuned = tune.tune_env(env, args.optimizers, num_seeds=args.tune_seeds,
                                   eval_episodes=args.tune_episodes, log=log,
-                                  overrides=suite[env].get("overrides"))
+                                  overrides=env_overrides(suite, env, args))
             raw.merge_tuning(out / "tuning", env, tuned)
             print(tune.toml_snippet(env, tuned), flush=True)
         return 0
@@ -105,7 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for env in envs:
             data = run.run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
                                eval_episodes=args.eval_episodes, log=log,
-                               overrides=suite[env].get("overrides"))
+                               overrides=env_overrides(suite, env, args))
             raw.merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
     text = report.write_report(out, suite, [*DEFAULT_OPTIMIZERS, *args.optimizers])
     print(text)
