@@ -66,7 +66,8 @@ class TrainConfig:
 
     # --- environment ---
     env: str = _f("Snake-v0",
-                  "gymnax env id, or 'module:EnvId' to import a module that registers it", "env",
+                  "gymnax env id, 'module:EnvId' to import a module that registers it, or "
+                  "'SUITE/ID' for another suite's env (jumanji/Snake-v1; docs/envs.md)", "env",
                   resume="locked")
     env_kwargs: dict[str, Any] = _f(
         {}, "env constructor arguments, which may change shapes: KEY=VALUE[,KEY=VALUE] "

@@ -3,8 +3,9 @@
 Public API:
 
 - ``make_env(config) -> (env, env_params)``: ``config.env`` is a registered gymnax id
-  (``CartPole-v1``, ``Snake-v0``, ...) or ``module:EnvId`` (the module is imported first so it can
-  call ``gymnax.register``). ``config.env_kwargs`` go to the constructor (``gymnax.make(id,
+  (``CartPole-v1``, ``Snake-v0``, ...), ``module:EnvId`` (the module is imported first so it can
+  call ``gymnax.register``) or ``SUITE/ID``, an env of another suite through its adapter
+  (:mod:`ppo_trainer.suites`: ``jumanji/Snake-v1``, ``brax/ant``, ...). ``config.env_kwargs`` go to the constructor (``gymnax.make(id,
   **kwargs)``: shape-changing settings such as a board size), ``config.env_params`` replace
   fields of the env's ``EnvParams`` (values cast to the field's type). A ``Discrete``
   observation is one-hot encoded when ``config.one_hot_obs``. Nothing here names an env: what
@@ -38,6 +39,7 @@ import jax.numpy as jnp
 from gymnax.environments import spaces
 from gymnax.wrappers.purerl import GymnaxWrapper
 
+from ppo_trainer import suites
 from ppo_trainer.errors import ConfigError
 
 # Keys gymnax itself (Environment.step, LogWrapper) puts in info: not env metrics.
@@ -49,7 +51,11 @@ GYMNAX_INFO_KEYS = frozenset({
 
 def resolve_env_id(env: str) -> str:
     """The registered id for ``env`` (importing ``module`` of ``module:EnvId`` first). Installed
-    env packages register at ``import gymnax`` (``Snake-v0`` through its start-up hook)."""
+    env packages register at ``import gymnax`` (``Snake-v0`` through its start-up hook).
+    ``SUITE/ID`` is returned as it is once its suite is known and its package installed."""
+    if suites.is_suite_id(env):
+        suites.split(env)
+        return env
     env_id = env
     if ":" in env:
         module, env_id = env.split(":", 1)
@@ -68,7 +74,12 @@ def make_env(config: Any) -> tuple[Any, Any]:
     env_id = resolve_env_id(config.env)
     kwargs = dict(getattr(config, "env_kwargs", {}) or {})
     try:
-        env, env_params = gymnax.make(env_id, **kwargs)
+        if suites.is_suite_id(env_id):
+            env, env_params = suites.make(env_id, **kwargs)
+        else:
+            env, env_params = gymnax.make(env_id, **kwargs)
+    except ConfigError:
+        raise
     except TypeError as err:
         raise ConfigError(f"--env-kwargs {kwargs}: {env_id} does not accept them ({err})") from None
     except ValueError as err:
