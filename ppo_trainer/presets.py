@@ -199,6 +199,33 @@ def default_sources() -> dict[str, str]:
     return {name: "default" for name in FIELDS}
 
 
+UNTUNED_NOTICE = {"muon": "muon_lr"}
+"""Optimizers whose step size a preset does not carry over from Adam's: ``{optimizer: its
+step-size hyperparameter}``. A preset's shared ``lr`` is tuned for Adam; Muon's ``muon_lr``
+scales an update of fixed spectral norm, so the same default can be far too large for an env
+(docs/results/muon-sparse: on MountainCar-v0 and DeepSea-bsuite Muon's policy entropy collapsed
+within the first updates)."""
+
+
+def untuned_notice(preset: Preset | None, optimizer: str, sources: Mapping[str, str]) -> str | None:
+    """The one-line warning for a run of ``optimizer`` (e.g. ``muon``) on an env for which no
+    preset tuned it, or ``None``. Tuned means: the preset has a table for the optimizer
+    (``["Env".muon]``), is made for it (``optimizer = "muon"``) or its ``tuning`` note names
+    the optimizer (a grid of it ran). No warning when
+    the step size was given on the command line (``sources`` says ``flag``)."""
+    name = UNTUNED_NOTICE.get(optimizer)
+    if name is None or sources.get(f"optimizer_kwargs.{name}") == "flag":
+        return None
+    if preset is not None and (optimizer in preset.by_optimizer
+                               or preset.settings.get("optimizer") == optimizer
+                               or optimizer in preset.notes.get("tuning", "").lower()):
+        return None
+    where = f"preset {preset.name!r}" if preset is not None else "no preset"
+    return (f"warning: {optimizer} is untuned on this env ({where} has no {optimizer} "
+            f"settings); its default --{name.replace('_', '-')} can fail where adam learns "
+            f"(docs/results/muon-sparse): tune it, e.g. ppo-suite --tune")
+
+
 def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> TrainConfig:
     """A ``TrainConfig`` from a preset (library use, tests, benchmarks): its values for the
     optimizer, then ``overrides`` (``optimizer_kwargs`` merged). Validated by ``make_optimizer``
