@@ -228,7 +228,8 @@ def untuned_notice(preset: Preset | None, optimizer: str, sources: Mapping[str, 
 
 def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> TrainConfig:
     """A ``TrainConfig`` from a preset (library use, tests, benchmarks): its values for the
-    optimizer, then ``overrides`` (``optimizer_kwargs`` merged). Validated by ``make_optimizer``
+    optimizer, then ``overrides`` (``optimizer_kwargs`` merged; the optimizer's hyperparameters
+    may also be given as keywords, ``muon_lr=0.01``). Validated by ``make_optimizer``
     and ``TrainConfig.validate`` where it is used."""
     preset = find(name, name)
     if preset is None:
@@ -238,7 +239,9 @@ def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> 
     reg = registry()
     declared = {hp.name: hp.default for hp in reg.get(optimizer).hyperparams}
     known = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
-    plugin = overrides.pop("optimizer_kwargs", {})
+    plugin = dict(overrides.pop("optimizer_kwargs", {}))
+    # the optimizer's own hyperparameters as plain keywords (muon_lr=...), as on the command line
+    plugin.update({k: overrides.pop(k) for k in list(overrides) if k in declared})
     config, _ = resolve(TrainConfig(), default_sources(), preset, optimizer, declared,
                         overrides, plugin, known)
     return config

@@ -143,3 +143,11 @@ def test_ppo_train_warns_once_on_one_line_when_muon_is_untuned(capsys) -> None:
     for name, preset in presets.all_presets().items():
         if name == preset.settings["env"]:
             assert presets.untuned_notice(preset, "muon", {}) is None, name
+
+
+def test_preset_config_takes_the_optimizers_hyperparameters_as_keywords() -> None:
+    config = presets.preset_config("DeepSea-bsuite", optimizer="muon", muon_lr=0.005,
+                                   muon_heads=False, optimizer_kwargs={"ns_steps": 5})
+    assert config.optimizer_kwargs["muon_lr"] == 0.005
+    assert config.optimizer_kwargs["muon_heads"] is False
+    assert config.optimizer_kwargs["ns_steps"] == 5
