@@ -135,6 +135,17 @@ def run(env: str, optimizer: str, seeds: list[int], overrides: dict[str, Any],
     }
 
 
+def compact(x: Any) -> Any:
+    """Floats to 4 significant digits, recursively (the record stays small)."""
+    if isinstance(x, float):
+        return float(f"{x:.4g}")
+    if isinstance(x, list):
+        return [compact(v) for v in x]
+    if isinstance(x, dict):
+        return {k: compact(v) for k, v in x.items()}
+    return x
+
+
 def label_of(data: dict[str, Any]) -> str:
     return data.get("label") or data["optimizer"]
 
@@ -146,10 +157,22 @@ def mean_ci(x: list[float], reps: int = 10_000, seed: int = 0) -> tuple[float, f
     return float(a.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
+def step_sizes(config: dict[str, Any]) -> str:
+    """The run's learning rates: Adam's ``lr``; Muon's ``muon_lr``, its Adam part's rate and
+    whether the heads are on Muon."""
+    kw = config["optimizer_kwargs"]
+    if config["optimizer"] != "muon":
+        return f"lr {config['lr']:g}"
+    aux = kw.get("aux_adam_lr") or config["lr"]
+    heads = "" if kw.get("muon_heads", True) else ", heads on Adam"
+    return f"muon_lr {kw['muon_lr']:g}, Adam part {aux:g}{heads}"
+
+
 def table(runs: list[dict[str, Any]]) -> str:
-    lines = ["| env | run | seeds | greedy return [95% CI] | per seed | first success (update) |"
+    lines = ["| env | run | step sizes | seeds | greedy return [95% CI] | per seed | "
+             "first success (update) |"
              " entropy halved (update) | approx_kl, first 10% | clipfrac, first 10% | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in runs:
         m, lo, hi = mean_ci(d["greedy_return"])
         half = ", ".join("never" if h is None else str(h)
@@ -160,7 +183,8 @@ def table(runs: list[dict[str, Any]]) -> str:
         first = ", ".join("never" if f is None else str(f) for f in d["first_success_update"])
         seeds = f"{d['seeds'][0]}-{d['seeds'][-1]}"
         lines.append(
-            f"| {d['env']} | {label_of(d)} | {seeds} | {m:.2f} [{lo:.2f}, {hi:.2f}] | "
+            f"| {d['env']} | {label_of(d)} | {step_sizes(d['config'])} | {seeds} | "
+            f"{m:.2f} [{lo:.2f}, {hi:.2f}] | "
             f"{', '.join(f'{g:.2f}' for g in d['greedy_return'])} | {first} | "
             f"{half} | "
             f"{kl:.4f} | {cf:.3f} | {d['wall_s']:.0f} |")
@@ -182,6 +206,25 @@ def size_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def shrink_table(runs: list[dict[str, Any]]) -> str:
+    """Does the update shrink when the loss does? Value loss and the critic's last hidden
+    layer's relative spectral update over the first 1% of updates and over 40-60%."""
+    lines = ["| env | run | seeds | value loss, first 1% | value loss, 40-60% | critic_1 ‖ΔW‖₂/‖W‖₂, "
+             "first 1% | critic_1 ‖ΔW‖₂/‖W‖₂, 40-60% | policy_head ‖ΔW‖₂/‖W‖₂, first 1% |",
+             "|---|---|---|---|---|---|---|---|"]
+    for d in runs:
+        vl = np.asarray(d["curves"]["losses/value_loss"])
+        c = np.asarray(d["update_size"]["critic_1/kernel/spec"])
+        ph = np.asarray(d["update_size"]["policy_head/kernel/spec"])
+        n = vl.shape[1]
+        mid = slice(int(0.4 * n), int(0.6 * n))
+        lines.append(f"| {d['env']} | {label_of(d)} | {d['seeds'][0]}-{d['seeds'][-1]} | "
+                     f"{np.nanmean(vl[:, 0]):.3g} | "
+                     f"{np.nanmean(vl[:, mid]):.3g} | {c[:, 0].mean():.3g} | "
+                     f"{c[:, mid].mean():.3g} | {ph[:, 0].mean():.3g} |")
+    return "\n".join(lines)
+
+
 def plot(runs: list[dict[str, Any]], env: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -195,7 +238,7 @@ def plot(runs: list[dict[str, Any]], env: str, path: Path) -> None:
               ("actor_policy_head", "policy head ‖ΔW‖₂/‖W‖₂", True),
               ("actor_hidden", "actor hidden ‖ΔW‖₂/‖W‖₂ (mean of layers)", True),
               ("critic", "critic ‖ΔW‖₂/‖W‖₂ (mean of layers)", True)]
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=70)
+    fig, axes = plt.subplots(2, 4, figsize=(13, 5.6), dpi=60)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for (key, title, log), ax in zip(panels, axes.ravel(), strict=True):
         for i, d in enumerate(r for r in runs if r["env"] == env):
@@ -222,6 +265,29 @@ def plot(runs: list[dict[str, Any]], env: str, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_candidates(runs: list[dict[str, Any]], env: str, path: Path) -> None:
+    """Every run of one env and seed set: training return and entropy, mean over seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), dpi=70)
+    for key, title, ax in (("charts/episodic_return", "training return", axes[0]),
+                           ("losses/entropy", "policy entropy", axes[1])):
+        for d in runs:
+            y = np.nanmean(np.asarray(d["curves"][key]), axis=0)
+            ax.plot(d["global_step"], y, lw=1.0, label=label_of(d))
+        ax.set_title(f"{title} (mean over seeds {runs[0]['seeds'][0]}-{runs[0]['seeds'][-1]})",
+                     fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(env, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _group(key: str) -> str:
     layer = key.rsplit("/", 1)[0]
     if "policy_head" in layer:
@@ -231,17 +297,33 @@ def _group(key: str) -> str:
     return "actor_hidden"
 
 
-def replot(out: Path) -> str:
+def load_runs(out: Path) -> list[dict[str, Any]]:
+    """Every run of ``<out>/runs``, by env, seeds, then adam, muon, the candidates."""
     runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     order = {"adam": 0, "muon": 1}
     runs.sort(key=lambda d: (d["env"], d["seeds"][0], order.get(label_of(d), 2), label_of(d)))
+    return runs
+
+
+def tables(runs: list[dict[str, Any]]) -> str:
+    """``table.md``: the runs, the update size per layer, the update size against the loss."""
+    return ("## Runs\n\n" + table(runs) + "\n\n## Update size per layer (first 10% of updates)"
+            "\n\n" + size_table(runs) + "\n\n## Update size against the loss (means over seeds)"
+            "\n\n" + shrink_table(runs) + "\n")
+
+
+def replot(out: Path) -> str:
+    runs = load_runs(out)
     (out / "plots").mkdir(exist_ok=True)
     for env in sorted({d["env"] for d in runs}):
         for seed0 in sorted({d["seeds"][0] for d in runs if d["env"] == env}):
             sel = [d for d in runs if d["env"] == env and d["seeds"][0] == seed0]
-            plot(sel, env, out / "plots" / f"{env}.seeds{seed0}.png")
-    text = ("## Runs\n\n" + table(runs) + "\n\n## Update size per layer (first 10% of updates)\n\n"
-            + size_table(runs) + "\n")
+            base = [d for d in sel if label_of(d) in ("adam", "muon")]
+            if base:
+                plot(base, env, out / "plots" / f"{env}.seeds{seed0}.png")
+            if len(sel) > 2:
+                plot_candidates(sel, env, out / "plots" / f"{env}.seeds{seed0}.candidates.png")
+    text = tables(runs)
     (out / "table.md").write_text(text)
     return text
 
@@ -267,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     data["label"] = args.label or args.optimizer
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     name = f"{args.env}.{data['label']}.seeds{args.seeds[0]}-{args.seeds[-1]}.json"
+    data = {**data, "curves": compact(data["curves"]), "update_size": compact(data["update_size"]),
+            "early": compact(data["early"])}
     (args.out / "runs" / name).write_text(json.dumps(data) + "\n")
     print(f"{args.env} {data['label']} seeds {args.seeds}: greedy {data['greedy_return']}, "
           f"first success {data['first_success_update']}, wall {data['wall_s']} s")
