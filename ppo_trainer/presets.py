@@ -220,10 +220,11 @@ def untuned_notice(preset: Preset | None, optimizer: str, sources: Mapping[str, 
                                or preset.settings.get("optimizer") == optimizer
                                or optimizer in preset.notes.get("tuning", "").lower()):
         return None
-    where = f"preset {preset.name!r}" if preset is not None else "no preset"
-    return (f"warning: {optimizer} is untuned on this env ({where} has no {optimizer} "
-            f"settings); its default --{name.replace('_', '-')} can fail where adam learns "
-            f"(docs/results/muon-sparse): tune it, e.g. ppo-suite --tune")
+    flag = f"--{name.replace('_', '-')}"
+    why = (f"preset {preset.name!r} has no {optimizer} settings" if preset is not None
+           else "no preset")
+    return (f"warning: {optimizer} is untuned on this env ({why}); its default {flag} can fail "
+            f"where adam learns (docs/results/muon-sparse): give {flag} from a grid")
 
 
 def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> TrainConfig:
