@@ -199,9 +199,38 @@ def default_sources() -> dict[str, str]:
     return {name: "default" for name in FIELDS}
 
 
+UNTUNED_NOTICE = {"muon": "muon_lr"}
+"""Optimizers whose step size a preset does not carry over from Adam's: ``{optimizer: its
+step-size hyperparameter}``. A preset's shared ``lr`` is tuned for Adam; Muon's ``muon_lr``
+scales an update of fixed spectral norm, so the same default can be far too large for an env
+(docs/results/muon-sparse: on MountainCar-v0 and DeepSea-bsuite Muon's policy entropy collapsed
+within the first updates)."""
+
+
+def untuned_notice(preset: Preset | None, optimizer: str, sources: Mapping[str, str]) -> str | None:
+    """The one-line warning for a run of ``optimizer`` (e.g. ``muon``) on an env for which no
+    preset tuned it, or ``None``. Tuned means: the preset has a table for the optimizer
+    (``["Env".muon]``), is made for it (``optimizer = "muon"``) or its ``tuning`` note names
+    the optimizer (a grid of it ran). No warning when
+    the step size was given on the command line (``sources`` says ``flag``)."""
+    name = UNTUNED_NOTICE.get(optimizer)
+    if name is None or sources.get(f"optimizer_kwargs.{name}") == "flag":
+        return None
+    if preset is not None and (optimizer in preset.by_optimizer
+                               or preset.settings.get("optimizer") == optimizer
+                               or optimizer in preset.notes.get("tuning", "").lower()):
+        return None
+    flag = f"--{name.replace('_', '-')}"
+    why = (f"preset {preset.name!r} has no {optimizer} settings" if preset is not None
+           else "no preset")
+    return (f"warning: {optimizer} is untuned on this env ({why}); its default {flag} can fail "
+            f"where adam learns (docs/results/muon-sparse): give {flag} from a grid")
+
+
 def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> TrainConfig:
     """A ``TrainConfig`` from a preset (library use, tests, benchmarks): its values for the
-    optimizer, then ``overrides`` (``optimizer_kwargs`` merged). Validated by ``make_optimizer``
+    optimizer, then ``overrides`` (``optimizer_kwargs`` merged; the optimizer's hyperparameters
+    may also be given as keywords, ``muon_lr=0.01``). Validated by ``make_optimizer``
     and ``TrainConfig.validate`` where it is used."""
     preset = find(name, name)
     if preset is None:
@@ -211,7 +240,9 @@ def preset_config(name: str, optimizer: str | None = None, **overrides: Any) -> 
     reg = registry()
     declared = {hp.name: hp.default for hp in reg.get(optimizer).hyperparams}
     known = frozenset(hp.name for n in reg.names() for hp in reg.get(n).hyperparams)
-    plugin = overrides.pop("optimizer_kwargs", {})
+    plugin = dict(overrides.pop("optimizer_kwargs", {}))
+    # the optimizer's own hyperparameters as plain keywords (muon_lr=...), as on the command line
+    plugin.update({k: overrides.pop(k) for k in list(overrides) if k in declared})
     config, _ = resolve(TrainConfig(), default_sources(), preset, optimizer, declared,
                         overrides, plugin, known)
     return config

@@ -232,6 +232,12 @@ def test_starvation_table_follows_from_its_summary() -> None:
     assert table == (study / "table.md").read_text()
 
 
+def test_muon_sparse_table_follows_from_its_runs() -> None:
+    study = RESULTS / "muon-sparse"
+    module = _load("muon_sparse")
+    assert module.tables(module.load_runs(study)) == (study / "table.md").read_text()
+
+
 def test_every_study_has_a_record() -> None:
     for study in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
         record = json.loads((study / "record.json").read_text())

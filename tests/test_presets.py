@@ -108,3 +108,46 @@ def test_third_party_presets_through_entry_points(tmp_path: Path, monkeypatch) -
         assert "preset 'Acrobot-v1' from my-presets:file is ignored" in messages
     finally:
         presets.all_presets.cache_clear()
+
+
+def test_untuned_notice_names_an_optimizer_no_preset_tuned() -> None:
+    tuned = presets.parse_table("Tuned", {"env": "CartPole-v1", "muon": {"muon_lr": 0.01}},
+                                "test")
+    noted = presets.parse_table("Noted", {"env": "CartPole-v1",
+                                          "tuning": "muon muon_lr {0.01: 1, 0.02: 2}"}, "test")
+    bare = presets.parse_table("Bare", {"env": "CartPole-v1"}, "test")
+    assert presets.untuned_notice(tuned, "muon", {}) is None
+    assert presets.untuned_notice(noted, "muon", {}) is None
+    assert presets.untuned_notice(bare, "adam", {}) is None
+    assert presets.untuned_notice(None, "adam", {}) is None
+    assert "muon is untuned" in presets.untuned_notice(bare, "muon", {})
+    assert "no preset" in presets.untuned_notice(None, "muon", {})
+    # a step size from the command line is the user's own tuning
+    assert presets.untuned_notice(None, "muon", {"optimizer_kwargs.muon_lr": "flag"}) is None
+
+
+def test_ppo_train_warns_once_on_one_line_when_muon_is_untuned(capsys) -> None:
+    from ppo_trainer.app import train_cli
+
+    def stderr(*argv: str) -> list[str]:
+        assert train_cli.main([*argv, "--show-config"]) == 0
+        return capsys.readouterr().err.splitlines()
+
+    lines = stderr("--env", "Pong-misc", "--optimizer", "muon")
+    assert len(lines) == 1 and lines[0].startswith("ppo-train: warning: muon is untuned")
+    assert "Traceback" not in lines[0]
+    assert stderr("--env", "Pong-misc", "--optimizer", "muon", "--muon-lr", "0.01") == []
+    assert stderr("--env", "Pong-misc", "--optimizer", "adam") == []
+    assert stderr("--env", "CartPole-v1", "--optimizer", "muon") == []
+    # every built-in env preset has Muon settings or a Muon grid in its notes
+    for name, preset in presets.all_presets().items():
+        if name == preset.settings["env"]:
+            assert presets.untuned_notice(preset, "muon", {}) is None, name
+
+
+def test_preset_config_takes_the_optimizers_hyperparameters_as_keywords() -> None:
+    config = presets.preset_config("DeepSea-bsuite", optimizer="muon", muon_lr=0.005,
+                                   muon_heads=False, optimizer_kwargs={"ns_steps": 5})
+    assert config.optimizer_kwargs["muon_lr"] == 0.005
+    assert config.optimizer_kwargs["muon_heads"] is False
+    assert config.optimizer_kwargs["ns_steps"] == 5

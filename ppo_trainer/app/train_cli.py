@@ -82,6 +82,7 @@ class Parsed:
     given: dict[str, Any]
     base: TrainConfig  # the resumed run's config, or the defaults
     actions: dict[str, bool]
+    preset: Any = None  # the preset layered under the flags (None: none, or a resumed run)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Parsed:
@@ -108,7 +109,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Parsed:
     config, sources = presets.resolve(base, sources, preset, optimizer, declared, namespace,
                                       plugin_given, known)
     given = {**namespace, **({"optimizer_kwargs": plugin_given} if plugin_given else {})}
-    return Parsed(config, sources, given, base, actions)
+    return Parsed(config, sources, given, base, actions, preset)
 
 
 def _starting_point(pre: dict[str, Any]) -> tuple[TrainConfig, dict[str, str], Any]:
@@ -169,6 +170,11 @@ def _main(argv: Sequence[str] | None) -> int:
     from ppo_trainer.app import runner
 
     config = runner.start(parsed.config)  # joins --distributed first, then checks, once
+    # one line, once per command: a step size no preset tuned for this env
+    notice = None if config.resume else presets.untuned_notice(
+        parsed.preset, config.optimizer, parsed.sources)
+    if notice:
+        print(f"{PROG}: {notice}", file=sys.stderr)
     if parsed.actions["show_config"]:
         print(format_config(config, parsed.sources))
         return 0
