@@ -36,7 +36,7 @@ BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 CLI_ONLY_FLAGS = ("help", "list_optimizers", "list_presets", "show_config", "optimizers", "out",
                   "only", "replot", "threshold", "threshold_frac", "final_window", "confidence",
-                  "wall_clock", "seeds", "episodes", "gif", "json")
+                  "wall_clock", "seeds", "episodes", "gif", "json", "version")
 """Flags of the command-line tools (ppo-train, ppo-compare, ppo-suite, ppo-eval) that are not
 fields: with the fields and their aliases, the names no optimizer hyperparameter may take."""
 

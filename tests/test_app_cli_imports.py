@@ -21,6 +21,21 @@ def test_help_imports_nothing_heavy(module: str) -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize(("module", "prog"), [
+    ("ppo_trainer.app.train_cli", "ppo-train"), ("ppo_trainer.app.eval_cli", "ppo-eval"),
+    ("ppo_trainer.app.export_cli", "ppo-export"), ("ppo_trainer.app.compare.cli", "ppo-compare"),
+    ("ppo_trainer.app.suite.cli", "ppo-suite")])
+def test_every_cli_prints_the_one_version(module: str, prog: str) -> None:
+    """``--version`` answers ``PROG VERSION`` with the version run directories record."""
+    from ppo_trainer.version import package_version
+
+    probe = (f"import sys, {module} as c\ntry: c.main(['--version'])\nexcept SystemExit as e: "
+             f"print('exit', e.code)\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines == [f"{prog} {package_version()}", "exit 0", "[]"]
+
+
 def test_moved_eval_cli_names_warn_and_forward() -> None:
     from ppo_trainer.app import eval_cli, evaluate, policy
 

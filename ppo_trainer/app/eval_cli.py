@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ppo_trainer.app.flags import OneLineParser, run_cli
+from ppo_trainer.app.flags import OneLineParser, add_version_flag, run_cli
 
 PROG = "ppo-eval"
 
@@ -23,6 +23,7 @@ PROG = "ppo-eval"
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Greedy evaluation of a ppo-train run's checkpoint "
                       "or of a policy file (ppo-export).", allow_abbrev=False)
+    add_version_flag(p, PROG)
     p.add_argument("run_dir", metavar="PATH",
                    help="a run directory (config.json + checkpoint.msgpack), a policy file, or a "
                    "directory holding policy.msgpack")

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ppo_trainer.app.flags import OneLineParser, run_cli
+from ppo_trainer.app.flags import OneLineParser, add_version_flag, run_cli
 
 PROG = "ppo-export"
 
@@ -21,6 +21,7 @@ def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Write a run's policy (network parameters, "
                       "observation statistics, config) without optimizer or env state.",
                       allow_abbrev=False)
+    add_version_flag(p, PROG)
     p.add_argument("run_dir", help="the run directory (holds config.json and checkpoint.msgpack)")
     p.add_argument("out", help="the policy file to write (e.g. policy.msgpack)")
     p.add_argument("--seed-index", type=int, action="append", default=None, dest="seeds",

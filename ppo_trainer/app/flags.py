@@ -24,6 +24,7 @@ from plugins import OptimizerError
 from ppo_trainer.config import TrainConfig, field_types, flag
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.registry import registry  # noqa: F401  (re-exported for ppo-compare)
+from ppo_trainer.version import package_version
 
 GROUP_TITLES = {
     "env": "environment",
@@ -44,6 +45,13 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_version_flag(target: Any, prog: str, help: str = "print the version, then exit") -> None:
+    """``--version`` on a parser or argument group: ``PROG VERSION``, the one version every
+    command and every run's config.json report (jax-free, so it answers fast)."""
+    target.add_argument("--version", action="version", version=f"{prog} {package_version()}",
+                        help=help)
 
 
 def parse_bool(text: str) -> bool:

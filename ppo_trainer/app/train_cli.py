@@ -26,6 +26,7 @@ from ppo_trainer.app.flags import (
     OneLineParser,
     add_config_flags,
     add_plugin_flags,
+    add_version_flag,
     normalize_argv,
     run_cli,
     split_plugin_values,
@@ -34,7 +35,6 @@ from ppo_trainer.app.rundir import RunDir
 from ppo_trainer.config import TrainConfig, fields_where, flag
 from ppo_trainer.errors import ConfigError
 from ppo_trainer.registry import registry
-from ppo_trainer.version import package_version
 
 PROG = "ppo-train"
 PRESCAN = ("optimizer", "resume", "env", "preset")  # the flags that decide which others exist
@@ -58,8 +58,7 @@ def build_parser(optimizer: str, hyperparams: Sequence[Any]) -> OneLineParser:
                        help="list the presets (tuned settings per env), then exit")
     group.add_argument("--show-config", action="store_true", default=False,
                        help="print the resolved config and where each value came from, then exit")
-    group.add_argument("--version", action="version", version=f"{PROG} {package_version()}",
-                       help="print the version (also recorded in config.json), then exit")
+    add_version_flag(group, PROG, "print the version (also recorded in config.json), then exit")
     add_plugin_flags(parser, hyperparams,
                      f"{optimizer} optimizer (declared by its plugin; values go to optimizer_kwargs)")
     return parser

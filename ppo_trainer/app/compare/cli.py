@@ -39,7 +39,12 @@ from ppo_trainer.app.compare import (
     TABLE_NAME,
     TIME_PLOT,
 )
-from ppo_trainer.app.flags import OneLineParser, add_config_flags, add_plugin_flags
+from ppo_trainer.app.flags import (
+    OneLineParser,
+    add_config_flags,
+    add_plugin_flags,
+    add_version_flag,
+)
 from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import ConfigError
 
@@ -97,10 +102,11 @@ def build_parser(hyperparams: Sequence[Any] = ()) -> OneLineParser:
     parser = OneLineParser(
         prog=PROG, allow_abbrev=False,
         description="Train the same env and network with several optimizers x seeds (seeds "
-        "vmapped) and write plots with 95%% bootstrap bands, a markdown table and the raw "
+        "vmapped) and write plots with 95% bootstrap bands, a markdown table and the raw "
         "curves to --out.",
         epilog="Optimizer spec: NAME or NAME:key=value,... (e.g. adam:lr=2.5e-4 "
         "muon:muon_lr=0.05); the spec is the label. Other flags are ppo-train's.")
+    add_version_flag(parser, PROG)
     own = parser.add_argument_group("comparison")
     for name, keywords in OWN_FLAGS.items():
         own.add_argument(name, **keywords)

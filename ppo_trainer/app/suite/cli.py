@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from ppo_trainer.app.flags import OneLineParser, run_cli
+from ppo_trainer.app.flags import OneLineParser, add_version_flag, run_cli
 from ppo_trainer.config import Rnn
 from ppo_trainer.errors import ConfigError
 from ppo_trainer.presets import tomllib
@@ -40,6 +40,7 @@ def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="PPO on the gymnax benchmark list: several "
                       "optimizers x seeds per env at each preset's budget, against gymnax-blines.",
                       allow_abbrev=False)
+    add_version_flag(p, PROG)
     p.add_argument("--out", default="docs/results/suite", help="output folder")
     p.add_argument("--only", action="append", default=[], metavar="ENV",
                    help="run only this env (repeatable); the others' raw results are kept")
