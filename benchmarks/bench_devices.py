@@ -45,20 +45,13 @@ def child(args: argparse.Namespace) -> None:
                       update_epochs=4, num_minibatches=4, network="auto", hidden_size=64,
                       lr=2.5e-4)
     devices = parallel.select_devices(args.devices)
-    parallel.check_divisible(cfg.num_envs, len(devices))
+    cfg.check_devices(len(devices))
     mesh = parallel.make_mesh(devices) if len(devices) > 1 else None
     env, env_params = make_env(cfg)
     tx, lr_schedule = make_optimizer(cfg)
     trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh)
     keys = jax.random.split(jax.random.PRNGKey(0), args.num_seeds)
-    init = jax.vmap(trainer.init)
-    run = jax.vmap(lambda s: trainer.run(s, args.updates))
-    if mesh is None:
-        state, run = jax.jit(init)(keys), jax.jit(run)
-    else:
-        sh = parallel.state_shardings(mesh, jax.eval_shape(init, keys))
-        state = jax.jit(init, out_shardings=sh)(keys)
-        run = jax.jit(run, in_shardings=(sh,), out_shardings=(sh, parallel.replicated(mesh)))
+    state, run = parallel.jit_trainer(trainer, keys, args.updates, mesh)
     t0 = time.perf_counter()
     compiled = run.lower(state).compile()
     compile_s = time.perf_counter() - t0

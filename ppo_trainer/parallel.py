@@ -44,6 +44,7 @@ shard. :func:`to_host` gathers a (sharded) state to every host before a checkpoi
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,7 +127,10 @@ def make_mesh(devices: Sequence[Any]) -> Mesh:
 
 
 def check_divisible(num_envs: int, num_devices: int) -> None:
-    """``--num-envs`` is global: it must split evenly over the devices (one-line ValueError)."""
+    """Deprecated (goes in the next release): ``TrainConfig.check_devices`` is the one
+    device-divisibility rule. One-line ValueError when ``num_envs`` does not split evenly."""
+    warnings.warn("ppo_trainer.parallel.check_divisible is deprecated; use "
+                  "TrainConfig.check_devices(device_count)", FutureWarning, stacklevel=2)
     if num_envs % num_devices:
         raise ValueError(f"--num-envs {num_envs} must divide by the device count {num_devices} "
                          f"(use --devices to pick fewer devices, or a multiple of {num_devices} envs)")
@@ -160,6 +164,21 @@ def state_shardings(mesh: Mesh, state: Any, *, seed_axis: bool = True) -> Any:
 def replicated(mesh: Mesh) -> NamedSharding:
     """The sharding of a value every device holds whole (metrics, parameters)."""
     return NamedSharding(mesh, P())
+
+
+def jit_trainer(trainer: Any, keys: jax.Array, num_updates: int,
+                mesh: Mesh | None = None) -> tuple[Any, Any]:
+    """``(state, run)`` for a ``Trainer`` outside the CLI: ``vmap(trainer.init)(keys)`` placed
+    for ``mesh`` (env axis split, the rest replicated) and the jitted, seed-vmapped
+    ``run(state) -> (state, metrics)`` of ``num_updates`` updates with the same shardings in
+    and out, so its output feeds it again. Without a mesh: plain ``jit``, one device."""
+    init = jax.vmap(trainer.init)
+    run = jax.vmap(lambda state: trainer.run(state, num_updates))
+    if mesh is None:
+        return jax.jit(init)(keys), jax.jit(run)
+    sh = state_shardings(mesh, jax.eval_shape(init, keys))
+    return (jax.jit(init, out_shardings=sh)(keys),
+            jax.jit(run, in_shardings=(sh,), out_shardings=(sh, replicated(mesh))))
 
 
 def shard(tree: Any, shardings: Any) -> Any:

@@ -43,14 +43,7 @@ LIBRARY_CHILD = textwrap.dedent(
         mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
         trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh,
                                progress_fn=lambda u, m, calls=calls: calls.append(int(u)))
-        init, run = jax.vmap(trainer.init), jax.vmap(lambda s: trainer.run(s, 4))
-        if mesh is None:
-            state, _ = jax.jit(init)(keys), None
-            run = jax.jit(run)
-        else:
-            sh = parallel.state_shardings(mesh, jax.eval_shape(init, keys))
-            state = jax.jit(init, out_shardings=sh)(keys)
-            run = jax.jit(run, in_shardings=(sh,), out_shardings=(sh, parallel.replicated(mesh)))
+        state, run = parallel.jit_trainer(trainer, keys, 4, mesh)
         state, metrics = run(state)
         state, metrics = jax.block_until_ready((state, metrics))
         runs[n] = (state, metrics)

@@ -325,13 +325,7 @@ DEVICES_CHILD = textwrap.dedent(
     for n in (1, 4):
         mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
         trainer = Trainer(cfg, env, env_params, tx, lr_schedule=lr_schedule, mesh=mesh)
-        init, run = jax.vmap(trainer.init), jax.vmap(lambda s: trainer.run(s, 3))
-        if mesh is None:
-            state, run = jax.jit(init)(keys), jax.jit(run)
-        else:
-            sh = parallel.state_shardings(mesh, jax.eval_shape(init, keys))
-            state = jax.jit(init, out_shardings=sh)(keys)
-            run = jax.jit(run, in_shardings=(sh,), out_shardings=(sh, parallel.replicated(mesh)))
+        state, run = parallel.jit_trainer(trainer, keys, 3, mesh)
         runs[n] = jax.block_until_ready(run(state))
         out[f"carry_devices_{n}"] = sorted({len(x.sharding.device_set)
                                             for x in jax.tree.leaves(runs[n][0].carry)})
