@@ -43,19 +43,22 @@ def snake_gymnax_rollout(
     steps: int,
     actions: str = "absolute",
     observation: str = "planes",
+    reachability: bool = False,
+    curriculum_start: float = 0.0,
     **overrides: object,
 ) -> Callable:
     """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset.
 
-    ``actions``/``observation`` are the constructor options; ``overrides`` replace
-    ``EnvParams`` fields (e.g. ``random_start=True``).
+    ``actions``/``observation``/``reachability``/``curriculum_start`` are the constructor
+    options; ``overrides`` replace ``EnvParams`` fields (e.g. ``random_start=True``).
     """
     import gymnax
 
     import snake_gymnax  # noqa: F401  (registers Snake-v0 even without the auto-load hook)
 
     env, params = gymnax.make(
-        "Snake-v0", width=width, height=height, actions=actions, observation=observation
+        "Snake-v0", width=width, height=height, actions=actions, observation=observation,
+        reachability=reachability, curriculum_start=curriculum_start,
     )
     params = params.replace(**overrides)
     reset = jax.vmap(env.reset, in_axes=(0, None))
@@ -111,13 +114,18 @@ def jumanji_rollout(num_envs: int, width: int, height: int, steps: int) -> Calla
 
 
 # Named Snake-v0 configurations: (constructor options, EnvParams overrides).
-CONFIGS: dict[str, tuple[dict[str, str], dict[str, object]]] = {
+CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "default": ({}, {}),
     "relative": ({"actions": "relative"}, {}),
     "egocentric": ({"observation": "egocentric"}, {}),
     "relative-egocentric": ({"actions": "relative", "observation": "egocentric"}, {}),
     "random-start": ({}, {"random_start": True}),
     "food-shaping": ({}, {"food_shaping": 0.5, "food_shaping_decay": 1.0}),
+    "reachability": ({"reachability": True}, {}),
+    "relative-egocentric-reachability": (
+        {"actions": "relative", "observation": "egocentric", "reachability": True}, {}),
+    "curriculum": ({"curriculum_start": 0.3}, {}),
+    "reachability-curriculum": ({"reachability": True, "curriculum_start": 0.3}, {}),
     "all-options": (
         {"actions": "relative", "observation": "egocentric"},
         {"random_start": True, "food_shaping": 0.5, "food_shaping_decay": 1.0},

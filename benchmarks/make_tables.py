@@ -293,12 +293,32 @@ def speed_env() -> str:
          f"median of per-round ratios vs {last}"], table)
 
 
+def speed_env_options() -> str:
+    """benchmarks/bench_env.py --json: each Snake-v0 option against the default env, timed in
+    interleaved rounds in one process (the per-round ratio is the meaningful number)."""
+    record = _json("speed/env_options.json")
+    rows = record["rows"]
+    base = rows[0]
+    table = []
+    for r in rows:
+        per_round = [a / b for a, b in zip(r["steps_per_s"], base["steps_per_s"], strict=True)]
+        table.append([r["rollout"], f"{max(r['steps_per_s']):,.0f}",
+                      f"{np.median(r['steps_per_s']):,.0f}", f"{np.median(per_round):.2f}x"])
+    st = record["settings"]
+    setting = (f"{st['num_envs']} envs, {st['width']}x{st['height']} board, {st['steps']} steps "
+               f"per timed run, {st['repeats']} interleaved rounds. ")
+    return setting + _measured(record) + _table(
+        ["rollout", "steps/s (fastest round)", "steps/s (median)",
+         f"median of per-round ratios vs {base['rollout']}"], table)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,
+    "speed-env-options": speed_env_options,
 }
 
 

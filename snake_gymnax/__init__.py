@@ -10,12 +10,13 @@ import gymnax
 
 from snake_gymnax.env import ACTION_MODES, Snake
 from snake_gymnax.observations import CHANNELS, EGOCENTRIC_CHANNELS, NUM_CHANNELS, OBSERVATIONS
-from snake_gymnax.state import EnvParams, EnvState
+from snake_gymnax.state import CurriculumState, EnvParams, EnvState
 
 ENV_ID = "Snake-v0"
 
 __all__ = [
     "ACTION_MODES",
+    "CurriculumState",
     "CHANNELS",
     "EGOCENTRIC_CHANNELS",
     "ENV_ID",
@@ -29,12 +30,28 @@ __all__ = [
 
 
 def make_snake(
-    width: int = 10, height: int = 10, actions: str = "absolute", observation: str = "planes"
+    width: int = 10,
+    height: int = 10,
+    actions: str = "absolute",
+    observation: str = "planes",
+    reachability: bool = False,
+    curriculum_start: float = 0.0,
+    curriculum_min_fill: float = 0.5,
+    curriculum_max_fill: float = 0.85,
 ) -> Snake:
     """Factory registered with gymnax, so every constructor option reaches ``gymnax.make``:
     ``gymnax.make("Snake-v0", width=12, height=12, actions="relative", observation="egocentric")``.
     """
-    return Snake(width=width, height=height, actions=actions, observation=observation)
+    return Snake(
+        width=width,
+        height=height,
+        actions=actions,
+        observation=observation,
+        reachability=reachability,
+        curriculum_start=curriculum_start,
+        curriculum_min_fill=curriculum_min_fill,
+        curriculum_max_fill=curriculum_max_fill,
+    )
 
 
 def _register() -> None:

@@ -49,8 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
 
-from snake_gymnax import frame, observations, placement, rules
-from snake_gymnax.observations import EGOCENTRIC_CHANNELS, NUM_CHANNELS, OBSERVATIONS
+from snake_gymnax import frame, observations, placement, reach, rules
+from snake_gymnax.observations import (
+    CHANNELS,
+    EGOCENTRIC_CHANNELS,
+    OBSERVATIONS,
+    REACH_CHANNEL,
+)
 from snake_gymnax.state import (
     INITIAL_LENGTH,
     EnvParams,
@@ -58,6 +63,7 @@ from snake_gymnax.state import (
     body_dtype,
     is_off,
     resolve_limit,
+    with_start_length,
 )
 from snake_gymnax.symmetries import Symmetry, action_permutation, board_symmetry
 
@@ -70,6 +76,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ``actions``: ``"absolute"`` (0 up, 1 right, 2 down, 3 left) or ``"relative"`` (0 left,
     1 straight, 2 right).  ``observation``: ``"planes"`` (head, body, food on the board) or
     ``"egocentric"`` (body, food, wall in a head-centred window rotated to the heading).
+    ``reachability``: a fourth channel marking the cells the head can still reach.
+    ``curriculum_start``: the fraction of episodes that start with a long snake, its length
+    ``round(fill * area)`` with ``fill`` uniform in ``[curriculum_min_fill,
+    curriculum_max_fill]``.  Both are off by default and then cost nothing.
     """
 
     def __init__(
@@ -78,6 +88,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         height: int = 10,
         actions: str = "absolute",
         observation: str = "planes",
+        reachability: bool = False,
+        curriculum_start: float = 0.0,
+        curriculum_min_fill: float = 0.5,
+        curriculum_max_fill: float = 0.85,
     ):
         super().__init__()
         width, height = int(width), int(height)
@@ -90,10 +104,22 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             raise ValueError(f"actions must be one of {ACTION_MODES}, got {actions!r}")
         if observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        curriculum_start = float(curriculum_start)
+        low, high = float(curriculum_min_fill), float(curriculum_max_fill)
+        if not 0.0 <= curriculum_start <= 1.0:
+            raise ValueError(f"curriculum_start must be in [0, 1], got {curriculum_start}")
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(
+                "need 0 <= curriculum_min_fill <= curriculum_max_fill <= 1, "
+                f"got {curriculum_min_fill}, {curriculum_max_fill}"
+            )
         self.width = width
         self.height = height
         self.actions = actions
         self.observation = observation
+        self.reachability = bool(reachability)
+        self.curriculum_start = curriculum_start
+        self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
         self.body_dtype = body_dtype(self.num_cells)
         # Limits used when the EnvParams field is 0: a Hamiltonian-cycle player needs at most
@@ -101,21 +127,33 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.auto_max_steps_in_episode = max(50 * self.num_cells, self.num_cells**2 // 2)
         self.auto_max_steps_without_food = 2 * self.num_cells
 
+        channels = CHANNELS if observation == "planes" else EGOCENTRIC_CHANNELS
+        self.channels = channels + (REACH_CHANNEL,) * self.reachability
         if observation == "planes":
-            self.obs_shape = (height, width, NUM_CHANNELS)
+            self.obs_shape = (height, width, len(self.channels))
         else:
             self.ego_size = observations.egocentric_size(height, width)
-            self.obs_shape = (self.ego_size, self.ego_size, len(EGOCENTRIC_CHANNELS))
+            self.obs_shape = (self.ego_size, self.ego_size, len(self.channels))
 
         # Constant start (centre, heading right) and its free cells, for a one-lookup reset.
         start = placement.constant_start(height, width, self.body_dtype)
         self._start_body, self._start_row, self._start_col, self._start_free = start
         self._random_starts = placement.start_table(height, width)
+        # The constant start's reachable cells (no flood fill in a reset).
+        self._start_reach = reach.reachable_host(
+            np.asarray(self._start_body), self._start_row, self._start_col
+        )
         if observation == "egocentric":
             self._ego_code_dtype = observations.egocentric_code_dtype(self.num_cells)
             self._ego_start_obs, self._ego_start_cells = observations.egocentric_start(
                 self._start_body, self._start_row, self._start_col, self.ego_size
             )
+            if self.reachability:
+                cells = self._ego_start_cells
+                plane = np.where(cells >= 0, self._start_reach.reshape(-1)[cells], False)
+                self._ego_start_obs = np.concatenate(
+                    [self._ego_start_obs, plane[..., None].astype(np.float32)], axis=-1
+                )
 
     # ------------------------------------------------------------------ gymnax API
 
@@ -161,7 +199,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         obs_st, state_st, reward, terminated, info = self.transition(state, action, params, food_u)
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
-        obs_re, state_re = self.initial(reset_u, params, start_u)
+        obs_re, state_re = self.initial(reset_u, params, start_u, self.curriculum_uniforms(key))
         state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
         obs = jax.lax.select(done, obs_re, obs_st)
         info = {
@@ -191,7 +229,16 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         start_u = 0.0
         if not is_off(params.random_start):
             start_u = jax.random.uniform(jax.random.fold_in(key, 1))
-        return self.initial(jax.random.uniform(key), params, start_u)
+        return self.initial(
+            jax.random.uniform(key), params, start_u, self.curriculum_uniforms(key)
+        )
+
+    def curriculum_uniforms(self, key: jax.Array) -> jax.Array | None:
+        """The curriculum start's five uniforms (long start or not, length, offset, symmetry,
+        food), from a folded key; ``None`` without the option (no extra draw)."""
+        if not self.curriculum_start:
+            return None
+        return jax.random.uniform(jax.random.fold_in(key, 2), (5,))
 
     def next_direction(self, direction: jax.Array, action: jax.Array) -> jax.Array:
         """Direction the head moves in after ``action``: the action rules in one place.
@@ -225,9 +272,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         food_u: jax.Array,
         params: EnvParams | None = None,
         start_u: jax.Array | float = 0.0,
+        curriculum_u: jax.Array | None = None,
     ) -> tuple[jax.Array, EnvState]:
         """``reset_env`` given its random numbers: ``food_u`` picks the food, ``start_u`` the
-        random start (only with ``params.random_start``)."""
+        random start (only with ``params.random_start``), ``curriculum_u`` (five uniforms,
+        ``curriculum_uniforms``) the curriculum start (only with the option; ``None``: the
+        usual start)."""
         num_free = self._start_free.shape[0]
         u = jnp.floor(food_u * num_free).astype(jnp.int32)
         food = jnp.asarray(self._start_free)[jnp.minimum(u, num_free - 1)]
@@ -237,25 +287,54 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             obs = observations.egocentric_start_obs(
                 self._ego_start_obs, self._ego_start_cells, food
             )
+        elif self.reachability:  # the start's reachable cells are a constant
+            obs = observations.with_reach(
+                self._planes_obs(state), jnp.asarray(self._start_reach)
+            )
         else:
             obs = self.get_obs(state, params)
+        if self.curriculum_start:
+            state = with_start_length(state, INITIAL_LENGTH)
         if params is not None and not is_off(params.random_start):
             random = placement.random_start_state(
                 self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
             )
+            if self.curriculum_start:
+                random = with_start_length(random, INITIAL_LENGTH)
             flag = jnp.asarray(params.random_start, jnp.bool_)
             state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
             obs = jax.lax.select(flag, self.get_obs(random, params), obs)
+        if self.curriculum_start and curriculum_u is not None:
+            long, length = placement.long_start_state(
+                curriculum_u[1:],
+                self.curriculum_min_fill,
+                self.curriculum_max_fill,
+                self.height,
+                self.width,
+                self.body_dtype,
+            )
+            long = with_start_length(long, length)
+            flag = curriculum_u[0] < self.curriculum_start
+            state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), long, state)
+            obs = jax.lax.select(flag, self.get_obs(long, params), obs)
         return obs, state
 
     def get_obs(
         self, state: EnvState, params: EnvParams | None = None, key: Any = None
     ) -> jax.Array:
-        """Keyless observation (planes or egocentric), also used by rendering and tests."""
+        """Keyless observation (planes or egocentric, plus the reachability channel with that
+        option), also used by rendering and tests."""
+        cells = None
+        if self.reachability:
+            cells = reach.reachable(state.body, state.head_row, state.head_col)
         if self.observation == "egocentric":
             return observations.egocentric_obs(
-                state, self.height, self.width, self.ego_size, self._ego_code_dtype
+                state, self.height, self.width, self.ego_size, self._ego_code_dtype, cells
             )
+        obs = self._planes_obs(state)
+        return obs if cells is None else observations.with_reach(obs, cells)
+
+    def _planes_obs(self, state: EnvState) -> jax.Array:
         return observations.planes_obs(state, self.height, self.width, self.body_dtype)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
@@ -362,5 +441,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 "steps_without_food": spaces.Discrete(int(params.max_steps_without_food) + 1),
                 "time": spaces.Discrete(int(params.max_steps_in_episode) + 1),
                 "dead": spaces.Discrete(2),
+                **(
+                    {"start_length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32)}
+                    if self.curriculum_start
+                    else {}
+                ),
             }
         )

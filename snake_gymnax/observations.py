@@ -27,6 +27,9 @@ channel name      value
 1       food      1 on the food cell
 2       wall      1 on every cell outside the board, 0 inside
 ======= ========= ===========================================================================
+
+With ``reachability=True`` both get a fourth channel, ``reach``: 1 on every free cell (and
+the tail's cell) the head can reach through free cells, 0 elsewhere (``snake_gymnax.reach``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ NUM_CHANNELS = 3
 CHANNELS = ("head", "body", "food")
 EGOCENTRIC_CHANNELS = ("body", "food", "wall")
 OBSERVATIONS = ("planes", "egocentric")
+REACH_CHANNEL = "reach"  # appended last by the ``reachability`` option
 
 
 def egocentric_size(height: int, width: int) -> int:
@@ -66,7 +70,12 @@ def planes_obs(state: EnvState, height: int, width: int, body_dtype: Any) -> jax
 
 
 def egocentric_obs(
-    state: EnvState, height: int, width: int, ego_size: int, code_dtype: Any
+    state: EnvState,
+    height: int,
+    width: int,
+    ego_size: int,
+    code_dtype: Any,
+    reach: jax.Array | None = None,
 ) -> jax.Array:
     """Window around the head, rotated so the heading points up; walls outside the board.
 
@@ -74,6 +83,8 @@ def egocentric_obs(
     padding), one ``dynamic_slice`` of the ``S x S`` window (contiguous rows: much cheaper
     under ``vmap`` than a per-cell gather), a select among its four ``rot90``s by heading
     (``rot90`` by ``k`` turns heading ``k`` up), then the three channels in one expression.
+    ``reach`` (bool board, the ``reachability`` option) rides along the same window and
+    rotation as a fourth channel.
     """
     num_cells = height * width
     size, centre = ego_size, ego_size // 2
@@ -81,7 +92,13 @@ def egocentric_obs(
     body = state.body.astype(code_dtype)
     code = jnp.where(flat_index(height, width) == state.food, food_code, body).astype(body.dtype)
     padded = jnp.pad(code, centre, constant_values=wall_code)
-    window = jax.lax.dynamic_slice(padded, (state.head_row, state.head_col), (size, size))
+    if reach is None:
+        window = jax.lax.dynamic_slice(padded, (state.head_row, state.head_col), (size, size))
+    else:  # both boards through one slice and one rotation
+        padded = jnp.stack([padded, jnp.pad(reach.astype(padded.dtype), centre)], axis=-1)
+        window = jax.lax.dynamic_slice(
+            padded, (state.head_row, state.head_col, 0), (size, size, 2)
+        )
     d = state.direction
     view = jnp.where(
         d == 0,
@@ -91,12 +108,21 @@ def egocentric_obs(
             jnp.rot90(window, 1),
             jnp.where(d == 2, jnp.rot90(window, 2), jnp.rot90(window, 3)),
         ),
-    )[..., None]
+    )
+    view, reach_view = (view[..., None], None) if reach is None else (view[..., :1], view[..., 1:])
     body = jnp.where(view <= num_cells, view, 0).astype(jnp.float32)
     body = body / state.length.astype(jnp.float32)
     channel = jnp.arange(3)
     marks = jnp.where(channel == 1, view == food_code, view == wall_code)
-    return jnp.where(channel == 0, body, marks.astype(jnp.float32))
+    obs = jnp.where(channel == 0, body, marks.astype(jnp.float32))
+    if reach_view is None:
+        return obs
+    return jnp.concatenate([obs, reach_view.astype(jnp.float32)], axis=-1)
+
+
+def with_reach(obs: jax.Array, reach: jax.Array) -> jax.Array:
+    """A ``"planes"`` observation with the reachability plane appended as the last channel."""
+    return jnp.concatenate([obs, reach[..., None].astype(jnp.float32)], axis=-1)
 
 
 def egocentric_start(
@@ -128,5 +154,5 @@ def egocentric_start_obs(
 ) -> jax.Array:
     """The constant start's egocentric observation with ``food`` added: no window, no gather."""
     food_plane = (jnp.asarray(start_cells) == food).astype(jnp.float32)
-    food_channel = jnp.asarray([0.0, 1.0, 0.0], jnp.float32)
+    food_channel = jnp.asarray(np.eye(start_obs.shape[-1], dtype=np.float32)[1])
     return jnp.asarray(start_obs) + food_plane[..., None] * food_channel

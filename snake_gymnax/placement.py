@@ -141,3 +141,69 @@ def nth_free_cell(body: jax.Array, n: jax.Array, height: int, width: int) -> jax
     in_row = jnp.cumsum(free[safe_row].astype(jnp.int32))
     col = jnp.sum(in_row <= n - before, dtype=jnp.int32)
     return jnp.where(row < height, row * width + col, height * width)
+
+
+def long_start_state(
+    u: jax.Array,
+    min_fill: float,
+    max_fill: float,
+    height: int,
+    width: int,
+    body_dtype: Any,
+) -> tuple[EnvState, jax.Array]:
+    """A long snake along a serpentine path, for the curriculum start: ``(state, length)``.
+
+    ``u``: four uniforms in [0, 1): length, offset, symmetry, food.  The path is the
+    boustrophedon of the board (row 0 left to right, row 1 right to left, ...), under one of
+    the 8 transforms "transpose or not, flip rows or not, flip columns or not" (on a
+    non-square board the transposed path runs along the columns); the snake is ``length``
+    consecutive path cells, ``length = round(fill * area)`` with ``fill`` uniform in
+    ``[min_fill, max_fill]`` (clipped to ``[3, area - 1]``), its tail at a uniform offset
+    that leaves at least the next path cell free ahead of the head, heading along the path.
+    Food is uniform on the free cells.  Closed-form cell indices: a few elementwise ops on
+    the board, no loop, so auto-reset can afford it on every step.
+    """
+    num_cells = height * width
+    fill = min_fill + u[0] * (max_fill - min_fill)
+    length = jnp.clip(jnp.round(fill * num_cells).astype(jnp.int32), INITIAL_LENGTH, num_cells - 1)
+    room = num_cells - length  # >= 1: offsets 0 .. room - 1 keep a free cell ahead
+    offset = jnp.minimum(jnp.floor(u[1] * room).astype(jnp.int32), room - 1)
+    variant = jnp.minimum(jnp.floor(u[2] * 8).astype(jnp.int32), 7)
+    transpose, flip_a, flip_b = (variant & 1) == 1, (variant & 2) == 2, (variant & 4) == 4
+    span_a = jnp.where(transpose, width, height)  # path rows, and cells per path row
+    span_b = jnp.where(transpose, height, width)
+
+    rows = jnp.arange(height, dtype=jnp.int32)[:, None]
+    cols = jnp.arange(width, dtype=jnp.int32)[None, :]
+    a = jnp.where(transpose, cols, rows)
+    b = jnp.where(transpose, rows, cols)
+    a = jnp.where(flip_a, span_a - 1 - a, a)
+    b = jnp.where(flip_b, span_b - 1 - b, b)
+    index = a * span_b + jnp.where(a % 2 == 0, b, span_b - 1 - b)  # position along the path
+    on_snake = (index >= offset) & (index < offset + length)
+    body = jnp.where(on_snake, index - offset + 1, 0).astype(body_dtype)
+
+    def cell(p: jax.Array) -> tuple[jax.Array, jax.Array]:
+        pa, pb = p // span_b, p % span_b
+        pb = jnp.where(pa % 2 == 0, pb, span_b - 1 - pb)
+        pa = jnp.where(flip_a, span_a - 1 - pa, pa)
+        pb = jnp.where(flip_b, span_b - 1 - pb, pb)
+        return jnp.where(transpose, pb, pa), jnp.where(transpose, pa, pb)
+
+    head_row, head_col = cell(offset + length - 1)
+    neck_row, neck_col = cell(offset + length - 2)
+    d_row, d_col = head_row - neck_row, head_col - neck_col
+    direction = jnp.where(d_row < 0, 0, jnp.where(d_col > 0, 1, jnp.where(d_row > 0, 2, 3)))
+    food_n = jnp.floor(u[3] * (num_cells - length)).astype(jnp.int32)
+    state = EnvState(
+        body=body,
+        head_row=head_row.astype(jnp.int32),
+        head_col=head_col.astype(jnp.int32),
+        direction=direction.astype(jnp.int32),
+        food=nth_free_cell(body, food_n, height, width),
+        length=length,
+        steps_without_food=jnp.int32(0),
+        time=jnp.int32(0),
+        dead=jnp.bool_(False),
+    )
+    return state, length

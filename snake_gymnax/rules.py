@@ -125,7 +125,8 @@ def move(
     win = length >= height * width
     body = advance_body(state.body, flat, length, eats, dies)
     u = jnp.floor(food_u * (height * width - length)).astype(jnp.int32)  # u-th free cell
-    new_state = EnvState(
+    # ``replace`` keeps any extra field of a subclass (``CurriculumState.start_length``).
+    new_state = state.replace(
         body=body,
         head_row=jnp.where(dies, state.head_row, row),
         head_col=jnp.where(dies, state.head_col, col),
@@ -137,7 +138,8 @@ def move(
         dead=dies,
     )
     reward = step_reward(state, row, col, eats, dies, params)
-    info = {"apples": length - INITIAL_LENGTH, "length": length, "win": win}
+    start_length = getattr(state, "start_length", INITIAL_LENGTH)
+    info = {"apples": length - start_length, "length": length, "win": win}
     return new_state, reward, dies | win, {**info, "discount": discount(dies | win)}
 
 

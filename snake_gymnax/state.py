@@ -40,6 +40,21 @@ class EnvState(environment.EnvState):
 
 
 @struct.dataclass
+class CurriculumState(EnvState):
+    """``EnvState`` plus the episode's start length, used only by a ``Snake`` built with
+    ``curriculum_start > 0`` (so ``info["apples"]`` counts the apples eaten, not the long
+    start; the default env's state keeps its fields)."""
+
+    start_length: jax.Array = INITIAL_LENGTH  # int32
+
+
+def with_start_length(state: EnvState, start_length: Any) -> CurriculumState:
+    """``state`` as a ``CurriculumState`` that started at ``start_length``."""
+    fields = {name: getattr(state, name) for name in EnvState.__dataclass_fields__}
+    return CurriculumState(**fields, start_length=jnp.asarray(start_length, jnp.int32))
+
+
+@struct.dataclass
 class EnvParams(environment.EnvParams):
     """Everything that does not change an array shape, so it can be vmapped.
 

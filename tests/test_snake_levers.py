@@ -1,0 +1,223 @@
+"""Snake-v0's late-game levers: the reachability channel and the curriculum (long) start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import build_state
+
+from snake_gymnax import CurriculumState, EnvState, Snake
+from snake_gymnax.reach import reachable, reachable_dilate, reachable_host
+
+DROW = np.array([-1, 0, 1, 0])
+DCOL = np.array([0, 1, 0, -1])
+
+
+def reach_of(env: Snake, state: EnvState) -> np.ndarray:
+    return np.asarray(reachable(state.body, state.head_row, state.head_col))
+
+
+# ----------------------------------------------------------------------------- reachability
+
+
+def test_a_pocket_closed_by_the_body_is_not_reachable():
+    env = Snake(6, 6)
+    ring = [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1), (2, 1)]
+    state = build_state(env, [(1, 0), *ring, (2, 0)], food=(5, 5), direction=3)
+    got = reach_of(env, state)
+    assert not got[2, 2]  # the pocket inside the ring
+    assert got[2, 0]  # the tail's cell is passable
+    body = np.asarray(state.body)
+    expected = (body == 0) | (body == 1)
+    expected[2, 2] = False
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_the_tail_cell_opens_the_way_it_is_leaving():
+    # Row 1 is all snake; the only way from row 0 to row 2 is through the tail at (1, 0).
+    env = Snake(5, 3)
+    cells = [(0, 4), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+    state = build_state(env, cells, food=(2, 2), direction=0)
+    got = reach_of(env, state)
+    assert got[2].all() and got[1, 0] and got[0, :4].all()
+    assert not got[0, 4] and not got[1, 1:].any()  # the head and the body
+    # The same board with (1, 0) a wall instead of the tail: row 2 is cut off.
+    blocked = state.replace(body=state.body.at[1, 0].set(2))
+    got = reach_of(env, blocked)
+    assert not got[2].any() and got[0, :4].all()
+
+
+@pytest.mark.parametrize("board", [(10, 10), (7, 12)])
+def test_the_fills_agree_with_breadth_first_search(board):
+    width, height = board
+    env = Snake(width, height, curriculum_start=0.5, curriculum_min_fill=0.2)
+    params = env.default_params
+
+    def play(key):
+        _, state = env.reset(key, params)
+
+        def body(state, k):
+            a, e = jax.random.split(k)
+            safe = env.safe_actions(state)
+            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
+            state = env.step(e, state, action, params)[1]
+            return state, state
+
+        return jax.lax.scan(body, state, jax.random.split(key, 30))[1]
+
+    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(3), 8))
+    states = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[::3], states)
+    fast = jax.jit(jax.vmap(reachable))(states.body, states.head_row, states.head_col)
+    slow = jax.jit(jax.vmap(reachable_dilate))(states.body, states.head_row, states.head_col)
+    np.testing.assert_array_equal(fast, slow)
+    host = [
+        reachable_host(np.asarray(b), int(r), int(c))
+        for b, r, c in zip(states.body, states.head_row, states.head_col, strict=True)
+    ]
+    np.testing.assert_array_equal(fast, np.stack(host))
+    assert (np.asarray(fast).sum((1, 2)) < width * height - np.asarray(states.length)).any()
+
+
+@pytest.mark.parametrize("observation", ["planes", "egocentric"])
+def test_reach_channel_shape_values_and_start(observation):
+    plain = Snake(8, 6, observation=observation)
+    env = Snake(8, 6, observation=observation, reachability=True)
+    assert plain.obs_shape[-1] == 3 and env.obs_shape == plain.obs_shape[:-1] + (4,)
+    assert env.channels[-1] == "reach" and len(plain.channels) == 3
+    assert env.observation_space().shape == env.obs_shape
+    params = env.default_params.replace(random_start=True)
+    keys = jax.random.split(jax.random.key(0), 16)
+    obs, state = jax.vmap(env.reset, (0, None))(keys, params)
+    obs_plain, _ = jax.vmap(plain.reset, (0, None))(keys, params)
+    np.testing.assert_array_equal(obs[..., :3], obs_plain)  # the other channels unchanged
+    board = jax.vmap(reachable)(state.body, state.head_row, state.head_col)
+    # The window shows each board cell once: the channel holds the reachable set's size.
+    np.testing.assert_array_equal(obs[..., 3].sum((1, 2)), np.asarray(board).sum((1, 2)))
+    if observation == "planes":
+        np.testing.assert_array_equal(obs[..., 3], np.asarray(board, np.float32))
+    # The constant start's precomputed channel equals the computed one.
+    start_obs, start = env.reset(jax.random.key(1), env.default_params)
+    np.testing.assert_array_equal(start_obs, env.get_obs(start))
+
+
+def test_make_forwards_the_new_options_and_defaults_are_off():
+    env, _ = gymnax.make("Snake-v0", reachability=True, curriculum_start=0.25)
+    assert env.reachability and env.curriculum_start == 0.25
+    default = Snake()
+    assert not default.reachability and default.curriculum_start == 0.0
+    _, state = default.reset(jax.random.key(0), default.default_params)
+    assert type(state) is EnvState  # no extra field, no extra work
+    with pytest.raises(ValueError, match="curriculum"):
+        Snake(curriculum_start=1.5)
+    with pytest.raises(ValueError, match="curriculum_min_fill"):
+        Snake(curriculum_start=0.5, curriculum_min_fill=0.9, curriculum_max_fill=0.5)
+
+
+# ----------------------------------------------------------------------------- curriculum start
+
+
+def assert_valid_snakes(env: Snake, states: CurriculumState) -> None:
+    """Every snake: counters 1..L once each, consecutive ones adjacent, head and heading
+    consistent, food on a free cell."""
+    body = np.asarray(states.body).astype(int)
+    for i in range(body.shape[0]):
+        length = int(states.length[i])
+        cells = {int(v): divmod(int(f), env.width) for f, v in enumerate(body[i].ravel()) if v}
+        assert sorted(cells) == list(range(1, length + 1)), i
+        for k in range(1, length):
+            (r0, c0), (r1, c1) = cells[k], cells[k + 1]
+            assert abs(r0 - r1) + abs(c0 - c1) == 1, i
+        head, neck = cells[length], cells[length - 1]
+        assert head == (int(states.head_row[i]), int(states.head_col[i]))
+        d = int(states.direction[i])
+        if not bool(states.dead[i]):
+            assert (head[0] - neck[0], head[1] - neck[1]) == (DROW[d], DCOL[d]), i
+        food = int(states.food[i])
+        assert food == env.num_cells or body[i].ravel()[food] == 0
+
+
+@pytest.mark.parametrize("board", [(10, 10), (9, 6)])
+def test_curriculum_resets_are_valid_long_snakes(board):
+    env = Snake(*board, curriculum_start=1.0, curriculum_min_fill=0.5, curriculum_max_fill=0.85)
+    keys = jax.random.split(jax.random.key(7), 400)
+    _, states = jax.jit(jax.vmap(env.reset, (0, None)))(keys, env.default_params)
+    length = np.asarray(states.length)
+    n = env.num_cells
+    assert length.min() >= round(0.5 * n) and length.max() <= round(0.85 * n)
+    assert length.std() > 0.05 * n  # drawn, not fixed
+    np.testing.assert_array_equal(states.start_length, length)
+    assert not np.asarray(states.time).any() and not np.asarray(states.steps_without_food).any()
+    assert_valid_snakes(env, states)
+    # Never trapped at birth: the next path cell is free.
+    assert np.asarray(jax.vmap(env.safe_actions)(states)).any(axis=1).all()
+    # The 8 transforms and many offsets: many distinct head cells and headings.
+    assert len(set(zip(states.head_row.tolist(), states.head_col.tolist(), strict=True))) > n // 3
+    assert len(set(states.direction.tolist())) == 4
+
+
+def test_curriculum_fraction_and_auto_reset_keep_the_body_valid():
+    env = Snake(8, 8, curriculum_start=0.3)
+    params = env.default_params
+
+    def play(key):
+        _, state = env.reset(key, params)
+
+        def body(state, k):
+            a, e = jax.random.split(k)
+            state = env.step(e, state, jax.random.randint(a, (), 0, 4), params)[1]
+            return state, state
+
+        return jax.lax.scan(body, state, jax.random.split(key, 60))[1]
+
+    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(1), 256))
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), states)
+    fresh = flat.time == 0  # every episode start the auto-reset made
+    long = flat.start_length[fresh] > 3
+    p, count = long.mean(), fresh.sum()
+    assert count > 1000
+    assert abs(p - 0.3) < 4 * np.sqrt(0.3 * 0.7 / count), (p, count)
+    sample = jax.tree.map(lambda x: x[::37], flat)
+    assert_valid_snakes(env, sample)
+
+
+def test_apples_count_from_a_long_start():
+    env = Snake(10, 10, curriculum_start=1.0)
+    _, state = env.reset(jax.random.key(4), env.default_params)
+    start = int(state.length)
+    assert start > 40
+    safe = np.asarray(env.safe_actions(state))
+    action = int(np.argmax(safe))
+    row = int(state.head_row) + DROW[action]
+    col = int(state.head_col) + DCOL[action]
+    state = state.replace(food=jnp.int32(row * env.width + col))
+    _, state, reward, terminated, info = env.transition(
+        state, action, env.default_params, jnp.float32(0.5)
+    )
+    assert float(reward) == 1.0 and not bool(terminated)
+    assert int(info["apples"]) == 1 and int(info["length"]) == start + 1
+    assert int(state.start_length) == start
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+def test_ppo_train_takes_the_options(tmp_path: Path) -> None:
+    from ppo_trainer.app import train_cli as cli
+
+    argv = ["--env", "Snake-v0", "--env-kwargs",
+            "width=5,height=5,reachability=true,curriculum_start=0.5",
+            "--optimizer", "adam", "--num-envs", "4", "--num-steps", "8",
+            "--total-timesteps", "64", "--num-minibatches", "2", "--update-epochs", "1",
+            "--hidden-size", "16", "--num-hidden-layers", "1", "--eval-episodes", "2",
+            "--env-params.max_steps_in_episode=40", "--no-anneal-lr",
+            "--run-dir", str(tmp_path), "--run-name", "levers"]
+    assert cli.main(argv) == 0
+    config = json.loads((tmp_path / "levers" / "config.json").read_text())
+    assert config["env_kwargs"]["reachability"] is True
+    assert config["env_kwargs"]["curriculum_start"] == 0.5
