@@ -75,6 +75,7 @@ def make(env_id: str, obs_keys: str | None = None, **overrides: Any
                          f"{', '.join(sorted(config))}")
     config.update(overrides)
     inner = registry.load(env_id, config=config)
+    config = getattr(inner, "_config", config)  # the env may adjust it (vision: 250 steps)
     episode_length = int(config.get("episode_length", 1000))
     action_repeat = int(config.get("action_repeat", 1))
     keys = None if obs_keys is None else tuple(str(obs_keys).split("+"))
