@@ -127,3 +127,11 @@ def test_both_rules_keep_the_state_structure_under_scan(mode: str) -> None:
     starts = np.asarray(state.inner[0])
     if mode == "cached":
         np.testing.assert_array_equal(starts, np.asarray(obs[:, 0]))
+
+
+def test_an_unknown_reset_rule_is_refused() -> None:
+    env = Counter("cahced")
+    params = env.default_params
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+    with pytest.raises(ValueError, match="reset_on_done='cahced'.*every_step, cached"):
+        env.step(jax.random.PRNGKey(1), state, jnp.float32(1), params)

@@ -5,8 +5,9 @@ reduce a suite's structured observation and ``info`` to what the trainer reads.
   state classes are not all known to flax's checkpoint serialization; :meth:`AdaptedEnv.pack` and
   :meth:`AdaptedEnv.unpack` convert), the step count ``time``, whether the
   suite signalled a time limit on the last step (``truncated``), the last observation's
-  ``action_mask`` (a zero-size array when the suite has none) and the suite's per-step scalar
-  metrics (``metrics``).
+  ``action_mask`` (a zero-size array when the suite has none), the suite's per-step scalar
+  metrics (``metrics``) and, for ``reset_on_done = "cached"``, the first reset's observation and
+  state (``first``). An adapter's ``step_env`` returns ``state.replace(...)`` so ``first`` stays.
 - :class:`AdaptedParams`: ``max_steps_in_episode`` is our own time limit on top of the suite's
   (``0``: none); it defaults to the suite's limit where the suite has one, so evaluation knows how
   long an episode can last. Everything else about a suite's env is a constructor argument
@@ -27,6 +28,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments.environment import Environment
+
+RESET_RULES = ("every_step", "cached")
+"""The values of :attr:`AdaptedEnv.reset_on_done`."""
 
 
 @struct.dataclass
@@ -126,6 +130,9 @@ class AdaptedEnv(Environment):
              params: AdaptedParams | None = None) -> tuple:
         """gymnax's ``step``, or with ``reset_on_done = "cached"`` the same step that restarts
         an ended episode from the cached first reset instead of calling ``reset_env``."""
+        if self.reset_on_done not in RESET_RULES:
+            raise ValueError(f"{self.name}: reset_on_done={self.reset_on_done!r}; it must be "
+                             f"one of {', '.join(RESET_RULES)}")
         if self.reset_on_done != "cached":
             return super().step(key, state, action, params)
         if params is None:
