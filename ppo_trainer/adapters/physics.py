@@ -79,5 +79,8 @@ class PhysicsEnv(AdaptedEnv):
         return spaces.Box(-1.0, 1.0, (self._action_size,), jnp.float32)
 
     def observation_space(self, params: Any = None) -> spaces.Box:
-        obs, _ = jax.eval_shape(self.reset_env, jax.random.PRNGKey(0), self.default_params)
-        return spaces.Box(-jnp.inf, jnp.inf, obs.shape, jnp.float32)
+        shape = getattr(self, "_obs_shape", None)
+        if shape is None:  # traced once: tracing a physics reset takes seconds
+            obs, _ = jax.eval_shape(self.reset_env, jax.random.PRNGKey(0), self.default_params)
+            shape = self._obs_shape = tuple(obs.shape)
+        return spaces.Box(-jnp.inf, jnp.inf, shape, jnp.float32)
