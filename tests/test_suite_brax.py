@@ -22,7 +22,7 @@ EPISODE = 12  # steps; inverted_pendulum stays up for that long when it is not p
 @pytest.fixture(scope="module")
 def pendulum():
     """One env for the module, so its jitted step compiles once; Brax's ``spring`` pipeline
-    compiles about twice as fast as the default ``mjx``, and the time limit and the termination
+    compiles faster than the default ``mjx``, and the time limit and the termination
     come from Brax's wrapper and env whatever the pipeline."""
     return make("brax/inverted_pendulum",
                 env_kwargs={"episode_length": EPISODE, "backend": "spring"})

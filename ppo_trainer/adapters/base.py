@@ -15,8 +15,8 @@ reduce a suite's structured observation and ``info`` to what the trainer reads.
 - :class:`AdaptedEnv`: a gymnax ``Environment`` whose ``is_truncated`` is the suite's signal (or
   our limit), so gymnax's ``step`` auto-resets and fills ``info["final_observation"]``.
   ``reset_on_done = "cached"`` replaces gymnax's reset-on-every-step with a reset from the first
-  reset's state (what Brax's own ``AutoResetWrapper`` does), for suites whose reset costs as much
-  as a physics step or more.
+  reset's state (what Brax's own ``AutoResetWrapper`` does), for suites whose reset is a physics
+  pipeline initialisation.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class AdaptedEnv(Environment):
       never traced in ``step``. Every episode of one env then restarts from that env's first
       reset state, as in Brax's ``AutoResetWrapper`` (and so in Brax's and MuJoCo Playground's
       own training): start-state diversity comes from the number of envs. For physics suites,
-      whose reset is a full pipeline init (as costly as several steps).
+      whose reset is a full pipeline initialisation.
 
     Both keep the gymnax 1.0 contract: six values, ``info["final_observation"]`` the last
     observation of the episode that ended, ``terminated``/``truncated`` in ``info``.

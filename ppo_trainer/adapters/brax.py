@@ -30,7 +30,7 @@ IDS = ("inverted_pendulum", "ant", "halfcheetah")
 
 # mjx: MuJoCo's own solver. On a CPU it stepped faster than generalized (Brax's other exact
 # pipeline) and positional, as fast as spring on ant; spring (faster on inverted_pendulum)
-# approximates joints and contacts with springs. It compiles about twice as slowly as spring.
+# approximates joints and contacts with springs. It compiles more slowly than the others.
 DEFAULT_BACKEND = "mjx"
 DEFAULT_EPISODE_LENGTH = 1000
 
