@@ -34,6 +34,8 @@ ENTRY_POINT_GROUP = "ppo_trainer.env_suites"
 BUILTIN_SUITES: Mapping[str, str] = {
     "jumanji": "ppo_trainer.adapters.jumanji",
     "navix": "ppo_trainer.adapters.navix",
+    "brax": "ppo_trainer.adapters.brax",
+    "playground": "ppo_trainer.adapters.playground",
 }
 """Our entry points (declared in pyproject.toml), imported by module name when a source tree runs
 without our dist-info."""
