@@ -312,6 +312,40 @@ def speed_env_options() -> str:
          f"median of per-round ratios vs {base['rollout']}"], table)
 
 
+def _g(value: float) -> str:
+    """Three significant digits; float noise around 0 as 0."""
+    return "n/a" if not np.isfinite(value) else "0" if abs(value) < 1e-4 else f"{value:.3g}"
+
+
+def suite_time_to_90() -> str:
+    """Per env, the env steps and training seconds each optimizer's smoothed training return
+    needs to get 90% of the way from the untrained policy to the better final return
+    (``ppo_trainer.app.suite.report.time_to_fraction``)."""
+    from ppo_trainer.app.suite.report import time_to_fraction
+
+    raw, refs = _suite("suite"), _suite_refs()
+    rows = []
+    for env in [e for e in refs if e in raw]:
+        t = time_to_fraction(raw[env], ["adam", "muon"])
+        span = refs[env]["reference"] - raw[env]["random"]["mean"]
+        gain = max(t["final"].values()) - t["start"] if t["target"] is not None else 0.0
+        if t["target"] is None or gain < 0.1 * abs(span):  # nothing learned to time
+            ends = " / ".join(_g(v) for v in t["final"].values())
+            rows.append([env, f"n/a: {_g(t['start'])} at the first update, {ends} at the end",
+                         "", "", "", ""])
+            continue
+        cells = [env, _g(t["target"])]
+        for key, fmt in (("steps", "{:,.0f}"), ("seconds", "{:.1f}")):
+            for o in ("adam", "muon"):
+                v = t["runs"][o][key]
+                total = t["runs"][o]["total_timesteps"]
+                cells.append(fmt.format(v) if np.isfinite(v) else
+                             f"not in {total / 1e6:g}M" if key == "steps" else "-")
+        rows.append(cells)
+    return _table(["env", "target (training return)", "Adam env steps", "Muon env steps",
+                   "Adam s", "Muon s"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
@@ -319,6 +353,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,
     "speed-env-options": speed_env_options,
+    "suite-time-to-90": suite_time_to_90,
 }
 
 

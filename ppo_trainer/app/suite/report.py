@@ -23,6 +23,8 @@ from ppo_trainer.presets import preset_config
 CONFIDENCE = 0.95
 # Fields that name a run's output, not how it trained.
 NOT_SETTINGS = ("run_dir", "run_name", "sources")
+PROFILE_PLOT = "performance_profile.png"
+PROFILE_POINTS = 101  # thresholds tau on the profile's x axis
 
 
 def effective(config: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +140,8 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
         p = agg["probability_of_improvement"]
         lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
                   f"{interval(*p['estimate'], 2)}"]
+    lines += ["", f"Performance profile (fraction of runs above each normalized score, "
+              f"{conf}% stratified-bootstrap bands): ![performance profile](plots/{PROFILE_PLOT})"]
     header = ["env", "optimizer", f"greedy return [{conf}% CI]", "per seed", "gymnax-blines",
               "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate",
               "settings"]
@@ -180,6 +184,8 @@ def write_report(out: Path, suite: dict[str, dict[str, Any]], order: list[str]) 
     text, summary = format_report(raw, suite, raw_store.optimizers(raw, order))
     for env, data in raw.items():
         plot_env(data, suite.get(env, {}), out / "plots" / f"{env}.png")
+    plot_performance_profile(normalized_scores(raw, suite, raw_store.optimizers(raw, order))[1],
+                             out / "plots" / PROFILE_PLOT)
     (out / "results.md").write_text(text)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return text
@@ -204,3 +210,122 @@ def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
+
+
+def normalized_scores(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
+                      optimizers: list[str]) -> tuple[list[str], dict[str, list[np.ndarray]]]:
+    """The envs with a reference that every optimizer ran, and per optimizer each env's
+    per-seed normalized scores (the runs :func:`aggregate` pools)."""
+    envs = [e for e in raw if e in refs and "reference" in refs[e]
+            and all(o in raw[e]["runs"] for o in optimizers)]
+    return envs, {o: [normalized(seed_scores(raw[e]["runs"][o]), refs[e], raw[e]["random"]["mean"])
+                      for e in envs] for o in optimizers}
+
+
+def performance_profile(scores: list[np.ndarray], taus: np.ndarray,
+                        confidence: float = CONFIDENCE, reps: int = 2000,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fraction, lo, hi)`` per threshold of ``taus``: the fraction of runs whose normalized
+    score is above it (each env's fraction, averaged over envs: rliable's run-score
+    distribution, which weighs envs equally when they have equal seeds), with a
+    stratified-bootstrap band (each env's runs resampled on their own). A seed with no finished
+    episode (NaN) counts as below every threshold.
+
+    Written here rather than imported from rliable: rliable brings arch, pandas and seaborn for
+    what is, on top of the stratified bootstrap :mod:`ppo_trainer.app.stats` already has, a
+    mean of comparisons."""
+    tasks = [np.asarray(s, dtype=float).ravel() for s in scores]
+    taus = np.asarray(taus, dtype=float)
+
+    def profile(runs: list[np.ndarray]) -> np.ndarray:
+        return np.mean([np.mean(r[:, None] > taus[None, :], axis=0) for r in runs], axis=0)
+
+    rng = np.random.default_rng(seed)
+    samples = np.stack([profile([t[rng.integers(0, t.size, t.size)] for t in tasks])
+                        for _ in range(reps)])
+    lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    return profile(tasks), lo, hi
+
+
+def profile_taus(scores: dict[str, list[np.ndarray]], points: int = PROFILE_POINTS) -> np.ndarray:
+    """The profile's thresholds: from 0 (or the lowest score) to 1 (or the highest)."""
+    pooled = np.concatenate([np.ravel(s) for runs in scores.values() for s in runs])
+    pooled = pooled[np.isfinite(pooled)]
+    low = min(0.0, float(pooled.min())) if pooled.size else 0.0
+    high = max(1.0, float(pooled.max())) if pooled.size else 1.0
+    return np.linspace(low, high, points)
+
+
+def plot_performance_profile(scores: dict[str, list[np.ndarray]], path: Path) -> None:
+    """Every optimizer's performance profile on one plot, as rliable draws it: the fraction of
+    runs (envs x seeds) with a normalized score above tau, with its bootstrap band."""
+    if not scores or not next(iter(scores.values())):
+        return
+    taus = profile_taus(scores)
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
+    for o, runs in scores.items():
+        frac, lo, hi = performance_profile(runs, taus)
+        (line,) = ax.plot(taus, frac, label=f"{o} ({len(runs)} envs)")
+        ax.fill_between(taus, lo, hi, alpha=0.2, color=line.get_color(), linewidth=0)
+    ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
+    ax.set_xlabel(r"normalized score $\tau$ (1: the reference return)", fontsize=8)
+    ax.set_ylabel(r"fraction of runs with score > $\tau$", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
+def smoothed_return(run: dict[str, Any]) -> np.ndarray:
+    """The mean-over-seeds training return (stochastic policy, episodes finished in each
+    update, carried forward over updates without one), as a trailing mean over 2% of the
+    updates, so a single lucky update does not count as reaching a score."""
+    curves = stats.forward_fill(as_array(run["curves"]["charts/episodic_return"]))
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN leading updates
+            mean = np.nanmean(curves, axis=0)
+    window = max(1, mean.size // 50)
+    kernel = np.ones(window)
+    finite = np.isfinite(mean)
+    total = np.convolve(np.where(finite, mean, 0.0), kernel)[: mean.size]
+    count = np.convolve(finite.astype(float), kernel)[: mean.size]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def time_to_fraction(data: dict[str, Any], optimizers: list[str],
+                     fraction: float = 0.9) -> dict[str, Any]:
+    """Sample efficiency and wall clock of one env's runs: the target is ``fraction`` of the
+    way from the untrained policy's training return (the first update's mean over seeds,
+    averaged over the optimizers) to the better final smoothed training return
+    (:func:`smoothed_return`, its last value), and per optimizer the first env step (per seed)
+    at which its smoothed training return reaches it and the training seconds (after compile)
+    it took to get there (each run's own clock, interpolated over its updates). ``target`` is
+    None where no optimizer's final return beats the start. The untrained policy's return,
+    not the random policy's of the normalized scores: it is the same (stochastic, training)
+    measurement as the curve, where the random policy's comes from the evaluation loop."""
+    curves = {o: smoothed_return(data["runs"][o]) for o in optimizers if o in data["runs"]}
+    firsts = [c[np.isfinite(c)][0] for c in curves.values() if np.isfinite(c).any()]
+    start = float(np.mean(firsts)) if firsts else math.nan
+    finals = {o: float(c[-1]) for o, c in curves.items()}
+    best = max(finals.values(), default=math.nan)
+    out: dict[str, Any] = {"start": start, "final": finals, "target": None, "runs": {}}
+    if not (math.isfinite(best) and math.isfinite(start)) or best <= start:
+        return out
+    target = start + fraction * (best - start)
+    out["target"] = target
+    for o, curve in curves.items():
+        run = data["runs"][o]
+        steps = np.asarray(run["global_step"], dtype=float)
+        step = stats.first_crossing(steps, curve, target)
+        seconds = (float(np.interp(step, steps, np.asarray(run["wall_clock_s"], dtype=float)))
+                   if math.isfinite(step) and "wall_clock_s" in run else math.nan)
+        out["runs"][o] = {"steps": step, "seconds": seconds, "run_s": run.get("run_s"),
+                          "total_timesteps": run["config"]["total_timesteps"]}
+    return out
