@@ -5,6 +5,7 @@ each recurrent row against its feed-forward row."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,30 @@ def test_cli_rnn_replaces_the_variants(argv) -> None:
     assert cli.env_variants(suite, "CartPole-stateless", cli.build_parser().parse_args([])) == [
         "none", "gru"]
     assert cli.env_variants(suite, "Catch-bsuite", cli.build_parser().parse_args([])) == [None]
+
+
+MEMORY = Path(__file__).resolve().parents[1] / "docs" / "results" / "memory"
+
+
+@pytest.mark.skipif(not (MEMORY / "raw").is_dir(), reason="docs/results is not in the sdist")
+def test_the_memory_record_follows_from_its_raw_runs() -> None:
+    """results.md and summary.json are `ppo-suite --replot --out docs/results/memory` of raw/,
+    every task has all four rows, and each row is its preset with its own --rnn."""
+    from ppo_trainer.app.suite.cli import DEFAULT_OPTIMIZERS
+    from ppo_trainer.app.suite.raw import optimizers
+
+    suite = cli.load_suite()
+    raw = {p.stem: json.loads(p.read_text()) for p in sorted((MEMORY / "raw").glob("*.json"))}
+    raw = {env: raw[env] for env in suite if env in raw}
+    assert set(raw) == set(memory_entries())
+    text, summary = report.format_report(raw, suite, optimizers(raw, list(DEFAULT_OPTIMIZERS)))
+    assert text == (MEMORY / "results.md").read_text(), \
+        "run: ppo-suite --replot --out docs/results/memory"
+    assert summary == json.loads((MEMORY / "summary.json").read_text())
+    for env, data in raw.items():
+        assert set(data["runs"]) == {"adam", "adam+gru", "muon", "muon+gru"}, env
+        for key, run_ in data["runs"].items():
+            assert run_["config"]["rnn"] == ("gru" if "+" in key else "none")
+            assert len(run_["eval"]["per_seed_mean_return"]) == 4
+            assert any(line.startswith(f"| {env} | {key} |") and line.endswith("| preset |")
+                       for line in text.splitlines()), (env, key)
