@@ -19,6 +19,15 @@ median of the per-round ratios is shown beside them. Prints a markdown table.
     python benchmarks/bench_loop.py --previous             # + the previous Muon defaults
     python benchmarks/bench_loop.py --configs snake-transformer-128 snake-transformer-256  # GPU
     python benchmarks/bench_loop.py --configs cartpole snake --rounds 3 --json loop.json
+    python benchmarks/bench_loop.py --rnn none gru --configs cartpole breakout-mlp --json x.json
+
+``--rnn CELL ...`` times network variants instead of optimizers: the same config (Adam) with
+each ``--rnn`` cell (``rnn_size`` = the MLP's ``hidden_size``), env steps/s relative to the
+first cell, interleaved the same way; beside each, an estimate of what its FLOPs predict:
+XLA's ``cost_analysis`` of one env step, one policy step (``trainer.act``) and one
+forward+backward pass of the policy and value on a single time step, combined per env step
+as env + forward + epochs x forward-backward (XLA counts a ``while``/``scan`` body once, so a
+whole ``trainer.run`` cannot be costed directly).
 
 ``--json OUT`` also writes every round's measurement per configuration and variant, with the
 command, the date, the hardware and the package versions (``benchmarks/make_tables.py`` makes
@@ -237,6 +246,65 @@ def bench(key: str, rounds: int, vs: dict[str, dict[str, Any]], updates: int | N
     return rows, raw
 
 
+def step_flops(cfg: TrainConfig) -> dict[str, float]:
+    """XLA's FLOP counts per env step for ``cfg`` (one seed): the env's step, the policy's
+    forward step and a forward+backward pass, each on the batch of envs, divided by it;
+    ``per_env_step`` = env + forward + ``update_epochs`` x forward-backward."""
+    setup = build(cfg.replace(num_seeds=1))
+    trainer, env, env_params = setup.trainer, setup.env, setup.env_params
+    state = jax.jit(jax.vmap(trainer.init))(setup.keys)
+    params = jax.tree.map(lambda x: x[0], state.params)
+    n = cfg.num_envs
+    key = jax.random.PRNGKey(0)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, n), env_params)
+    carry = trainer.initial_carry(n)
+    actions = jax.vmap(env.action_space(env_params).sample)(jax.random.split(key, n))
+
+    def scalar(p: Any) -> jax.Array:
+        _, pi, value = trainer.act(p, carry, obs)
+        return pi.log_prob(actions).sum() + value.sum()
+
+    def flops(fn: Callable[..., Any], *args: Any) -> float:
+        cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float(cost.get("flops", 0.0)) / n
+
+    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    out = {"env": flops(lambda k, s, a: env_step(k, s, a, env_params),
+                        jax.random.split(key, n), env_state, actions),
+           "forward": flops(scalar, params), "forward_backward": flops(jax.grad(scalar), params)}
+    out["per_env_step"] = out["env"] + out["forward"] + cfg.update_epochs * out["forward_backward"]
+    return out
+
+
+def bench_networks(key: str, rounds: int, cells: list[str], optimizer: str,
+                   updates: int | None) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """``bench`` for network variants: the config with each ``--rnn`` cell, same optimizer."""
+    b = CONFIGS[key]
+    base = b.make(optimizer=optimizer)
+    cfgs = {c: base.replace(rnn=c, rnn_size=base.hidden_size) for c in cells}
+    n = updates or b.updates
+    loops = {c: whole_loop(cfg, n)[0] for c, cfg in cfgs.items()}
+    costs = {c: step_flops(cfg) for c, cfg in cfgs.items()}
+    sps = interleave(loops, rounds)
+    ref = cells[0]
+    rows, raw = [], []
+    for c in cells:
+        raw.append({"config": key, "env": b.name, "note": b.note, "optimizer": optimizer,
+                    "rnn": c, "rnn_size": cfgs[c].rnn_size, "updates": n,
+                    "batch_size": base.batch_size, "env_steps_per_s": sps[c], "flops": costs[c]})
+        rows.append({
+            "config": f"{b.name} ({key})", "network": f"--rnn {c}",
+            "env steps/s (best)": f"{max(sps[c]):,.0f}",
+            f"time / {ref}": f"{max(sps[ref]) / max(sps[c]):.2f}x",
+            "median of per-round": f"{ratio(sps[ref], sps[c]):.2f}x",
+            "FLOPs per env step": f"{costs[c]['per_env_step']:,.0f}",
+            f"FLOPs / {ref}": f"{costs[c]['per_env_step'] / costs[ref]['per_env_step']:.2f}x",
+            "timed": f"{rounds} x {n} updates x {base.batch_size:,} steps",
+        })
+    return rows, raw
+
+
 def markdown(rows: list[dict[str, str]]) -> str:
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -254,20 +322,27 @@ def main() -> None:
                         help=f"also time Muon with its previous defaults {PREVIOUS}")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
                         help="also time Muon with these hyperparameters (repeatable)")
+    parser.add_argument("--rnn", nargs="+", default=None, metavar="CELL",
+                        help="time network variants instead (none gru lstm: the first is the "
+                             "baseline), with --optimizer")
+    parser.add_argument("--optimizer", default="adam", help="with --rnn: the optimizer")
     parser.add_argument("--json", metavar="OUT", default=None,
                         help="also write the measured rounds, command, date, hardware, versions")
     args = parser.parse_args()
     vs = variants(args.previous, args.variant)
     rows, raw = [], []
     for key in args.configs:
-        printed, measured = bench(key, args.rounds, vs, args.updates)
+        printed, measured = (
+            bench_networks(key, args.rounds, args.rnn, args.optimizer, args.updates) if args.rnn
+            else bench(key, args.rounds, vs, args.updates))
         rows += printed
         raw += measured
         print(markdown(printed), flush=True)
     device = jax.devices()[0]
     print(f"\njax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}; interleaved in one process, "
-          f"{args.rounds} rounds. Ratios: best (fastest) round of each, relative to Adam's best "
+          f"{args.rounds} rounds. Ratios: best (fastest) round of each, relative to "
+          f"{'--rnn ' + args.rnn[0] if args.rnn else 'Adam'}'s best "
           "(interference from other jobs only slows a run down); also the median of the "
           "per-round ratios")
     for key in args.configs:

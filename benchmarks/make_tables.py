@@ -357,6 +357,71 @@ TABLES: dict[str, Callable[[], str]] = {
 }
 
 
+def memory() -> str:
+    """The memory group: per task and optimizer, the feed-forward and the GRU policy's mean
+    greedy return with 95% intervals, and whether the GRU's interval lies above."""
+    from ppo_trainer.app import stats
+
+    raw, refs = _suite("memory"), _suite_refs()
+    rows = []
+    for env in [e for e in refs if e in raw]:
+        for o in ("adam", "muon"):
+            runs = raw[env]["runs"]
+            if o not in runs or f"{o}+gru" not in runs:
+                continue
+            scores = [_seed_scores(runs[k]) for k in (o, f"{o}+gru")]
+            d = 2 if max(np.nanmax(np.abs(s)) for s in scores) < 10 else 1
+            cis = [stats.bootstrap_ci(s, 0.95) for s in scores]
+            rows.append([env, o, _ci(scores[0], d), _ci(scores[1], d),
+                         ", ".join(f"{x:.{d}f}" for x in scores[1]),
+                         "yes" if cis[1][1] > cis[0][2] else "no"])
+    return _table(["task", "optimizer", "feed-forward (--rnn none)", "GRU (--rnn gru)",
+                   "GRU per seed", "GRU interval above"], rows)
+
+
+def memory_aggregate() -> str:
+    """IQM and mean of the memory group's normalized scores per row kind, from summary.json."""
+    agg = _json("memory/summary.json")
+    rows = [[o, "{:.2f} [{:.2f}, {:.2f}]".format(*v["iqm"]),
+             "{:.2f} [{:.2f}, {:.2f}]".format(*v["mean"]),
+             "{:.2f} [{:.2f}, {:.2f}]".format(
+                 *agg["recurrent_over_feed_forward"][o]["estimate"]) if "+" in o else ""]
+            for o, v in agg["per_optimizer"].items()]
+    return _table([f"optimizer (+gru: recurrent; {len(agg['envs'])} tasks)", "IQM", "mean",
+                   "P(better than feed-forward)"], rows)
+
+
+def speed_loop_rnn() -> str:
+    """bench_loop.py --rnn none gru --json: env steps/s of each network at the same settings,
+    interleaved in one process, its time against the first's, and its FLOPs (XLA) against it."""
+    record = _json("speed/loop_rnn.json")
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for r in record["rows"]:
+        by_config.setdefault(r["config"], []).append(r)
+    rows = []
+    for runs in by_config.values():
+        ref = runs[0]
+        for r in runs:
+            per_round = [a / b for a, b in zip(ref["env_steps_per_s"], r["env_steps_per_s"],
+                                               strict=True)]
+            rows.append([f"{r['env']} ({r['config']})", f"--rnn {r['rnn']}",
+                         f"{max(r['env_steps_per_s']):,.0f}",
+                         f"{max(ref['env_steps_per_s']) / max(r['env_steps_per_s']):.2f}x",
+                         f"{np.median(per_round):.2f}x",
+                         f"{r['flops']['per_env_step'] / 1e3:,.0f}k",
+                         f"{r['flops']['per_env_step'] / ref['flops']['per_env_step']:.2f}x",
+                         f"{len(r['env_steps_per_s'])} x {r['updates']} updates x "
+                         f"{r['batch_size']:,} steps"])
+    return _measured(record) + _table(
+        ["config", "network", "env steps/s (fastest round)", "time per step / none (fastest)",
+         "median of per-round ratios", "FLOPs per env step (XLA)", "FLOPs / none", "timed"],
+        rows)
+
+
+TABLES.update({"memory": memory, "memory-aggregate": memory_aggregate,
+               "speed-loop-rnn": speed_loop_rnn})
+
+
 def render(text: str) -> str:
     """``text`` with every table block regenerated."""
     def one(m: re.Match[str]) -> str:

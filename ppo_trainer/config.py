@@ -89,6 +89,9 @@ class TrainConfig:
                            "(env.valid_actions(state, params)) zero probability", "env")
     augment_symmetry: bool = _f(False, "train each minibatch sample under a random one of the "
                                 "env's symmetries (env.symmetries(params))", "env")
+    obs_drop: tuple[int, ...] = _f(
+        (), "remove these entries of a flat observation, I[,I...] (e.g. 1,3: CartPole without "
+        "its velocities, a partially observed task for --rnn)", "env", resume="locked")
 
     # --- optimizer ---
     optimizer: str = _f("muon", "registered optimizer name (see `ppo-train --list-optimizers`)",
@@ -174,6 +177,10 @@ class TrainConfig:
         default_factory=dict, metadata={"help": "plugin hyperparameters", "group": "internal",
                                         "resume": "free", "aliases": {}})
 
+    def __post_init__(self) -> None:
+        # One spelling for every source: "1,3" from a flag, a list from TOML or config.json.
+        object.__setattr__(self, "obs_drop", parse_indices(self.obs_drop))
+
     # --- derived quantities (not flags) ---
     @property
     def batch_size(self) -> int:
@@ -231,6 +238,8 @@ class TrainConfig:
             raise ConfigError(f"--num-heads {self.num_heads} must divide --d-model {self.d_model}")
         if self.rnn != "none":
             self._check_recurrent()
+        if self.obs_drop:
+            self._check_obs_drop()
 
     def _check_recurrent(self) -> None:
         """A recurrent policy re-runs whole env sequences, so minibatches split the env axis."""
@@ -242,6 +251,16 @@ class TrainConfig:
             raise ConfigError(f"--rnn {self.rnn} cannot be combined with --augment-symmetry "
                               "(a per-sample symmetry would mirror only some steps of a memory)")
 
+    def _check_obs_drop(self) -> None:
+        """Indices must be distinct and >= 0; their range is checked against the observation
+        where the env is built (``envs.make_env``), the first place its size is known."""
+        if min(self.obs_drop) < 0 or len(set(self.obs_drop)) < len(self.obs_drop):
+            raise ConfigError(f"--obs-drop {format_indices(self.obs_drop)}: indices must be "
+                              "distinct and >= 0")
+        if self.augment_symmetry:
+            raise ConfigError("--obs-drop cannot be combined with --augment-symmetry (the env's "
+                              "symmetries transform the full observation)")
+
     def check_devices(self, visible: int | None = None) -> None:
         """``--num-envs`` is the global count: it must split evenly over the devices, the
         ``--devices`` count or, for None/0, all ``visible`` ones (known only once jax runs: the
@@ -252,6 +271,26 @@ class TrainConfig:
                     f"use --devices to pick fewer devices, or a multiple of {count} envs")
             raise ConfigError(f"--num-envs {self.num_envs} must divide by the device count "
                               f"{count} ({hint})")
+
+
+def parse_indices(value: Any) -> tuple[int, ...]:
+    """``"1,3"``, ``[1, 3]`` or ``(1, 3)`` -> ``(1, 3)``; ``""``/``None`` -> ``()``. A one-line
+    :class:`ConfigError` for anything else."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        items = list(items)
+        if any(isinstance(i, (bool, float)) for i in items):
+            raise ValueError
+        return tuple(int(str(i).strip()) for i in items if str(i).strip())
+    except (TypeError, ValueError):
+        raise ConfigError(f"--obs-drop {value!r}: expected integer indices, e.g. 1,3") from None
+
+
+def format_indices(indices: tuple[int, ...]) -> str:
+    """``(1, 3)`` -> ``"1,3"``, the flag's spelling."""
+    return ",".join(map(str, indices))
 
 
 def flag(name: str) -> str:

@@ -91,6 +91,9 @@ def make_env(config: Any) -> tuple[Any, Any]:
     if getattr(config, "one_hot_obs", True) and isinstance(
             env.observation_space(env_params), spaces.Discrete):
         env = OneHotObservation(env)
+    drop = tuple(getattr(config, "obs_drop", ()) or ())
+    if drop:
+        env = DropObservation(env, drop, env_params)
     return env, env_params
 
 
@@ -141,6 +144,52 @@ class OneHotObservation(GymnaxWrapper):
         obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
         info = {**info, "final_observation": self._encode(info["final_observation"], params)}
         return self._encode(obs, params), state, reward, terminated, truncated, info
+
+
+class DropObservation(GymnaxWrapper):
+    """A flat observation without the entries at ``indices`` (``--obs-drop``): CartPole without
+    its velocities is a partially observed task, solvable only by a policy with memory.
+
+    The entries are removed, not zeroed: the observation space then says what the policy sees,
+    the network has no dead inputs, and ``--normalize-obs`` has no constant entry whose std is
+    0. Only 1-D observations (the classic-control and bsuite envs) are accepted; on an image or
+    grid, removing entries would break its shape for a CNN. ``final_observation`` in ``info``
+    loses the same entries, so truncated steps bootstrap from what the policy sees.
+    """
+
+    def __init__(self, env: Any, indices: tuple[int, ...], params: Any) -> None:
+        super().__init__(env)
+        space = env.observation_space(params)
+        shape = tuple(getattr(space, "shape", ()) or ())
+        text = ",".join(map(str, indices))
+        if not isinstance(space, spaces.Box) or len(shape) != 1:
+            raise ConfigError(f"--obs-drop {text}: needs a flat (1-D Box) observation; "
+                              f"{getattr(env, 'name', type(env).__name__)} observes "
+                              f"{type(space).__name__} {shape}")
+        if max(indices) >= shape[0] or len(indices) >= shape[0]:
+            raise ConfigError(f"--obs-drop {text}: the observation has {shape[0]} entries "
+                              f"(indices 0-{shape[0] - 1}), and at least one must stay")
+        self.keep = tuple(i for i in range(shape[0]) if i not in set(indices))
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        space = self._env.observation_space(params)
+        keep = jnp.asarray(self.keep)
+        bound = lambda b: jnp.broadcast_to(jnp.asarray(b), space.shape)[keep]  # noqa: E731
+        return spaces.Box(bound(space.low), bound(space.high), (len(self.keep),), space.dtype)
+
+    def _select(self, obs: jax.Array) -> jax.Array:
+        return obs[..., jnp.asarray(self.keep)]
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        obs, state = self._env.reset(key, params)
+        return self._select(obs), state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None) -> tuple:
+        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        info = {**info, "final_observation": self._select(info["final_observation"])}
+        return self._select(obs), state, reward, terminated, truncated, info
 
 
 def make_action_fn(env: Any, env_params: Any) -> Callable[[jax.Array], jax.Array]:

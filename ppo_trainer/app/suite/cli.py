@@ -6,6 +6,7 @@ budget, with a report against gymnax-blines' published returns.
     ppo-suite --only Pendulum-v1 --out docs/results/suite   # (re)run one env, keep the others
     ppo-suite --only Pendulum-v1 --optimizers muon --out docs/results/suite  # one row, keep adam's
     ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
+    ppo-suite --group memory --out docs/results/memory      # rnn none vs gru, memory tasks
     ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
     ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-cpu-10m  # ppo-train runs, evaluated
 
@@ -45,13 +46,16 @@ def build_parser() -> OneLineParser:
     p.add_argument("--only", action="append", default=[], metavar="ENV",
                    help="run only this env (repeatable); the others' raw results are kept")
     p.add_argument("--group", action="append", default=[],
-                   help="run only this group: classic, bsuite, minatar, snake (repeatable)")
+                   help="run only this group: classic, bsuite, minatar, snake, memory "
+                        "(repeatable)")
     p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS))
     p.add_argument("--num-seeds", type=int, default=4, help="seeds per env and optimizer")
     p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")
     p.add_argument("--eval-episodes", type=int, default=64, help="greedy episodes per seed")
     p.add_argument("--rnn", choices=get_args(Rnn), default=None,
-                   help="recurrent cell for every env run (default: each env's own setting)")
+                   help="recurrent cell for every env run (default: each env's own setting, "
+                        "or its variants); a recurrent row is keyed OPTIMIZER+CELL, beside the "
+                        "feed-forward one")
     p.add_argument("--rnn-size", type=int, default=None,
                    help="hidden size of the recurrent cell (default: each env's own setting)")
     p.add_argument("--replot", action="store_true", help="report from <out>/raw only")
@@ -86,6 +90,14 @@ def env_overrides(suite: dict[str, Any], env: str, args: Any) -> dict[str, Any]:
     return {**suite[env].get("overrides", {}), **flags}
 
 
+def env_variants(suite: dict[str, Any], env: str, args: Any) -> list[str | None]:
+    """The networks to train on ``env``: the command line's ``--rnn``, else the env's
+    ``variants`` (suite.toml: the memory tasks train ``none`` and ``gru``), else its preset's."""
+    if args.rnn is not None:
+        return [args.rnn]
+    return list(suite[env].get("variants", [None]))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if min(args.num_seeds, args.eval_episodes, args.tune_seeds, args.tune_episodes) < 1:
@@ -117,7 +129,8 @@ def _main(argv: Sequence[str] | None) -> int:
         for env in envs:
             data = run.run_env(env, args.optimizers, num_seeds=args.num_seeds, seed=args.seed,
                                eval_episodes=args.eval_episodes, log=log,
-                               overrides=env_overrides(suite, env, args))
+                               overrides=env_overrides(suite, env, args),
+                               variants=env_variants(suite, env, args))
             raw.merge_runs(raw_dir, env, data["runs"], command, lambda data=data: data["random"])
     text = report.write_report(out, suite, [*DEFAULT_OPTIMIZERS, *args.optimizers])
     print(text)

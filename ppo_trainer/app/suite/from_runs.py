@@ -18,7 +18,7 @@ import numpy as np
 
 from ppo_trainer.app.sinks import read_metrics
 from ppo_trainer.app.suite.raw import merge_runs
-from ppo_trainer.app.suite.run import random_return
+from ppo_trainer.app.suite.run import random_return, run_key
 from ppo_trainer.errors import ConfigError
 
 
@@ -61,13 +61,15 @@ def run_from_dir(run: Path) -> dict[str, Any]:
 
 
 def add_runs(raw_dir: Path, runs: list[Path], command: str) -> list[str]:
-    """Put each run into ``raw_dir/<env>.json`` under its optimizer (replacing an entry of the
-    same optimizer, keeping the others); returns the envs written, in order."""
+    """Put each run into ``raw_dir/<env>.json`` under its optimizer (``optimizer+cell`` for a
+    recurrent run: ``run.run_key``), replacing an entry of the same key and keeping the others;
+    returns the envs written, in order."""
     envs: list[str] = []
     for run in runs:
         entry = run_from_dir(run)
         env = entry["config"]["env"]
-        merge_runs(raw_dir, env, {entry["optimizer"]: entry}, command,
+        key = run_key(entry["optimizer"], entry["config"].get("rnn", "none"))
+        merge_runs(raw_dir, env, {key: entry}, command,
                    lambda env=env: random_return(env))
         envs += [] if env in envs else [env]
     return envs

@@ -31,6 +31,8 @@ def effective(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded config with the fields added since it ran at their defaults, and Muon's
     ``aux_adam_lr`` None (meaning: the run's ``lr``) spelled out."""
     full = {**TrainConfig().to_dict(), **config}
+    # JSON has no tuples: a recorded obs_drop [1, 3] is today's (1, 3)
+    full = {k: tuple(v) if isinstance(v, list) else v for k, v in full.items()}
     kwargs = dict(full["optimizer_kwargs"])
     if "aux_adam_lr" in kwargs and kwargs["aux_adam_lr"] is None:
         kwargs["aux_adam_lr"] = full["lr"]
@@ -114,7 +116,42 @@ def aggregate(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
         out["probability_of_improvement"] = {
             "of": b, "over": a,
             "estimate": stats.probability_of_improvement(scores[b], scores[a], CONFIDENCE)}
+    pairs = recurrent_pairs(optimizers)
+    if pairs:  # the memory tasks: each recurrent row against its optimizer's feed-forward row
+        out["recurrent_over_feed_forward"] = {
+            arm: {"over": base, "estimate": stats.probability_of_improvement(
+                scores[arm], scores[base], CONFIDENCE)} for arm, base in pairs}
     return out
+
+
+def recurrent_pairs(keys: list[str]) -> list[tuple[str, str]]:
+    """``(recurrent row, feed-forward row)`` of each optimizer that has both: ``("adam+gru",
+    "adam")`` (``run.run_key``)."""
+    return [(k, k.split("+", 1)[0]) for k in keys if "+" in k and k.split("+", 1)[0] in keys]
+
+
+def recurrent_lines(raw: dict[str, dict[str, Any]], keys: list[str]) -> list[str]:
+    """The memory tasks' table: per env and optimizer, the feed-forward and the recurrent
+    policy's return with its interval, and whether the recurrent interval lies above."""
+    pairs = recurrent_pairs(keys)
+    if not pairs:
+        return []
+    conf = int(100 * CONFIDENCE)
+    lines = ["", "## Recurrent vs feed-forward", "",
+             f"Each row: the same env, optimizer, settings and seeds, with `--rnn none` and with "
+             f"a recurrent cell; *above*: the recurrent policy's {conf}% interval lies entirely "
+             "above the feed-forward one's.", "",
+             "| env | optimizer | feed-forward | recurrent | above |", "|---|---|---|---|---|"]
+    for env, data in raw.items():
+        for arm, base in pairs:
+            if arm not in data["runs"] or base not in data["runs"]:
+                continue
+            cis = [stats.bootstrap_ci(seed_scores(data["runs"][k]), CONFIDENCE)
+                   for k in (base, arm)]
+            d = 2 if max(abs(c[0]) for c in cis) < 10 else 1
+            lines.append(f"| {env} | {arm} | {interval(*cis[0], d)} | {interval(*cis[1], d)} | "
+                         f"{'yes' if cis[1][1] > cis[0][2] else 'no'} |")
+    return lines
 
 
 def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
@@ -142,6 +179,10 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
                   f"{interval(*p['estimate'], 2)}"]
     lines += ["", f"Performance profile (fraction of runs above each normalized score, "
               f"{conf}% stratified-bootstrap bands): ![performance profile](plots/{PROFILE_PLOT})"]
+    for arm, p in agg.get("recurrent_over_feed_forward", {}).items():
+        lines += ["", f"Probability of improvement P({arm} > {p['over']}): "
+                  f"{interval(*p['estimate'], 2)}"]
+    lines += recurrent_lines(raw, optimizers)
     header = ["env", "optimizer", f"greedy return [{conf}% CI]", "per seed", "gymnax-blines",
               "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate",
               "settings"]
@@ -155,13 +196,16 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
             scores = seed_scores(run)
             d = 2 if np.nanmax(np.abs(scores)) < 10 else 1
             cfg = run["config"]
-            lr = cfg["optimizer_kwargs"].get("muon_lr", cfg["lr"]) if o == "muon" else cfg["lr"]
+            name = cfg.get("optimizer", o.split("+", 1)[0])  # the row key: adam, adam+gru
+            lr = cfg["optimizer_kwargs"].get("muon_lr", cfg["lr"]) if name == "muon" else cfg["lr"]
+            own = {**(ref.get("overrides") or {}),
+                   **({"rnn": cfg["rnn"]} if cfg.get("rnn", "none") != "none" else {})}
             lines.append("| " + " | ".join([
                 env, o, interval(*stats.bootstrap_ci(scores, CONFIDENCE), d),
                 ", ".join(fmt(s, d) for s in scores), fmt(ref.get("blines"), d),
                 fmt(steps_to(run, ref.get("blines")), 0), f"{cfg['total_timesteps']:,}",
                 fmt(run["steps_per_s"], 0), fmt(run["wall_s"], 0), f"{lr:g}",
-                row_settings(env, o, cfg, ref.get("overrides"))]) + " |")
+                row_settings(env, name, cfg, own or ref.get("overrides"))]) + " |")
     lines += ["", "*settings*: `preset` where the row is what its command trains with the current "
               "presets (`ppo_trainer/presets.toml`); otherwise the settings it ran with that the "
               "preset has since changed (the row stays valid for those settings).", "",

@@ -23,10 +23,12 @@ from ppo_trainer.envs import make_action_fn, make_env
 from ppo_trainer.presets import preset_config
 
 
-def random_return(env_id: str, episodes: int = 256, seed: int = 0) -> dict[str, float]:
+def random_return(env_id: str, episodes: int = 256, seed: int = 0,
+                  config: TrainConfig | None = None) -> dict[str, float]:
     """Mean and std of the return of a uniformly random policy (the 0 of normalized scores),
-    played by the greedy evaluation's episode loop."""
-    env, params = make_env(TrainConfig(env=env_id))
+    played by the greedy evaluation's episode loop. ``config``: the env settings to play (a
+    preset's ``env_params``, say), else ``env_id``'s defaults."""
+    env, params = make_env(config or TrainConfig(env=env_id))
     space = env.action_space(params)
     to_env = make_action_fn(env, params)
 
@@ -41,18 +43,31 @@ def random_return(env_id: str, episodes: int = 256, seed: int = 0) -> dict[str, 
     return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": episodes}
 
 
+def run_key(optimizer: str, rnn: str) -> str:
+    """A row's key in ``raw/<env>.json``: the optimizer for a feed-forward policy (the suite's
+    rows), ``optimizer+cell`` for a recurrent one (``adam+gru``), so that both rows of a memory
+    task exist side by side and ``--rnn gru`` never overwrites a feed-forward row."""
+    return optimizer if rnn == "none" else f"{optimizer}+{rnn}"
+
+
 def run_env(env_id: str, optimizers: list[str], *, num_seeds: int = 4, seed: int = 0,
             eval_episodes: int = 64, overrides: dict[str, Any] | None = None,
+            variants: Sequence[str | None] = (None,),
             log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train every optimizer on ``env_id`` (its preset; ``overrides`` on top) and evaluate."""
+    """Train every optimizer on ``env_id`` (its preset; ``overrides`` on top) and evaluate.
+    ``variants``: the ``--rnn`` of each network to train (``None``: the preset's), each
+    optimizer with each; rows are keyed by :func:`run_key`."""
     runs = {}
     for optimizer in optimizers:
-        config = preset_config(env_id, optimizer=optimizer, num_seeds=num_seeds, seed=seed,
-                               **(overrides or {}))
-        if log:
-            log(f"{env_id} / {optimizer}: {num_seeds} seeds x {config.total_timesteps:,} steps")
-        t0 = time.perf_counter()
-        run = run_spec(config, "linear", log, eval_episodes=eval_episodes)
-        run["wall_s"] = time.perf_counter() - t0  # compile + train + evaluation
-        runs[optimizer] = run
-    return {"env": env_id, "random": random_return(env_id), "runs": runs}
+        for rnn in variants:
+            config = preset_config(env_id, optimizer=optimizer, num_seeds=num_seeds, seed=seed,
+                                   **{**(overrides or {}), **({"rnn": rnn} if rnn else {})})
+            key = run_key(optimizer, config.rnn)
+            if log:
+                log(f"{env_id} / {key}: {num_seeds} seeds x {config.total_timesteps:,} steps")
+            t0 = time.perf_counter()
+            run = run_spec(config, "linear", log, eval_episodes=eval_episodes)
+            run["wall_s"] = time.perf_counter() - t0  # compile + train + evaluation
+            runs[key] = run
+    return {"env": env_id, "random": random_return(env_id, config=config.replace(rnn="none")),
+            "runs": runs}
