@@ -97,6 +97,22 @@ def make_env(config: Any) -> tuple[Any, Any]:
     return env, env_params
 
 
+def make_eval_env(config: Any, env: Any) -> Any | None:
+    """The env greedy evaluation plays where it differs from the training env, else ``None``.
+
+    An env names the constructor kwargs that shape training only (Snake's ``curriculum_start``)
+    in an ``evaluation_kwargs`` mapping; evaluation rebuilds the env with them, so a win rate is
+    measured on the game itself. The observation and action spaces stay the training env's."""
+    inner = env
+    while hasattr(inner, "_env"):  # gymnax wrappers keep the wrapped env in ``_env``
+        inner = inner._env
+    extra = dict(getattr(inner, "evaluation_kwargs", None) or {})
+    if not extra:
+        return None
+    kwargs = {**(getattr(config, "env_kwargs", {}) or {}), **extra}
+    return make_env(config.replace(env_kwargs=kwargs))[0]
+
+
 def override_params(env_id: str, env_params: Any, overrides: dict[str, Any]) -> Any:
     """``env_params`` with ``overrides`` applied, each cast to the type of the field's default."""
     if not overrides:

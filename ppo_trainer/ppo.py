@@ -154,10 +154,13 @@ class Trainer:
         lr_schedule: optax.Schedule | None = None,
         mesh: jax.sharding.Mesh | None = None,
         progress_every: int = 1,
+        eval_env: Any = None,
     ) -> None:
         check_final_observation(env, env_params)
         self.config = config
         self.env = LogWrapper(env)
+        # what greedy evaluation plays (envs.make_eval_env): the training env unless it differs
+        self.eval_env = self.env if eval_env is None else LogWrapper(eval_env)
         self.env_params = env_params
         self.network: nn.Module = make_network(config, env, env_params)
         self.tx = tx

@@ -158,6 +158,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     # ------------------------------------------------------------------ gymnax API
 
     @property
+    def evaluation_kwargs(self) -> dict[str, float]:
+        """Constructor kwargs that shape training only, undone for greedy evaluation: a policy
+        trained with a curriculum start is evaluated on the game itself (the centre start)."""
+        return {"curriculum_start": 0.0} if self.curriculum_start > 0 else {}
+
+    @property
     def default_params(self) -> EnvParams:
         """Explicit limits derived from the board (the same numbers ``0`` resolves to)."""
         return EnvParams(

@@ -221,3 +221,24 @@ def test_ppo_train_takes_the_options(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "levers" / "config.json").read_text())
     assert config["env_kwargs"]["reachability"] is True
     assert config["env_kwargs"]["curriculum_start"] == 0.5
+
+
+def test_greedy_evaluation_plays_the_game_not_the_curriculum() -> None:
+    """Training resets start long snakes; the evaluator's env starts at the centre, same spaces."""
+    from ppo_trainer.app.build import build
+    from ppo_trainer.config import TrainConfig
+
+    config = TrainConfig(env="Snake-v0", env_kwargs={"width": 6, "height": 6,
+                                                     "curriculum_start": 1.0},
+                         num_envs=4, num_steps=8, total_timesteps=64, num_minibatches=2)
+    trainer = build(config).trainer
+    keys = jax.random.split(jax.random.PRNGKey(0), 16)
+    _, train_states = jax.vmap(trainer.env.reset, (0, None))(keys, trainer.env_params)
+    _, eval_states = jax.vmap(trainer.eval_env.reset, (0, None))(keys, trainer.env_params)
+    assert (np.asarray(train_states.env_state.length) > 3).all()
+    np.testing.assert_array_equal(np.asarray(eval_states.env_state.length), 3)
+    params = trainer.env_params
+    assert (trainer.eval_env.observation_space(params).shape
+            == trainer.env.observation_space(params).shape)
+    plain = build(config.replace(env_kwargs={"width": 6, "height": 6})).trainer
+    assert plain.eval_env is plain.env  # nothing to undo: evaluation plays the training env

@@ -99,6 +99,7 @@ def build(config: TrainConfig, progress_fn: Callable[..., None] | None = None, *
     env, env_params = envs.make_env(config)
     tx, lr_schedule = optim.make_optimizer(config, knots, validated=True)  # check() ran above
     trainer = ppo.Trainer(config, env, env_params, tx, progress_fn=progress_fn,
-                          lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every)
+                          lr_schedule=lr_schedule, mesh=mesh, progress_every=progress_every,
+                          eval_env=envs.make_eval_env(config, env))
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
     return Setup(config, env, env_params, trainer, keys, devices, mesh)

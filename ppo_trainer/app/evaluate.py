@@ -77,7 +77,7 @@ class Evaluator:
                  max_steps: int | None = None) -> None:
         self.trainer = trainer
         self.num_episodes = num_episodes
-        self.keys = eval_keys(trainer.env, env_params)
+        self.keys = eval_keys(trainer.eval_env, env_params)
         fn = make_greedy_eval(trainer, env_params, num_episodes, step_cap(env_params, max_steps))
         self._run = jax.jit(jax.vmap(fn))
 
@@ -139,7 +139,7 @@ def make_greedy_eval(trainer: Any, env_params: Any, num_episodes: int,
                      cap: int) -> Callable[[Any, Any, Any], dict[str, Any]]:
     """``fn(params, norm, key) -> {"return", "episode_length", "finished", <info keys>}`` arrays
     of shape ``(num_episodes,)``."""
-    env = trainer.env  # the LogWrapper'd env; its info carries the env's own keys too
+    env = trainer.eval_env  # LogWrapper'd; its info carries the env's own keys too
     to_env = _envs().make_action_fn(env, env_params)
     keys = eval_keys(env, env_params)
 
@@ -232,7 +232,7 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
     last frame is the terminal board, not an auto-reset), cut on the host at the first done;
     frames from the env's ``render_frame`` under ``vmap``; written with imageio.
     """
-    env = trainer.env._env  # the env inside the trainer's LogWrapper
+    env = trainer.eval_env._env  # the env inside the trainer's LogWrapper
     keys = _envs().info_metrics(env, env_params)
     to_env = _envs().make_action_fn(env, env_params)
 
