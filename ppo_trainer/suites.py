@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "ppo_trainer.env_suites"
 BUILTIN_SUITES: Mapping[str, str] = {
     "jumanji": "ppo_trainer.adapters.jumanji",
     "navix": "ppo_trainer.adapters.navix",
+    "craftax": "ppo_trainer.adapters.craftax",
 }
 """Our entry points (declared in pyproject.toml), imported by module name when a source tree runs
 without our dist-info."""
