@@ -84,6 +84,8 @@ class CraftaxEnv(AdaptedEnv):
 
     def reset_env(self, key: jax.Array, params: AdaptedParams) -> tuple[jax.Array, AdaptedState]:
         obs, inner = self.env.reset_env(key, self.craftax_params)
+        # world generation leaves some fields Python scalars: arrays, of the type a step gives
+        inner = jax.tree.map(lambda x: jnp.asarray(x, jnp.asarray(x).dtype), inner)
         state = AdaptedState(self.pack(inner), jnp.int32(0), jnp.bool_(False),
                              jnp.zeros((0,), jnp.bool_), self._metrics(inner))
         return jnp.asarray(obs, jnp.float32), state
