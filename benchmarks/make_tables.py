@@ -346,6 +346,24 @@ def suite_time_to_90() -> str:
                    "Adam s", "Muon s"], rows)
 
 
+def speed_adapters() -> str:
+    """benchmarks/bench_adapters.py --json: random-policy env steps/s through our adapter (as
+    the trainer steps it) against the suite's own loop, interleaved rounds in one process."""
+    record = _json("speed/adapters.json")
+    native = {r["env"]: r for r in record["rows"] if r["rollout"] == "native"}
+    table = []
+    for r in record["rows"]:
+        ref = native[r["env"]]["steps_per_s"]
+        per_round = [a / b for a, b in zip(r["steps_per_s"], ref, strict=True)]
+        table.append([f"`{r['env']}`", str(r["num_envs"]), r["rollout"], f"{max(r['steps_per_s']):,.0f}",
+                      f"{np.median(r['steps_per_s']):,.0f}", f"{np.median(per_round):.2f}x"])
+    st = record["settings"]
+    setting = f"{st['steps']} steps per timed run, {st['repeats']} interleaved rounds. "
+    return setting + _measured(record) + _table(
+        ["env", "envs", "rollout", "steps/s (fastest round)", "steps/s (median)",
+         "median of per-round ratios vs native"], table)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
@@ -353,7 +371,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,
     "speed-env-options": speed_env_options,
-    "suite-time-to-90": suite_time_to_90,
+    "suite-time-to-90": suite_time_to_90, "speed-adapters": speed_adapters,
 }
 
 

@@ -285,3 +285,48 @@ def symmetry_tables(env: Any, env_params: Any) -> tuple[tuple[Callable, ...], ja
         raise ConfigError(f"--augment-symmetry: {name}'s action permutations are not "
                           f"permutations of its {n} actions")
     return tuple(f for f, _ in pairs), perms
+
+
+def batched_step(env: Any) -> Callable[..., tuple]:
+    """``fn(keys, states, actions, params)``: one step of a batch of envs sharing ``params``, as
+    the trainer and the evaluator step theirs: ``jax.vmap(env.step)``. An env whose batch can
+    step for less than one full step per env (a reset only where an episode ended) defines
+    ``step_batch(keys, states, actions, params)``, with the outputs of ``jax.vmap(env.step)``,
+    and builds its ``step`` with :func:`step_with_batch_rule`: then this vmap runs
+    ``step_batch``, and so does a vmap through any wrapper (gymnax's ``LogWrapper`` steps the env
+    inside it one env at a time, and a wrapper's attribute lookup would skip its own ``step``)."""
+    return jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+
+def step_with_batch_rule(step: Callable[..., tuple],
+                         step_batch: Callable[..., tuple]) -> Callable[..., tuple]:
+    """``step(key, state, action, params)`` for one env, whose ``jax.vmap`` over envs runs
+    ``step_batch`` (``jax.custom_batching.custom_vmap``). Why: under ``vmap`` a ``lax.cond`` on a
+    per-env flag becomes a select that computes both branches, so no per-env ``step`` can skip
+    a reset that only the envs whose episode ended need. Arguments that arrive unbatched are
+    broadcast; batched ``params`` (one per env) fall back to ``vmap(step)``. Outer vmaps (over
+    seeds) batch ``step_batch`` itself."""
+    from jax.custom_batching import custom_vmap
+
+    def one(key: Any, state: Any, action: Any, params: Any) -> tuple:
+        return step(key, state, action, params)
+
+    fn = custom_vmap(one)
+
+    @fn.def_vmap
+    def rule(axis_size: int, in_batched: list, key: Any, state: Any, action: Any,
+             params: Any) -> tuple:
+        def full(tree: Any, batched: Any) -> Any:
+            return jax.tree.map(
+                lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+                tree, batched)
+
+        key, state, action = (full(tree, batched) for tree, batched
+                              in zip((key, state, action), in_batched[:3], strict=True))
+        if any(jax.tree.leaves(in_batched[3])):
+            out = jax.vmap(step)(key, state, action, full(params, in_batched[3]))
+        else:
+            out = step_batch(key, state, action, params)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return fn

@@ -59,6 +59,7 @@ from gymnax.wrappers.purerl import LogWrapper
 from ppo_trainer import normalize as nrm
 from ppo_trainer.envs import (
     action_mask_fn,
+    batched_step,
     check_final_observation,
     info_metrics,
     make_action_fn,
@@ -297,9 +298,9 @@ class Trainer:
         action = pi.sample(seed=k_act)
         log_prob = pi.log_prob(action)
         step_keys = self._shard_env_axis(jax.random.split(k_env, cfg.num_envs))
-        next_obs, env_state, reward, terminated, truncated, info = self._shard_env_axis(jax.vmap(
-            self.env.step, in_axes=(0, 0, 0, None)
-        )(step_keys, env_state, self._to_env_action(action), self.env_params))
+        next_obs, env_state, reward, terminated, truncated, info = self._shard_env_axis(
+            batched_step(self.env)(step_keys, env_state, self._to_env_action(action),
+                                   self.env_params))
         reward = reward.astype(jnp.float32)
         if cfg.normalize_obs:  # statistics of the whole (global) batch of new observations
             norm = norm._replace(obs=nrm.update_stats(norm.obs, next_obs))

@@ -36,6 +36,7 @@ BUILTIN_SUITES: Mapping[str, str] = {
     "navix": "ppo_trainer.adapters.navix",
     "brax": "ppo_trainer.adapters.brax",
     "playground": "ppo_trainer.adapters.playground",
+    "craftax": "ppo_trainer.adapters.craftax",
 }
 """Our entry points (declared in pyproject.toml), imported by module name when a source tree runs
 without our dist-info."""
