@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import gymnax
 import pytest
 
-from ppo_trainer import presets
+from ppo_trainer import presets, suites
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.errors import ConfigError
 from ppo_trainer.registry import registry
@@ -22,7 +22,11 @@ def test_every_preset_key_is_a_real_flag_and_every_env_exists() -> None:
     all_presets = presets.all_presets()
     assert {"CartPole-v1", "Snake-v0"} <= set(all_presets)
     for name, preset in all_presets.items():
-        assert preset.settings["env"].split(":")[-1] in gymnax.registered_envs, name
+        env = preset.settings["env"]
+        if suites.is_suite_id(env):  # SUITE/ID: a registered suite with its package installed
+            suites.split(env)
+        else:
+            assert env.split(":")[-1] in gymnax.registered_envs, name
         for key in preset.settings:
             assert key in presets.FIELDS or key in any_plugin, (name, key)
         for optimizer, table in preset.by_optimizer.items():
@@ -139,9 +143,10 @@ def test_ppo_train_warns_once_on_one_line_when_muon_is_untuned(capsys) -> None:
     assert stderr("--env", "Pong-misc", "--optimizer", "muon", "--muon-lr", "0.01") == []
     assert stderr("--env", "Pong-misc", "--optimizer", "adam") == []
     assert stderr("--env", "CartPole-v1", "--optimizer", "muon") == []
-    # every built-in env preset has Muon settings or a Muon grid in its notes
+    # every built-in gymnax env preset has Muon settings or a Muon grid in its notes; an env
+    # suite's preset (SUITE/ID) may be untuned, and then warns as an unknown env does
     for name, preset in presets.all_presets().items():
-        if name == preset.settings["env"]:
+        if name == preset.settings["env"] and not suites.is_suite_id(name):
             assert presets.untuned_notice(preset, "muon", {}) is None, name
 
 
