@@ -91,6 +91,10 @@ CONFIGS = {
         "CartPole-v1", _preset("CartPole-v1"), 100,
         "preset (PureJaxRL): 4 envs x 128 steps, 4 x 4 minibatches, MLP 64x2",
     ),
+    "cartpole-64": Bench(
+        "CartPole-v1", _preset("CartPole-v1", num_envs=64), 5,
+        "preset with 64 envs: 64 x 128 steps, 4 x 4 minibatches (16 sequences each), MLP 64x2",
+    ),
     "acrobot": Bench(
         "Acrobot-v1",
         _cfg(env="Acrobot-v1", num_envs=16, num_steps=32, num_minibatches=4, hidden_size=64,
