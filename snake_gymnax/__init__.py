@@ -6,6 +6,8 @@ so ``gymnax.make("Snake-v0", width=12, height=12)`` works in any project that ha
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnax
 
 from snake_gymnax.env import ACTION_MODES, Snake
@@ -29,29 +31,10 @@ __all__ = [
 ]
 
 
-def make_snake(
-    width: int = 10,
-    height: int = 10,
-    actions: str = "absolute",
-    observation: str = "planes",
-    reachability: bool = False,
-    curriculum_start: float = 0.0,
-    curriculum_min_fill: float = 0.5,
-    curriculum_max_fill: float = 0.85,
-) -> Snake:
-    """Factory registered with gymnax, so every constructor option reaches ``gymnax.make``:
-    ``gymnax.make("Snake-v0", width=12, height=12, actions="relative", observation="egocentric")``.
-    """
-    return Snake(
-        width=width,
-        height=height,
-        actions=actions,
-        observation=observation,
-        reachability=reachability,
-        curriculum_start=curriculum_start,
-        curriculum_min_fill=curriculum_min_fill,
-        curriculum_max_fill=curriculum_max_fill,
-    )
+def make_snake(**options: Any) -> Snake:
+    """Factory registered with gymnax, so every constructor option of :class:`Snake` reaches
+    ``gymnax.make``: ``gymnax.make("Snake-v0", width=12, height=12, actions="relative")``."""
+    return Snake(**options)
 
 
 def _register() -> None:

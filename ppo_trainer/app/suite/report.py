@@ -235,6 +235,16 @@ def write_report(out: Path, suite: dict[str, dict[str, Any]], order: list[str]) 
     return text
 
 
+def _save(fig: Any, ax: Any, path: Path, legend: str) -> None:
+    """The suite plots' common finish: small ticks, a light grid, the legend, the file."""
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc=legend)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
 def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
     """One small plot: training return per optimizer vs env steps, gymnax-blines dashed."""
     fig = Figure(figsize=(4.5, 3.0))
@@ -248,12 +258,7 @@ def plot_env(data: dict[str, Any], ref: dict[str, Any], path: Path) -> None:
     ax.set_title(data["env"], fontsize=10)
     ax.set_xlabel("env steps (per seed)", fontsize=8)
     ax.set_ylabel("training return", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    _save(fig, ax, path, legend="best")
 
 
 def normalized_scores(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
@@ -316,12 +321,7 @@ def plot_performance_profile(scores: dict[str, list[np.ndarray]], path: Path) ->
     ax.set_xlabel(r"normalized score $\tau$ (1: the reference return)", fontsize=8)
     ax.set_ylabel(r"fraction of runs with score > $\tau$", fontsize=8)
     ax.set_ylim(0, 1.02)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    _save(fig, ax, path, legend="lower left")
 
 
 def smoothed_return(run: dict[str, Any]) -> np.ndarray:
