@@ -9,12 +9,17 @@ For each ``--env SUITE/ID`` (repeatable) two rollouts run, each N copies in one 
 - ``native``: the suite's own vectorised loop with its own auto-reset: jumanji
   ``AutoResetWrapper`` + ``vmap``; navix's ``env.step`` (it resets itself); craftax
   ``make_craftax_env_from_name(id, auto_reset=True)`` + ``vmap``; brax
-  ``brax.envs.training.wrap(env, episode_length)``; playground
-  ``mujoco_playground.wrapper.wrap_for_brax_training``;
+  ``brax.envs.wrappers.training.wrap(env, episode_length)``; playground
+  ``mujoco_playground.wrapper.wrap_for_brax_training`` (both reset to a cached first state, as our
+  physics adapters do), each around the adapter's own inner env (its backend or MJX ``impl``
+  and episode length);
 - and, for an adapter that has a ``step_batch``, ``adapter, reset every step``: gymnax's own
   ``Environment.step`` under ``vmap`` (a full reset per env per step), what the hook saves.
 
-Actions are uniform over the action space in both (a Box in its bounds). Compile time is
+Both sides draw their actions the same way, one batched draw per step from the adapter's action
+space (``_sampler``: ``randint`` for ``Discrete(n)``, ``uniform`` in a ``Box``'s bounds), so
+only the env step differs; the adapter side also splits one gymnax step key per env, which the
+gymnax API needs (measured: no visible cost at 1024 envs). Compile time is
 excluded, every timing ends with ``block_until_ready``, and the rollouts are timed in
 interleaved rounds so that a busy machine slows them alike: on a shared machine only the
 same-process ratios mean anything. A suite whose package (or adapter) is missing is skipped with
@@ -51,7 +56,6 @@ from provenance import record  # noqa: E402
 
 PACKAGES = {"jumanji": "jumanji", "navix": "navix", "craftax": "craftax", "brax": "brax",
             "playground": "mujoco_playground"}
-EPISODE_LENGTH = 1000  # brax/playground's training wrappers need one
 
 
 def _consume(tree: Any) -> jax.Array:
@@ -76,7 +80,16 @@ def _scan(init: Callable, body: Callable, steps: int) -> Callable:
 
 
 def _sampler(space: Any, num_envs: int) -> Callable[[jax.Array], jax.Array]:
-    """Uniform random actions for ``num_envs`` envs from a gymnax space."""
+    """Uniform random actions for ``num_envs`` envs from a gymnax space, one draw per batch
+    (the same on both sides: a ``vmap`` of ``space.sample`` over split keys would time key
+    splitting on one side only)."""
+    from gymnax.environments import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return lambda key: jax.random.randint(key, (num_envs,), 0, space.n).astype(space.dtype)
+    if isinstance(space, spaces.Box):
+        shape = (num_envs, *space.shape)
+        return lambda key: jax.random.uniform(key, shape, space.dtype, space.low, space.high)
     return lambda key: jax.vmap(space.sample)(jax.random.split(key, num_envs))
 
 
@@ -113,35 +126,38 @@ def adapter_rollout(env_id: str, num_envs: int, steps: int, kwargs: dict[str, An
 
 
 def native_rollout(env_id: str, num_envs: int, steps: int, kwargs: dict[str, Any]) -> Callable:
-    """The suite's own vectorised loop with its own auto-reset (module docstring)."""
+    """The suite's own vectorised loop with its own auto-reset (module docstring); actions from
+    the adapter's action space with the adapter side's ``_sampler``."""
+    from ppo_trainer import suites
+
     suite, name = env_id.split("/", 1)
+    adapted, adapted_params = suites.make(env_id, **kwargs)
+    sample = _sampler(adapted.action_space(adapted_params), num_envs)
     if suite == "jumanji":
         import jumanji
         from jumanji.wrappers import AutoResetWrapper
 
         env = AutoResetWrapper(jumanji.make(name, **kwargs))
-        n = int(env.action_spec.num_values)
         reset, step = jax.vmap(env.reset), jax.vmap(env.step)
 
         def init(key):
             return reset(jax.random.split(key, num_envs))[0]
 
         def body(state, key):
-            state, ts = step(state, jax.random.randint(key, (num_envs,), 0, n))
+            state, ts = step(state, sample(key))
             return state, jnp.sum(ts.reward) + _consume(ts.observation)
 
     elif suite == "navix":
         import navix
 
         env = navix.make(name, **kwargs)
-        n = int(env.action_space.maximum) + 1
         reset, step = jax.vmap(env.reset), jax.vmap(env.step)
 
         def init(key):
             return reset(jax.random.split(key, num_envs))
 
         def body(ts, key):
-            ts = step(ts, jax.random.randint(key, (num_envs,), 0, n))
+            ts = step(ts, sample(key))
             return ts, jnp.sum(ts.reward) + _consume(ts.observation)
 
     elif suite == "craftax":
@@ -157,31 +173,29 @@ def native_rollout(env_id: str, num_envs: int, steps: int, kwargs: dict[str, Any
 
         def body(state, key):
             k_act, k_env = jax.random.split(key)
-            action = jax.random.randint(k_act, (num_envs,), 0, env.num_actions)
-            obs, state, reward, _, _ = step(jax.random.split(k_env, num_envs), state, action,
-                                            params)
+            obs, state, reward, _, _ = step(jax.random.split(k_env, num_envs), state,
+                                            sample(k_act), params)
             return state, jnp.sum(reward) + _consume(obs)
 
     elif suite in ("brax", "playground"):
+        # the adapter's own inner env (same backend / MJX impl, same episode length) in the
+        # suite's training wrappers
+        inner, length = adapted.env.env, adapted.episode_length
         if suite == "brax":
-            from brax import envs as brax_envs
-            from brax.envs.training import wrap
+            from brax.envs.wrappers.training import wrap
 
-            env = wrap(brax_envs.get_environment(name, **kwargs), episode_length=EPISODE_LENGTH)
+            env = wrap(inner, episode_length=length)
         else:
-            from mujoco_playground import registry
-            from mujoco_playground.wrapper import wrap_for_brax_training
+            from mujoco_playground import wrapper
 
-            env = wrap_for_brax_training(registry.load(name, **kwargs),
-                                         episode_length=EPISODE_LENGTH, action_repeat=1)
-        size = int(env.action_size)
+            env = wrapper.wrap_for_brax_training(inner, episode_length=length, action_repeat=1)
 
         def init(key):
-            return env.reset(jax.random.split(key, num_envs))
+            # raw uint32 keys: Brax's wrappers size their counters by rng.shape[:-1]
+            return env.reset(jax.random.key_data(jax.random.split(key, num_envs)))
 
         def body(state, key):
-            state = env.step(state, jax.random.uniform(key, (num_envs, size), minval=-1.0,
-                                                       maxval=1.0))
+            state = env.step(state, sample(key))
             return state, jnp.sum(state.reward) + _consume(state.obs)
 
     else:

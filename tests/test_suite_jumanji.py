@@ -58,6 +58,39 @@ def test_snake_crash_is_a_termination() -> None:
     assert_auto_reset(end)
 
 
+@pytest.mark.parametrize("env_id, kwargs, limit", [("jumanji/Snake-v1", {"time_limit": 5}, None),
+                                                    ("jumanji/Game2048-v1", {}, 5)])
+def test_step_equals_gymnax_step(env_id: str, kwargs: dict, limit: int | None) -> None:
+    # our step selects the reset on Jumanji's own state before flattening (it is faster); every
+    # output, info and state leaf must equal gymnax's Environment.step's, episode ends included
+    from gymnax.environments.environment import Environment
+
+    from ppo_trainer import suites
+
+    env, params = suites.make(env_id, **kwargs)
+    if limit is not None:  # Jumanji's time limit (Snake) or ours (Game2048 has none)
+        params = params.replace(max_steps_in_episode=limit)
+    n = 16
+    ours = jax.jit(envs.batched_step(env))
+    theirs = jax.jit(jax.vmap(lambda k, s, a, p: Environment.step(env, k, s, a, p),
+                              in_axes=(0, 0, 0, None)))
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), n),
+                                                       params)
+    key, ends = jax.random.PRNGKey(2), 0
+    for _ in range(12):
+        key, k_act, k_step = jax.random.split(key, 3)
+        actions = jax.random.randint(k_act, (n,), 0, env.action_space(params).n)
+        keys = jax.random.split(k_step, n)
+        out, ref = ours(keys, state, actions, params), theirs(keys, state, actions, params)
+        assert jax.tree.structure(out) == jax.tree.structure(ref)
+        for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(ref), strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        state = out[1]
+        ends += int(jnp.sum(out[3] | out[4]))
+    assert ends > 0  # resets were compared, not only plain steps
+
+
 def test_game2048_metrics_and_our_time_limit() -> None:
     env, params = make("jumanji/Game2048-v1", env_params={"max_steps_in_episode": 7})
     assert env.observation_space(params).shape == (4, 4)  # one field keeps its shape
