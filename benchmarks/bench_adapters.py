@@ -43,7 +43,6 @@ import importlib.util
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_env import measure  # noqa: E402  (interleaved rounds, one timing rule)
 from provenance import record  # noqa: E402
 
 PACKAGES = {"jumanji": "jumanji", "navix": "navix", "craftax": "craftax", "brax": "brax",
@@ -201,24 +201,6 @@ def native_rollout(env_id: str, num_envs: int, steps: int, kwargs: dict[str, Any
     else:
         raise ValueError(f"no native loop for suite {suite!r}")
     return _scan(init, body, steps)
-
-
-def measure(fns: dict[str, Callable], num_envs: dict[str, int], steps: int,
-            repeats: int) -> dict[str, list[float]]:
-    """Steps/s of each rollout in each of ``repeats`` interleaved rounds, after one compile."""
-    key = jax.random.key(0)
-    for name, fn in fns.items():
-        start = time.perf_counter()
-        jax.block_until_ready(fn(key))
-        print(f"compiled {name} ({time.perf_counter() - start:.0f} s)", flush=True)
-    keys = jax.block_until_ready([jax.random.fold_in(key, i + 1) for i in range(repeats)])
-    rates: dict[str, list[float]] = {name: [] for name in fns}
-    for i in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn(keys[i]))
-            rates[name].append(num_envs[name] * steps / (time.perf_counter() - start))
-    return rates
 
 
 def available(env_id: str) -> str | None:

@@ -134,16 +134,20 @@ CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
 
 
 def measure(
-    fns: dict[str, Callable], num_envs: int, steps: int, repeats: int
+    fns: dict[str, Callable], num_envs: int | dict[str, int], steps: int, repeats: int
 ) -> dict[str, list[float]]:
-    """Steps/s of each rollout in each of ``repeats`` rounds, after one compile run.
+    """Steps/s of each rollout in each of ``repeats`` rounds, after one compile run (its time
+    printed). ``num_envs``: one batch size, or one per rollout.
 
     Interleaved: each round times every rollout once, in turn, so a change in the machine's
     load (a shared machine varies by tens of percent) hits all of them alike.
     """
+    sizes = num_envs if isinstance(num_envs, dict) else dict.fromkeys(fns, num_envs)
     key = jax.random.key(0)
-    for fn in fns.values():
-        jax.block_until_ready(fn(key))  # compile
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        jax.block_until_ready(fn(key))
+        print(f"compiled {name} ({time.perf_counter() - start:.0f} s)", flush=True)
     # Keys made up front: an eager fold_in inside the timed region would time its compile.
     keys = jax.block_until_ready([jax.random.fold_in(key, i + 1) for i in range(repeats)])
     rates: dict[str, list[float]] = {name: [] for name in fns}
@@ -151,7 +155,7 @@ def measure(
         for name, fn in fns.items():
             start = time.perf_counter()
             jax.block_until_ready(fn(keys[i]))
-            rates[name].append(num_envs * steps / (time.perf_counter() - start))
+            rates[name].append(sizes[name] * steps / (time.perf_counter() - start))
     return rates
 
 
