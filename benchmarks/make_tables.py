@@ -470,6 +470,21 @@ def ecosystem() -> str:
                    "random", "reference", "published PPO"], rows)
 
 
+def ecosystem_snake() -> str:
+    """Snake-v0 and Jumanji Snake-v1 on the same 12x12 board: greedy apples per episode (Snake-v0
+    records them; Jumanji's return is its apples, 1 each) and episode length, per optimizer."""
+    raw = _suite_tree("ecosystem")
+    rows = []
+    for env in ("Snake-v0-12x12", "jumanji/Snake-v1"):
+        for o, run in raw.get(env, {}).get("runs", {}).items():
+            ev = run["eval"]
+            apples = np.asarray(ev.get("per_seed_mean_apples", ev["per_seed_mean_return"]))
+            rows.append([env, o, _ci(apples, 1), ", ".join(f"{a:.1f}" for a in apples),
+                         f"{np.mean(ev['per_seed_mean_episode_length']):,.0f}"])
+    return _table(["env (12x12)", "optimizer", "apples per greedy episode", "per seed",
+                   "episode length (steps)"], rows)
+
+
 def ecosystem_snake_speed() -> str:
     """bench_loop.py --across: Snake-v0 and Jumanji Snake-v1 on a 12x12 board, the same
     trainer settings, env steps/s interleaved in one process."""
@@ -485,7 +500,8 @@ def ecosystem_snake_speed() -> str:
          f"/ {ref['env']} (fastest)", "median of per-round ratios", "timed"], rows)
 
 
-TABLES.update({"ecosystem": ecosystem, "ecosystem-snake-speed": ecosystem_snake_speed})
+TABLES.update({"ecosystem": ecosystem, "ecosystem-snake": ecosystem_snake,
+               "ecosystem-snake-speed": ecosystem_snake_speed})
 
 
 def render(text: str) -> str:
