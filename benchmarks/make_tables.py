@@ -462,7 +462,9 @@ def ecosystem() -> str:
         ref = refs[env]
         published = (f"{ref['published']:g}: {ref['published_source']}" if "published" in ref
                      else ref["published_source"])
-        rows.append([env, f"{config['total_timesteps'] / 1e6:g}M ({config['num_envs']} envs x "
+        steps = config["total_timesteps"]
+        budget = f"{steps / 1e6:g}M" if steps >= 1e6 else f"{steps / 1e3:,.0f}k"
+        rows.append([env, f"{budget} ({config['num_envs']} envs x "
                      f"{config['num_steps']} steps)", f"{record['wall_s'][env] / 60:.1f} min",
                      *(_ci(scores[o], d) if o in scores else "" for o in ("adam", "muon")),
                      f"{raw[env]['random']['mean']:.{d}f}", f"{ref['reference']:g}", published])
