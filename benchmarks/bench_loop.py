@@ -20,6 +20,7 @@ median of the per-round ratios is shown beside them. Prints a markdown table.
     python benchmarks/bench_loop.py --configs snake-transformer-128 snake-transformer-256  # GPU
     python benchmarks/bench_loop.py --configs cartpole snake --rounds 3 --json loop.json
     python benchmarks/bench_loop.py --rnn none gru --configs cartpole breakout-mlp --json x.json
+    python benchmarks/bench_loop.py --across --configs snake-12x12 jumanji-snake --json x.json
 
 ``--rnn CELL ...`` times network variants instead of optimizers: the same config (Adam) with
 each ``--rnn`` cell (``rnn_size`` = the MLP's ``hidden_size``), env steps/s relative to the
@@ -126,6 +127,16 @@ CONFIGS = {
         "Snake-v0",
         _preset("Snake-v0", network="transformer", d_model=256, num_layers=6, num_heads=8),
         2, "GPU: Snake 10x10 preset, transformer d_model 256 / 6 layers / 8 heads",
+    ),
+    # Snake-v0 next to Jumanji's Snake-v1 on the same 12x12 board, the same trainer settings
+    # (the ecosystem group's presets): --across snake-12x12 jumanji-snake
+    "snake-12x12": Bench(
+        "Snake-v0 12x12", _preset("Snake-v0-12x12"), 4,
+        "preset Snake-v0-12x12: 64 envs x 64 steps, 4 x 4 minibatches, shared MLP 128x2",
+    ),
+    "jumanji-snake": Bench(
+        "jumanji/Snake-v1", _preset("jumanji/Snake-v1"), 4,
+        "preset jumanji/Snake-v1 (12x12): 64 envs x 64 steps, 4 x 4 minibatches, shared MLP 128x2",
     ),
 }
 CPU_CONFIGS = ["cartpole", "acrobot", "breakout-mlp", "breakout-cnn", "snake"]
@@ -309,6 +320,30 @@ def bench_networks(key: str, rounds: int, cells: list[str], optimizer: str,
     return rows, raw
 
 
+def bench_across(keys: list[str], rounds: int, optimizer: str, updates: int | None
+                 ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """``bench`` across configurations (envs) instead of optimizers: each config's whole loop
+    with one optimizer, the configs interleaved round by round, relative to the first."""
+    cfgs = {k: CONFIGS[k].make(optimizer=optimizer) for k in keys}
+    n = {k: updates or CONFIGS[k].updates for k in keys}
+    sps = interleave({k: whole_loop(cfg, n[k])[0] for k, cfg in cfgs.items()}, rounds)
+    ref = keys[0]
+    rows, raw = [], []
+    for k in keys:
+        b = CONFIGS[k]
+        raw.append({"config": k, "env": b.name, "note": b.note, "optimizer": optimizer,
+                    "updates": n[k], "batch_size": cfgs[k].batch_size,
+                    "env_steps_per_s": sps[k]})
+        rows.append({
+            "config": f"{b.name} ({k})", "optimizer": optimizer,
+            "env steps/s (best)": f"{max(sps[k]):,.0f}",
+            f"env steps/s / {ref}": f"{max(sps[k]) / max(sps[ref]):.2f}x",
+            "median of per-round": f"{ratio(sps[k], sps[ref]):.2f}x",
+            "timed": f"{rounds} x {n[k]} updates x {cfgs[k].batch_size:,} steps",
+        })
+    return rows, raw
+
+
 def markdown(rows: list[dict[str, str]]) -> str:
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -329,13 +364,19 @@ def main() -> None:
     parser.add_argument("--rnn", nargs="+", default=None, metavar="CELL",
                         help="time network variants instead (none gru lstm: the first is the "
                              "baseline), with --optimizer")
-    parser.add_argument("--optimizer", default="adam", help="with --rnn: the optimizer")
+    parser.add_argument("--across", action="store_true",
+                        help="time the --configs against each other (the first is the baseline)"
+                             " with --optimizer, instead of optimizers within each")
+    parser.add_argument("--optimizer", default="adam", help="with --rnn or --across: the optimizer")
     parser.add_argument("--json", metavar="OUT", default=None,
                         help="also write the measured rounds, command, date, hardware, versions")
     args = parser.parse_args()
     vs = variants(args.previous, args.variant)
     rows, raw = [], []
-    for key in args.configs:
+    if args.across:
+        rows, raw = bench_across(args.configs, args.rounds, args.optimizer, args.updates)
+        print(markdown(rows), flush=True)
+    for key in [] if args.across else args.configs:
         printed, measured = (
             bench_networks(key, args.rounds, args.rnn, args.optimizer, args.updates) if args.rnn
             else bench(key, args.rounds, vs, args.updates))
@@ -346,7 +387,8 @@ def main() -> None:
     print(f"\njax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}; interleaved in one process, "
           f"{args.rounds} rounds. Ratios: best (fastest) round of each, relative to "
-          f"{'--rnn ' + args.rnn[0] if args.rnn else 'Adam'}'s best "
+          f"{'--rnn ' + args.rnn[0] if args.rnn else args.configs[0] if args.across else 'Adam'}"
+          "'s best "
           "(interference from other jobs only slows a run down); also the median of the "
           "per-round ratios")
     for key in args.configs:

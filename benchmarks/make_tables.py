@@ -440,6 +440,72 @@ TABLES.update({"memory": memory, "memory-aggregate": memory_aggregate,
                "speed-loop-rnn": speed_loop_rnn})
 
 
+def _suite_tree(study: str) -> dict[str, Any]:
+    """``_suite`` for a study with env-suite ids: raw/jumanji/Snake-v1.json is jumanji/Snake-v1."""
+    raw_dir = RESULTS / study / "raw"
+    return {p.relative_to(raw_dir).with_suffix("").as_posix(): json.loads(p.read_text())
+            for p in sorted(raw_dir.rglob("*.json"))}
+
+
+def ecosystem() -> str:
+    """The ecosystem group: per env its budget and wall time, Adam's and Muon's mean greedy
+    return with 95% bootstrap intervals over seeds, the random policy, the reference and a
+    published PPO return where one exists at a comparable budget."""
+    raw, refs = _suite_tree("ecosystem"), _suite_refs()
+    record = _json("ecosystem/record.json")
+    rows = []
+    for env in [e for e in refs if e in raw]:
+        runs = raw[env]["runs"]
+        config = runs["adam"]["config"]
+        scores = {o: _seed_scores(runs[o]) for o in ("adam", "muon") if o in runs}
+        d = 2 if max(np.nanmax(np.abs(s)) for s in scores.values()) < 10 else 1
+        ref = refs[env]
+        published = (f"{ref['published']:g}: {ref['published_source']}" if "published" in ref
+                     else ref["published_source"])
+        steps = config["total_timesteps"]
+        budget = f"{steps / 1e6:g}M" if steps >= 1e6 else f"{steps / 1e3:,.0f}k"
+        rows.append([env, f"{budget} ({config['num_envs']} envs x "
+                     f"{config['num_steps']} steps)", f"{record['wall_s'][env] / 60:.1f} min",
+                     *(_ci(scores[o], d) if o in scores else "" for o in ("adam", "muon")),
+                     f"{raw[env]['random']['mean']:.{d}f}", f"{ref['reference']:g}", published])
+    return _table(["env", "steps per seed", "wall (4 seeds x 2 optimizers)", "Adam", "Muon",
+                   "random", "reference", "published PPO"], rows)
+
+
+def ecosystem_snake() -> str:
+    """Snake-v0 and Jumanji Snake-v1 on the same 12x12 board: greedy apples per episode (Snake-v0
+    records them; Jumanji's return is its apples, 1 each) and episode length, per optimizer."""
+    raw = _suite_tree("ecosystem")
+    rows = []
+    for env in ("Snake-v0-12x12", "jumanji/Snake-v1"):
+        for o, run in raw.get(env, {}).get("runs", {}).items():
+            ev = run["eval"]
+            apples = np.asarray(ev.get("per_seed_mean_apples", ev["per_seed_mean_return"]))
+            rows.append([env, o, _ci(apples, 1), ", ".join(f"{a:.1f}" for a in apples),
+                         f"{np.mean(ev['per_seed_mean_episode_length']):,.0f}"])
+    return _table(["env (12x12)", "optimizer", "apples per greedy episode", "per seed",
+                   "episode length (steps)"], rows)
+
+
+def ecosystem_snake_speed() -> str:
+    """bench_loop.py --across: Snake-v0 and Jumanji Snake-v1 on a 12x12 board, the same
+    trainer settings, env steps/s interleaved in one process."""
+    record = _json("ecosystem/snake_speed.json")
+    ref = record["rows"][0]
+    rows = [[r["env"], f"{max(r['env_steps_per_s']):,.0f}",
+             f"{max(r['env_steps_per_s']) / max(ref['env_steps_per_s']):.2f}x",
+             f"{np.median([a / b for a, b in zip(r['env_steps_per_s'], ref['env_steps_per_s'], strict=True)]):.2f}x",
+             f"{len(r['env_steps_per_s'])} x {r['updates']} updates x {r['batch_size']:,} steps"]
+            for r in record["rows"]]
+    return _measured(record) + _table(
+        ["env (12x12, Adam, the presets' trainer settings)", "env steps/s (fastest round)",
+         f"/ {ref['env']} (fastest)", "median of per-round ratios", "timed"], rows)
+
+
+TABLES.update({"ecosystem": ecosystem, "ecosystem-snake": ecosystem_snake,
+               "ecosystem-snake-speed": ecosystem_snake_speed})
+
+
 def render(text: str) -> str:
     """``text`` with every table block regenerated."""
     def one(m: re.Match[str]) -> str:

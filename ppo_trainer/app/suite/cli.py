@@ -7,12 +7,14 @@ budget, with a report against gymnax-blines' published returns.
     ppo-suite --only Pendulum-v1 --optimizers muon --out docs/results/suite  # one row, keep adam's
     ppo-suite --replot --out docs/results/suite             # report from raw/*.json only
     ppo-suite --group memory --out docs/results/memory      # rnn none vs gru, memory tasks
+    ppo-suite --group ecosystem --out docs/results/ecosystem  # --env SUITE/ID envs
     ppo-suite --tune --only Acrobot-v1                      # learning-rate grid, other seeds
     ppo-suite --add-runs RUN [RUN ...] --out docs/results/suite-cpu-10m  # ppo-train runs, evaluated
 
-Writes ``<out>/raw/<env>.json`` after each env (so a long suite can be resumed env by env),
-then ``<out>/results.md``, ``<out>/summary.json`` and ``<out>/plots/<env>.png``; with ``--tune``,
-``<out>/tuning/<env>.json`` and the preset lines to paste into ``ppo_trainer/presets.toml``.
+Writes ``<out>/raw/<env>.json`` (``raw/<suite>/<id>.json`` for a ``SUITE/ID`` env) after each
+env (so a long suite can be resumed env by env), then ``<out>/results.md``,
+``<out>/summary.json`` and ``<out>/plots/<env>.png``; with ``--tune``, ``<out>/tuning/<env>.json``
+and the preset lines to paste into ``ppo_trainer/presets.toml``.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--only", action="append", default=[], metavar="ENV",
                    help="run only this env (repeatable); the others' raw results are kept")
     p.add_argument("--group", action="append", default=[],
-                   help="run only this group: classic, bsuite, minatar, snake, memory "
-                        "(repeatable)")
+                   help="run only this group: classic, bsuite, minatar, snake, memory, "
+                        "ecosystem (repeatable)")
     p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS))
     p.add_argument("--num-seeds", type=int, default=4, help="seeds per env and optimizer")
     p.add_argument("--seed", type=int, default=0, help="base seed of the reported runs")

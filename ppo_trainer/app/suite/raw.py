@@ -29,7 +29,7 @@ def merge_runs(raw_dir: Path, env: str, runs: dict[str, dict[str, Any]], command
     data["runs"].update({name: {**entry, "command": command} for name, entry in runs.items()})
     if "random" not in data:
         data["random"] = random()
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a suite id's folder: raw/jumanji/Snake-v1
     path.write_text(json.dumps(jsonable(data)) + "\n")
 
 
@@ -39,7 +39,7 @@ def merge_tuning(tuning_dir: Path, env: str, tuned: dict[str, dict[str, Any]]) -
     :func:`merge_runs` does for rows."""
     path = tuning_dir / f"{env}.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
-    tuning_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable({**data, **tuned}), indent=1))
 
 

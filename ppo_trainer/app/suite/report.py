@@ -220,7 +220,9 @@ def write_report(out: Path, suite: dict[str, dict[str, Any]], order: list[str]) 
     ``out/raw/<env>.json`` (the suite's envs first, then any others; the optimizers of ``order``
     first, then any others); returns the page."""
     raw_dir = out / "raw"
-    files = {p.stem: p for p in raw_dir.glob("*.json")} if raw_dir.is_dir() else {}
+    # an env-suite id (SUITE/ID) is a folder and a file: raw/jumanji/Snake-v1.json
+    files = ({p.relative_to(raw_dir).with_suffix("").as_posix(): p
+              for p in raw_dir.rglob("*.json")} if raw_dir.is_dir() else {})
     if not files:
         raise ConfigError(f"no raw results in {raw_dir}; run without --replot first")
     envs = [*suite, *sorted(set(files) - set(suite))]
