@@ -160,7 +160,9 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
     agg = aggregate(raw, refs, optimizers)
     conf = int(100 * CONFIDENCE)
     commands = raw_store.commands(raw)
-    lines = ["# PPO on the gymnax suite: " + " vs ".join(optimizers), "",
+    groups = sorted({refs[e].get("group", "") for e in raw if e in refs} - {""})
+    lines = [f"# PPO on the suite ({', '.join(groups) or 'no group'}): " + " vs ".join(optimizers),
+             "",
              "Commands: " + "; ".join(f"`{c}`" for c in commands), "",
              f"Final greedy return: each seed's mean over its evaluation episodes, then the mean "
              f"over seeds with a {conf}% percentile-bootstrap interval. gymnax-blines: the return "
