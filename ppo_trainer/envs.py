@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 from gymnax.wrappers.purerl import GymnaxWrapper
+from jax.custom_batching import custom_vmap
 
 from ppo_trainer import suites
 from ppo_trainer.errors import ConfigError
@@ -306,8 +307,6 @@ def step_with_batch_rule(step: Callable[..., tuple],
     a reset that only the envs whose episode ended need. Arguments that arrive unbatched are
     broadcast; batched ``params`` (one per env) fall back to ``vmap(step)``. Outer vmaps (over
     seeds) batch ``step_batch`` itself."""
-    from jax.custom_batching import custom_vmap
-
     def one(key: Any, state: Any, action: Any, params: Any) -> tuple:
         return step(key, state, action, params)
 

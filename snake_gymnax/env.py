@@ -70,6 +70,26 @@ from snake_gymnax.symmetries import Symmetry, action_permutation, board_symmetry
 ACTION_MODES = ("absolute", "relative")
 
 
+def _check_options(width: int, height: int, actions: str, observation: str,
+                   curriculum_start: float, low: float, high: float) -> None:
+    """One ``ValueError`` naming the first constructor option out of range."""
+    if width < INITIAL_LENGTH or height < 1 or width * height <= INITIAL_LENGTH:
+        raise ValueError(
+            f"board {width}x{height} too small: need width >= {INITIAL_LENGTH} and at least "
+            f"{INITIAL_LENGTH + 1} cells"
+        )
+    if actions not in ACTION_MODES:
+        raise ValueError(f"actions must be one of {ACTION_MODES}, got {actions!r}")
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+    if not 0.0 <= curriculum_start <= 1.0:
+        raise ValueError(f"curriculum_start must be in [0, 1], got {curriculum_start}")
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(
+            f"need 0 <= curriculum_min_fill <= curriculum_max_fill <= 1, got {low}, {high}"
+        )
+
+
 class Snake(environment.Environment[EnvState, EnvParams]):
     """Snake on a ``height`` x ``width`` board.
 
@@ -95,24 +115,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ):
         super().__init__()
         width, height = int(width), int(height)
-        if width < INITIAL_LENGTH or height < 1 or width * height <= INITIAL_LENGTH:
-            raise ValueError(
-                f"board {width}x{height} too small: need width >= {INITIAL_LENGTH} and at least "
-                f"{INITIAL_LENGTH + 1} cells"
-            )
-        if actions not in ACTION_MODES:
-            raise ValueError(f"actions must be one of {ACTION_MODES}, got {actions!r}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
         curriculum_start = float(curriculum_start)
         low, high = float(curriculum_min_fill), float(curriculum_max_fill)
-        if not 0.0 <= curriculum_start <= 1.0:
-            raise ValueError(f"curriculum_start must be in [0, 1], got {curriculum_start}")
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(
-                "need 0 <= curriculum_min_fill <= curriculum_max_fill <= 1, "
-                f"got {curriculum_min_fill}, {curriculum_max_fill}"
-            )
+        _check_options(width, height, actions, observation, curriculum_start, low, high)
         self.width = width
         self.height = height
         self.actions = actions

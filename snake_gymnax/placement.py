@@ -8,6 +8,7 @@ picks new food with ``nth_free_cell``, and ``Snake.uniforms`` is ``uniforms``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -143,6 +144,31 @@ def nth_free_cell(body: jax.Array, n: jax.Array, height: int, width: int) -> jax
     return jnp.where(row < height, row * width + col, height * width)
 
 
+def _serpentine(variant: jax.Array, height: int, width: int) -> tuple[jax.Array, Callable]:
+    """The boustrophedon path under transform ``variant`` (bit 0: transpose, bit 1: flip path
+    rows, bit 2: flip cells within a path row): ``(index, cell)``, each board cell's position
+    along the path and the inverse, position -> ``(row, col)``."""
+    transpose, flip_a, flip_b = (variant & 1) == 1, (variant & 2) == 2, (variant & 4) == 4
+    span_a = jnp.where(transpose, width, height)  # path rows, and cells per path row
+    span_b = jnp.where(transpose, height, width)
+    rows = jnp.arange(height, dtype=jnp.int32)[:, None]
+    cols = jnp.arange(width, dtype=jnp.int32)[None, :]
+    a = jnp.where(transpose, cols, rows)
+    b = jnp.where(transpose, rows, cols)
+    a = jnp.where(flip_a, span_a - 1 - a, a)
+    b = jnp.where(flip_b, span_b - 1 - b, b)
+    index = a * span_b + jnp.where(a % 2 == 0, b, span_b - 1 - b)
+
+    def cell(p: jax.Array) -> tuple[jax.Array, jax.Array]:
+        pa, pb = p // span_b, p % span_b
+        pb = jnp.where(pa % 2 == 0, pb, span_b - 1 - pb)
+        pa = jnp.where(flip_a, span_a - 1 - pa, pa)
+        pb = jnp.where(flip_b, span_b - 1 - pb, pb)
+        return jnp.where(transpose, pb, pa), jnp.where(transpose, pa, pb)
+
+    return index, cell
+
+
 def long_start_state(
     u: jax.Array,
     min_fill: float,
@@ -169,26 +195,9 @@ def long_start_state(
     room = num_cells - length  # >= 1: offsets 0 .. room - 1 keep a free cell ahead
     offset = jnp.minimum(jnp.floor(u[1] * room).astype(jnp.int32), room - 1)
     variant = jnp.minimum(jnp.floor(u[2] * 8).astype(jnp.int32), 7)
-    transpose, flip_a, flip_b = (variant & 1) == 1, (variant & 2) == 2, (variant & 4) == 4
-    span_a = jnp.where(transpose, width, height)  # path rows, and cells per path row
-    span_b = jnp.where(transpose, height, width)
-
-    rows = jnp.arange(height, dtype=jnp.int32)[:, None]
-    cols = jnp.arange(width, dtype=jnp.int32)[None, :]
-    a = jnp.where(transpose, cols, rows)
-    b = jnp.where(transpose, rows, cols)
-    a = jnp.where(flip_a, span_a - 1 - a, a)
-    b = jnp.where(flip_b, span_b - 1 - b, b)
-    index = a * span_b + jnp.where(a % 2 == 0, b, span_b - 1 - b)  # position along the path
+    index, cell = _serpentine(variant, height, width)
     on_snake = (index >= offset) & (index < offset + length)
     body = jnp.where(on_snake, index - offset + 1, 0).astype(body_dtype)
-
-    def cell(p: jax.Array) -> tuple[jax.Array, jax.Array]:
-        pa, pb = p // span_b, p % span_b
-        pb = jnp.where(pa % 2 == 0, pb, span_b - 1 - pb)
-        pa = jnp.where(flip_a, span_a - 1 - pa, pa)
-        pb = jnp.where(flip_b, span_b - 1 - pb, pb)
-        return jnp.where(transpose, pb, pa), jnp.where(transpose, pa, pb)
 
     head_row, head_col = cell(offset + length - 1)
     neck_row, neck_col = cell(offset + length - 2)

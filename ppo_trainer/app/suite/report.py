@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,8 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
     agg = aggregate(raw, refs, optimizers)
     conf = int(100 * CONFIDENCE)
     commands = raw_store.commands(raw)
-    groups = sorted({refs[e].get("group", "") for e in raw if e in refs} - {""})
-    lines = [f"# PPO on the suite ({', '.join(groups) or 'no group'}): " + " vs ".join(optimizers),
-             "",
+    groups = ", ".join(sorted({refs[e].get("group", "") for e in raw if e in refs} - {""}))
+    lines = [f"# PPO on the suite ({groups or 'no group'}): " + " vs ".join(optimizers), "",
              "Commands: " + "; ".join(f"`{c}`" for c in commands), "",
              f"Final greedy return: each seed's mean over its evaluation episodes, then the mean "
              f"over seeds with a {conf}% percentile-bootstrap interval. gymnax-blines: the return "
@@ -333,11 +333,9 @@ def smoothed_return(run: dict[str, Any]) -> np.ndarray:
     update, carried forward over updates without one), as a trailing mean over 2% of the
     updates, so a single lucky update does not count as reaching a score."""
     curves = stats.forward_fill(as_array(run["curves"]["charts/episodic_return"]))
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN leading updates
-            mean = np.nanmean(curves, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN leading updates
+        mean = np.nanmean(curves, axis=0)
     window = max(1, mean.size // 50)
     kernel = np.ones(window)
     finite = np.isfinite(mean)
