@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_trainer.app.policy import load_playable
-from ppo_trainer.envs import batched_step
 from ppo_trainer.errors import ConfigError
 
 NO_LIMIT_CAP = 1_000_000  # step cap for envs without a time limit
@@ -101,7 +100,7 @@ def play_episodes(env: Any, env_params: Any, num_episodes: int, cap: int, act: A
     ``act(keys, obs, state)`` and one for the env step. With a ``memory`` (a recurrent policy's
     initial carry for the batch) the call is ``act(keys, obs, state, memory) -> (actions,
     memory)``; it is never reset, as only each env's first episode counts."""
-    vstep = batched_step(env)
+    vstep = _envs().batched_step(env)
     vreset = jax.vmap(env.reset, in_axes=(0, None))
 
     def run(key: Any) -> dict[str, Any]:
