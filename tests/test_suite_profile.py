@@ -58,3 +58,13 @@ def test_thresholds_span_zero_to_one_and_every_score(tmp_path) -> None:
     path = tmp_path / "plots" / "profile.png"
     plot_performance_profile(scores, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_optimality_gap_counts_only_the_shortfall_below_the_reference() -> None:
+    from ppo_trainer.app import stats
+
+    assert stats.optimality_gap(np.array([0.5, 1.5, 1.0, 0.0])) == pytest.approx((0.5 + 1.0) / 4)
+    assert stats.optimality_gap(np.array([2.0, 3.0])) == 0.0  # above the reference: no gap
+    point, lo, hi = stats.stratified_bootstrap_ci([np.array([0.2, 0.4]), np.array([1.0, 0.9])],
+                                                  stats.optimality_gap, 0.95, reps=200)
+    assert point == pytest.approx((0.8 + 0.6 + 0.0 + 0.1) / 4) and lo <= point <= hi

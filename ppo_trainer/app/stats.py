@@ -98,6 +98,12 @@ def iqm(scores: np.ndarray) -> float:
     return float(stats.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=None))
 
 
+def optimality_gap(scores: np.ndarray, threshold: float = 1.0) -> float:
+    """How far the runs fall short of ``threshold`` on average, scores above it counting as
+    it (``rliable.metrics.aggregate_optimality_gap``): lower is better."""
+    return float(np.mean(threshold - np.minimum(np.asarray(scores, dtype=float), threshold)))
+
+
 def stratified_bootstrap_ci(
     scores: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float] = iqm,
     confidence: float = 0.95, reps: int = REPS, seed: int = 0,

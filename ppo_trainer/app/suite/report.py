@@ -101,7 +101,8 @@ def normalized(score: np.ndarray, ref: dict[str, Any], random: float) -> np.ndar
 
 def aggregate(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
               optimizers: list[str]) -> dict[str, Any]:
-    """IQM and mean of normalized scores over envs x seeds per optimizer, and P(b > a)."""
+    """IQM, mean and optimality gap of normalized scores over envs x seeds per optimizer, and
+    P(b > a)."""
     envs = [e for e in raw if e in refs and "reference" in refs[e]
             and all(o in raw[e]["runs"] for o in optimizers)]
     scores = {o: [normalized(seed_scores(raw[e]["runs"][o]), refs[e], raw[e]["random"]["mean"])
@@ -111,7 +112,9 @@ def aggregate(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
         iqm = stats.stratified_bootstrap_ci(scores[o], stats.iqm, CONFIDENCE, reps=2000)
         mean = stats.stratified_bootstrap_ci(scores[o], lambda x: float(np.mean(x)), CONFIDENCE,
                                              reps=2000)
-        out["per_optimizer"][o] = {"iqm": iqm, "mean": mean}
+        gap = stats.stratified_bootstrap_ci(scores[o], stats.optimality_gap, CONFIDENCE,
+                                            reps=2000)
+        out["per_optimizer"][o] = {"iqm": iqm, "mean": mean, "optimality_gap": gap}
     if len(optimizers) == 2:
         a, b = optimizers
         out["probability_of_improvement"] = {
@@ -155,6 +158,28 @@ def recurrent_lines(raw: dict[str, dict[str, Any]], keys: list[str]) -> list[str
     return lines
 
 
+def aggregate_lines(agg: dict[str, Any], conf: int) -> list[str]:
+    """The report's aggregate section: IQM, mean and optimality gap per row kind, the
+    probabilities of improvement, the performance profile."""
+    lines = ["## Aggregate (normalized scores)", "",
+              f"Envs with a reference: {len(agg['envs'])}; runs pooled over envs and seeds; "
+              f"{conf}% stratified-bootstrap intervals (Agarwal et al. 2021).", "",
+              "| optimizer | IQM | mean | optimality gap (lower is better) |", "|---|---|---|---|"]
+    for o, v in agg["per_optimizer"].items():
+        lines.append(f"| {o} | {interval(*v['iqm'], 2)} | {interval(*v['mean'], 2)} | "
+                     f"{interval(*v['optimality_gap'], 2)} |")
+    if "probability_of_improvement" in agg:
+        p = agg["probability_of_improvement"]
+        lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
+                  f"{interval(*p['estimate'], 2)}"]
+    lines += ["", f"Performance profile (fraction of runs above each normalized score, "
+              f"{conf}% stratified-bootstrap bands): ![performance profile](plots/{PROFILE_PLOT})"]
+    for arm, p in agg.get("recurrent_over_feed_forward", {}).items():
+        lines += ["", f"Probability of improvement P({arm} > {p['over']}): "
+                  f"{interval(*p['estimate'], 2)}"]
+    return lines
+
+
 def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]],
                   optimizers: list[str]) -> tuple[str, dict[str, Any]]:
     """The markdown page and the summary dict."""
@@ -169,21 +194,7 @@ def format_report(raw: dict[str, dict[str, Any]], refs: dict[str, dict[str, Any]
              "of its published PPO checkpoint; *steps to it*: first env step at which the mean "
              "training return (stochastic policy) reaches it. Normalized score: (return - "
              "random policy) / (reference - random policy).", ""]
-    lines += ["## Aggregate (normalized scores)", "",
-              f"Envs with a reference: {len(agg['envs'])}; runs pooled over envs and seeds; "
-              f"{conf}% stratified-bootstrap intervals (Agarwal et al. 2021).", "",
-              "| optimizer | IQM | mean |", "|---|---|---|"]
-    for o, v in agg["per_optimizer"].items():
-        lines.append(f"| {o} | {interval(*v['iqm'], 2)} | {interval(*v['mean'], 2)} |")
-    if "probability_of_improvement" in agg:
-        p = agg["probability_of_improvement"]
-        lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
-                  f"{interval(*p['estimate'], 2)}"]
-    lines += ["", f"Performance profile (fraction of runs above each normalized score, "
-              f"{conf}% stratified-bootstrap bands): ![performance profile](plots/{PROFILE_PLOT})"]
-    for arm, p in agg.get("recurrent_over_feed_forward", {}).items():
-        lines += ["", f"Probability of improvement P({arm} > {p['over']}): "
-                  f"{interval(*p['estimate'], 2)}"]
+    lines += aggregate_lines(agg, conf)
     lines += recurrent_lines(raw, optimizers)
     header = ["env", "optimizer", f"greedy return [{conf}% CI]", "per seed", "gymnax-blines",
               "steps to it", "env steps/seed", "env steps/s", "wall s", "learning rate",
