@@ -96,6 +96,38 @@ def suite_aggregate() -> str:
                    "optimality gap (lower is better)"], rows)
 
 
+def suite_10seeds() -> str:
+    """The classic and bsuite groups at 10 seeds per optimizer: per env both optimizers with
+    95% bootstrap intervals and whether Muon's lies wholly below Adam's, then the aggregate."""
+    raw, refs = _suite("suite-10seeds"), _suite_refs()
+    rows = []
+    for env in [e for e in refs if e in raw]:
+        scores = {o: _seed_scores(raw[env]["runs"][o]) for o in ("adam", "muon")}
+        d = 2 if max(np.nanmax(np.abs(s)) for s in scores.values()) < 10 else 1
+        below = np.nanmax(scores["muon"]) < np.nanmin(scores["adam"]) if all(
+            np.ptp(s) == 0 for s in scores.values()) else _wholly_below(scores)
+        rows.append([env, _ci(scores["adam"], d), _ci(scores["muon"], d), "yes" if below else ""])
+    agg = _json("suite-10seeds/summary.json")
+    lines = [_table(["env", "Adam (10 seeds)", "Muon (10 seeds)",
+                     "Muon's interval wholly below Adam's"], rows).rstrip("\n"), "",
+             _table([f"optimizer ({len(agg['envs'])} envs x 10 seeds)", "IQM", "mean",
+                     "optimality gap (lower is better)"],
+                    [[o, *("{:.2f} [{:.2f}, {:.2f}]".format(*v[k]) for k in (
+                        "iqm", "mean", "optimality_gap"))]
+                     for o, v in agg["per_optimizer"].items()]).rstrip("\n")]
+    p = agg["probability_of_improvement"]
+    lines += ["", "Probability of improvement P({} > {}): {:.2f} [{:.2f}, {:.2f}]".format(
+        p["of"], p["over"], *p["estimate"])]
+    return "\n".join(lines) + "\n"
+
+
+def _wholly_below(scores: dict[str, np.ndarray]) -> bool:
+    from ppo_trainer.app import stats
+
+    muon, adam = (stats.bootstrap_ci(scores[o], 0.95) for o in ("muon", "adam"))
+    return bool(muon[2] < adam[1])
+
+
 def suite_redraw() -> str:
     """The MinAtar and Snake rows against a second run of the same commands (another draw)."""
     first, second = _suite("suite"), _suite("suite-cpu-rerun")
@@ -374,6 +406,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-devices": speed_devices, "speed-env": speed_env,
     "speed-env-options": speed_env_options,
     "suite-time-to-90": suite_time_to_90, "speed-adapters": speed_adapters,
+    "suite-10seeds": suite_10seeds,
 }
 
 
