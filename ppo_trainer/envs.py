@@ -104,10 +104,7 @@ def make_eval_env(config: Any, env: Any) -> Any | None:
     An env names the constructor kwargs that shape training only (Snake's ``curriculum_start``)
     in an ``evaluation_kwargs`` mapping; evaluation rebuilds the env with them, so a win rate is
     measured on the game itself. The observation and action spaces stay the training env's."""
-    inner = env
-    while hasattr(inner, "_env"):  # gymnax wrappers keep the wrapped env in ``_env``
-        inner = inner._env
-    extra = dict(getattr(inner, "evaluation_kwargs", None) or {})
+    extra = dict(getattr(env, "evaluation_kwargs", None) or {})  # read through wrappers
     if not extra:
         return None
     kwargs = {**(getattr(config, "env_kwargs", {}) or {}), **extra}
