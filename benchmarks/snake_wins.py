@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -39,13 +40,15 @@ CURVE_POINTS = 250  # training-curve points kept per seed
 CURVE_METRICS = ("charts/apples", "charts/win", "charts/episodic_return", "charts/episodic_length")
 
 
-def run_one(out: Path, preset: str, optimizer: str, num_seeds: int,
+def run_one(out: Path, preset: str, name: str, flags: list[str], num_seeds: int,
             extra: list[str]) -> list[dict[str, Any]]:
-    run = out / optimizer
+    """Train (unless ``out/name`` has a checkpoint) and evaluate one run: ``ppo-train --preset
+    PRESET --num-seeds N --run-name NAME FLAGS EXTRA``, then 1024 greedy episodes per seed."""
+    run = out / name
     if not (run / "checkpoint.msgpack").exists():
         cmd = [sys.executable, "-m", "ppo_trainer.app.train_cli", "--preset", preset,
-               "--optimizer", optimizer, "--num-seeds", str(num_seeds), "--run-dir", str(out),
-               "--run-name", optimizer, *extra]
+               "--num-seeds", str(num_seeds), "--run-dir", str(out), "--run-name", name,
+               *flags, *extra]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         (run / "wall_clock_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
@@ -69,7 +72,8 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
     for seed in range(config["num_seeds"]):
         wins = np.asarray(episodes["win"][seed], dtype=float)
         steps = np.asarray(episodes["episode_length"][seed], dtype=float)
-        row = {"run": f"{run.name} seed {seed}", "optimizer": config["optimizer"], "seed": seed,
+        row = {"run": f"{run.name} seed {seed}", "optimizer": config["optimizer"],
+               "seed": config["seed"] if config["num_seeds"] == 1 else seed,
                "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
                "wall_s": float(wall.read_text()) if wall.exists() else rows[-1]["time"],
                "num_seeds": config["num_seeds"], "win_rate": float(wins.mean()),
@@ -231,10 +235,27 @@ def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str)
     return "\n".join(lines)
 
 
+def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(run name, ppo-train flags) per run: each ``--variant NAME=FLAGS``, else one run per
+    optimizer named after it."""
+    if not args.variant:
+        return [(o, ["--optimizer", o]) for o in args.optimizers]
+    out = []
+    for text in args.variant:
+        name, sep, flags = text.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--variant wants NAME=FLAGS, got {text!r}")
+        out.append((name, shlex.split(flags)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-seeds", type=int, default=3)
     parser.add_argument("--optimizers", nargs="+", default=["muon"])
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                        help="a run named NAME with these ppo-train flags (quoted; repeatable), "
+                             "instead of one run per --optimizers entry")
     parser.add_argument("--preset", default="snake-master")
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
@@ -260,8 +281,8 @@ def main() -> None:
     else:
         results = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
                    if args.replot else
-                   [r for o in args.optimizers
-                    for r in run_one(out, args.preset, o, args.num_seeds, extra)])
+                   [r for name, flags in variants(args)
+                    for r in run_one(out, args.preset, name, flags, args.num_seeds, extra)])
         curves = periodic(out)
         training = {p.parent.name: compact_curves(p.parent) for p in sorted(out.glob("*/metrics.jsonl"))}
         hardware, preset = args.hardware, args.preset
