@@ -59,6 +59,14 @@ def run_one(out: Path, preset: str, name: str, flags: list[str], num_seeds: int,
     return summarize_run(run)
 
 
+def run_label(name: str, config: dict[str, Any], index: int) -> str:
+    """``NAME seed I`` for seed index I of ``--seed 0`` (the vmapped seeds split from key 0),
+    ``NAME --seed S`` for a single-seed run, ``NAME --seed S #I`` otherwise."""
+    if config["num_seeds"] == 1 and config["seed"] != 0:
+        return f"{name} --seed {config['seed']}"
+    return f"{name} seed {index}" if config["seed"] == 0 else f"{name} --seed {config['seed']} #{index}"
+
+
 def summarize_run(run: Path) -> list[dict[str, Any]]:
     """One row per seed of a run directory."""
     ev = json.loads((run / "eval1024.json").read_text())
@@ -72,7 +80,7 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
     for seed in range(config["num_seeds"]):
         wins = np.asarray(episodes["win"][seed], dtype=float)
         steps = np.asarray(episodes["episode_length"][seed], dtype=float)
-        row = {"run": f"{run.name} seed {seed}", "optimizer": config["optimizer"],
+        row = {"run": run_label(run.name, config, seed), "optimizer": config["optimizer"],
                "seed": config["seed"] if config["num_seeds"] == 1 else seed,
                "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
                "wall_s": float(wall.read_text()) if wall.exists() else rows[-1]["time"],
