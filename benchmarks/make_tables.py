@@ -170,6 +170,32 @@ def snake_master() -> str:
                    "mean steps per win", "periodic evaluation first at >= 90%"], rows)
 
 
+def snake_levers() -> str:
+    """The lever study: snake-master +- reachability +- curriculum start, one tuning seed each,
+    the same env steps, 1024 greedy games from the final policy."""
+    rows = []
+    for r in _snake_rows("snake-levers/results.json"):
+        first = (f"{r['first_90_step'] / 1e6:.1f}M steps" if r.get("first_90_step") else "n/a")
+        rows.append([r["run"].split(" ")[0], f"{r['env_steps'] / 1e6:.1f}M",
+                     f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.1f}", first,
+                     f"{r['wall_s'] / 60:.0f} min"])
+    return _table(["levers on snake-master (seed 100)", "env steps", "greedy win rate",
+                   "mean apples (97 = full)", "periodic evaluation first at >= 90%",
+                   "wall clock"], rows)
+
+
+def snake_perfect() -> str:
+    """snake-perfect on its held-out seeds: 1024 greedy games per seed."""
+    rows = []
+    for r in _snake_rows("snake-perfect/results.json"):
+        first = (f"{r['first_90_step'] / 1e6:.1f}M steps" if r.get("first_90_step") else "n/a")
+        rows.append([r["run"].split(" ", 1)[1], f"{r['env_steps'] / 1e6:.1f}M",
+                     f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.2f}",
+                     f"{r['mean_steps_per_win']:,.0f}", first])
+    return _table(["seed", "env steps", "greedy win rate (board filled)", "mean apples (97 = full)",
+                   "mean steps per win", "periodic evaluation first at >= 90%"], rows)
+
+
 def snake_wide() -> str:
     """snake-wide's gamma study on one H200, 3 seeds x 30M steps per gamma."""
     by_run: dict[str, list[dict[str, Any]]] = {}
@@ -401,6 +427,7 @@ def speed_adapters() -> str:
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
+    "snake-levers": snake_levers, "snake-perfect": snake_perfect,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,

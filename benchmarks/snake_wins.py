@@ -150,14 +150,15 @@ def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
     axes[1].set_xlabel("env steps per seed")
     axes[1].set_ylabel("training games won (%)")
     axes[1].grid(alpha=0.3)
-    _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png")
+    _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png",
+            dpi=80)  # noisy per-update curves compress badly: a smaller image stays small
     points = max(len(c["global_step"]) for c in curves.values())
     return "\n".join(["", "Training games per seed (the policy's sampled actions), at "
                        f"{points} evenly spaced updates of each run's training log:", "",
                        "![training apples and wins](training.png)", ""])
 
 
-def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path, dpi: int = 100) -> None:
     """Labels, legend and grid, then save and close the figure."""
     import matplotlib.pyplot as plt
 
@@ -166,7 +167,7 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 
