@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A GPU Snake study, as one time-boxed script (prepared, not yet run): the 20x20 board with the
-# levers that took the 10x10 board from ~92% to snake-perfect's wins on a 2-core CPU
-# (docs/results.md, "A perfect 10x10"), and the 10x10 recipe's GPU wall clock. Four runs side by
+# levers that took the 10x10 board from snake-master's 90.6-93.6% to snake-perfect's 94.7-96.5%
+# greedy wins on a 2-core CPU (docs/results.md, "A perfect 10x10, attempted"), and the 10x10
+# recipe's GPU wall clock. Four runs side by
 # side, CAP bounds each run's training time:
 #   perfect         snake-perfect, Muon, its held-out seeds (--seed 1 --num-seeds 3), 30M steps:
 #                   the CPU result's wall clock on a GPU
