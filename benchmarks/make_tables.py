@@ -49,6 +49,28 @@ def _ci(values: np.ndarray, d: int) -> str:
     return f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
+def _digits(*scores: np.ndarray) -> int:
+    """Decimals for a row of returns: 2 below 10 in size (bsuite, MountainCarContinuous), else 1."""
+    return 2 if max(np.nanmax(np.abs(s)) for s in scores) < 10 else 1
+
+
+def _triple(v: list[float]) -> str:
+    """``estimate [lo, hi]`` of a summary.json interval, two decimals."""
+    return "{:.2f} [{:.2f}, {:.2f}]".format(*v)
+
+
+def _aggregate_table(agg: dict[str, Any], label: str) -> str:
+    """IQM, mean and optimality gap per optimizer, from a suite's summary.json."""
+    return _table([label, "IQM", "mean", "optimality gap (lower is better)"],
+                  [[o, *(_triple(v[k]) for k in ("iqm", "mean", "optimality_gap"))]
+                   for o, v in agg["per_optimizer"].items()])
+
+
+def _first_90(row: dict[str, Any]) -> str:
+    """A snake_wins.py row's first periodic evaluation at >= 90% wins."""
+    return f"{row['first_90_step'] / 1e6:.1f}M steps" if row.get("first_90_step") else "n/a"
+
+
 def _suite(study: str) -> dict[str, Any]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS / study / "raw").glob("*.json"))}
 
@@ -75,8 +97,7 @@ def suite() -> str:
         for o in ("adam", "muon"):
             run = raw[env]["runs"][o]
             scores = _seed_scores(run)
-            d = 2 if np.nanmax(np.abs(scores)) < 10 else 1
-            cell = _ci(scores, d)
+            cell = _ci(scores, _digits(scores))
             if env == "Snake-v0":
                 cell += f" (apples {np.mean(run['eval']['per_seed_mean_apples']):.1f})"
             cells.append(cell)
@@ -89,11 +110,7 @@ def suite() -> str:
 def suite_aggregate() -> str:
     """IQM, mean and optimality gap of the normalized scores, from the suite's summary.json."""
     agg = _json("suite/summary.json")
-    rows = [[o, *("{:.2f} [{:.2f}, {:.2f}]".format(*v[k]) for k in ("iqm", "mean",
-                                                                      "optimality_gap"))]
-            for o, v in agg["per_optimizer"].items()]
-    return _table([f"optimizer ({len(agg['envs'])} envs)", "IQM", "mean",
-                   "optimality gap (lower is better)"], rows)
+    return _aggregate_table(agg, f"optimizer ({len(agg['envs'])} envs)")
 
 
 def suite_10seeds() -> str:
@@ -103,27 +120,26 @@ def suite_10seeds() -> str:
     rows = []
     for env in [e for e in refs if e in raw]:
         scores = {o: _seed_scores(raw[env]["runs"][o]) for o in ("adam", "muon")}
-        d = 2 if max(np.nanmax(np.abs(s)) for s in scores.values()) < 10 else 1
-        below = np.nanmax(scores["muon"]) < np.nanmin(scores["adam"]) if all(
-            np.ptp(s) == 0 for s in scores.values()) else _wholly_below(scores)
+        d = _digits(*scores.values())
+        below = _wholly_below(scores)
         rows.append([env, _ci(scores["adam"], d), _ci(scores["muon"], d), "yes" if below else ""])
     agg = _json("suite-10seeds/summary.json")
     lines = [_table(["env", "Adam (10 seeds)", "Muon (10 seeds)",
                      "Muon's interval wholly below Adam's"], rows).rstrip("\n"), "",
-             _table([f"optimizer ({len(agg['envs'])} envs x 10 seeds)", "IQM", "mean",
-                     "optimality gap (lower is better)"],
-                    [[o, *("{:.2f} [{:.2f}, {:.2f}]".format(*v[k]) for k in (
-                        "iqm", "mean", "optimality_gap"))]
-                     for o, v in agg["per_optimizer"].items()]).rstrip("\n")]
+             _aggregate_table(agg, f"optimizer ({len(agg['envs'])} envs x 10 seeds)").rstrip("\n")]
     p = agg["probability_of_improvement"]
-    lines += ["", "Probability of improvement P({} > {}): {:.2f} [{:.2f}, {:.2f}]".format(
-        p["of"], p["over"], *p["estimate"])]
+    lines += ["", f"Probability of improvement P({p['of']} > {p['over']}): "
+              f"{_triple(p['estimate'])}"]
     return "\n".join(lines) + "\n"
 
 
 def _wholly_below(scores: dict[str, np.ndarray]) -> bool:
+    """Muon's 95% bootstrap interval lies wholly below Adam's; where both are single points
+    (every seed scored alike), every Muon seed below every Adam seed."""
     from ppo_trainer.app import stats
 
+    if all(np.ptp(s) == 0 for s in scores.values()):
+        return bool(np.nanmax(scores["muon"]) < np.nanmin(scores["adam"]))
     muon, adam = (stats.bootstrap_ci(scores[o], 0.95) for o in ("muon", "adam"))
     return bool(muon[2] < adam[1])
 
@@ -162,10 +178,9 @@ def snake_master() -> str:
     for r in _snake_rows("snake-wins/results.json"):
         if r["optimizer"] != "muon":
             continue
-        first = (f"{r['first_90_step'] / 1e6:.1f}M steps" if r.get("first_90_step") else "n/a")
         rows.append([str(r["seed"]), f"{r['env_steps'] / 1e6:.1f}M",
                      f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.1f}",
-                     f"{r['mean_steps_per_win']:,.0f}", first])
+                     f"{r['mean_steps_per_win']:,.0f}", _first_90(r)])
     return _table(["seed", "env steps", "greedy win rate (board filled)", "mean apples (97 = full)",
                    "mean steps per win", "periodic evaluation first at >= 90%"], rows)
 
@@ -175,9 +190,8 @@ def snake_levers() -> str:
     the same env steps, 1024 greedy games from the final policy."""
     rows = []
     for r in _snake_rows("snake-levers/results.json"):
-        first = (f"{r['first_90_step'] / 1e6:.1f}M steps" if r.get("first_90_step") else "n/a")
         rows.append([r["run"].split(" ")[0], f"{r['env_steps'] / 1e6:.1f}M",
-                     f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.1f}", first,
+                     f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.1f}", _first_90(r),
                      f"{r['wall_s'] / 60:.0f} min"])
     return _table(["levers on snake-master (seed 100)", "env steps", "greedy win rate",
                    "mean apples (97 = full)", "periodic evaluation first at >= 90%",
@@ -188,10 +202,9 @@ def snake_perfect() -> str:
     """snake-perfect on its held-out seeds: 1024 greedy games per seed."""
     rows = []
     for r in _snake_rows("snake-perfect/results.json"):
-        first = (f"{r['first_90_step'] / 1e6:.1f}M steps" if r.get("first_90_step") else "n/a")
         rows.append([r["run"].split(" ", 1)[1], f"{r['env_steps'] / 1e6:.1f}M",
                      f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.2f}",
-                     f"{r['mean_steps_per_win']:,.0f}", first])
+                     f"{r['mean_steps_per_win']:,.0f}", _first_90(r)])
     return _table(["seed", "env steps", "greedy win rate (board filled)", "mean apples (97 = full)",
                    "mean steps per win", "periodic evaluation first at >= 90%"], rows)
 
@@ -450,7 +463,7 @@ def memory() -> str:
             if o not in runs or f"{o}+gru" not in runs:
                 continue
             scores = [_seed_scores(runs[k]) for k in (o, f"{o}+gru")]
-            d = 2 if max(np.nanmax(np.abs(s)) for s in scores) < 10 else 1
+            d = _digits(*scores)
             cis = [stats.bootstrap_ci(s, 0.95) for s in scores]
             rows.append([env, o, _ci(scores[0], d), _ci(scores[1], d),
                          ", ".join(f"{x:.{d}f}" for x in scores[1]),
@@ -462,10 +475,8 @@ def memory() -> str:
 def memory_aggregate() -> str:
     """IQM and mean of the memory group's normalized scores per row kind, from summary.json."""
     agg = _json("memory/summary.json")
-    rows = [[o, "{:.2f} [{:.2f}, {:.2f}]".format(*v["iqm"]),
-             "{:.2f} [{:.2f}, {:.2f}]".format(*v["mean"]),
-             "{:.2f} [{:.2f}, {:.2f}]".format(
-                 *agg["recurrent_over_feed_forward"][o]["estimate"]) if "+" in o else ""]
+    rows = [[o, _triple(v["iqm"]), _triple(v["mean"]),
+             _triple(agg["recurrent_over_feed_forward"][o]["estimate"]) if "+" in o else ""]
             for o, v in agg["per_optimizer"].items()]
     return _table([f"optimizer (+gru: recurrent; {len(agg['envs'])} tasks)", "IQM", "mean",
                    "P(better than feed-forward)"], rows)
@@ -520,7 +531,7 @@ def ecosystem() -> str:
         runs = raw[env]["runs"]
         config = runs["adam"]["config"]
         scores = {o: _seed_scores(runs[o]) for o in ("adam", "muon") if o in runs}
-        d = 2 if max(np.nanmax(np.abs(s)) for s in scores.values()) < 10 else 1
+        d = _digits(*scores.values())
         ref = refs[env]
         published = (f"{ref['published']:g}: {ref['published_source']}" if "published" in ref
                      else ref["published_source"])
