@@ -112,6 +112,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         curriculum_start: float = 0.0,
         curriculum_min_fill: float = 0.5,
         curriculum_max_fill: float = 0.85,
+        mask_fatal_moves: bool = False,
     ):
         super().__init__()
         width, height = int(width), int(height)
@@ -123,6 +124,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.actions = actions
         self.observation = observation
         self.reachability = bool(reachability)
+        self.mask_fatal_moves = bool(mask_fatal_moves)
         self.curriculum_start = curriculum_start
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
@@ -372,11 +374,24 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         """Bool ``(num_actions,)``: False only for the absolute move back into the neck.
 
         That move does nothing (the snake goes straight), so masking it removes a duplicate of
-        "straight" from the policy; relative actions have no such move, all are True.
+        "straight" from the policy; relative actions have no such move, all are True.  With
+        ``mask_fatal_moves`` also False for the moves that die at once, unless all of them do
+        (a trapped snake keeps its valid moves, so a mask never empties).
         """
         if self.actions == "relative":
-            return jnp.ones((3,), jnp.bool_)
-        return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
+            moves = jnp.ones((3,), jnp.bool_)
+        else:
+            moves = jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
+        if not self.mask_fatal_moves:
+            return moves
+        safe = moves & ~self._fatal(state)
+        return jnp.where(safe.any(), safe, moves)
+
+    def _fatal(self, state: EnvState) -> jax.Array:
+        """Bool ``(num_actions,)``: which actions' moves hit a wall or the body."""
+        candidates = jnp.arange(self.num_actions, dtype=jnp.int32)
+        direction = self.next_direction(jnp.asarray(state.direction), candidates)
+        return rules.head_move(state, direction)[-1]
 
     def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
         """Bool ``(num_actions,)``: ``valid_actions`` that do not die at once (wall or body).
@@ -384,10 +399,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         Same collision rule as the step (the leaving tail is free unless the move eats).  May be
         all False when the snake is trapped: fall back to ``valid_actions`` then.
         """
-        candidates = jnp.arange(self.num_actions, dtype=jnp.int32)
-        direction = self.next_direction(jnp.asarray(state.direction), candidates)
-        *_, dies = rules.head_move(state, direction)
-        return self.valid_actions(state) & ~dies
+        return self.valid_actions(state) & ~self._fatal(state)
 
     def symmetries(self, params: EnvParams | None = None) -> tuple[Symmetry, ...]:
         """Symmetries for data augmentation: ``(obs_transform, action_permutation)`` pairs.

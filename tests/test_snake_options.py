@@ -481,3 +481,42 @@ def test_egocentric_absolute_has_only_the_identity():
     assert np.asarray(perm).tolist() == [0, 1, 2, 3]
     obs = jnp.arange(np.prod(env.obs_shape), dtype=jnp.float32).reshape(env.obs_shape)
     np.testing.assert_array_equal(transform(obs), obs)
+
+
+@pytest.mark.parametrize("actions", ["absolute", "relative"])
+def test_mask_fatal_moves_makes_valid_actions_the_safe_ones_unless_trapped(actions):
+    env = Snake(6, 5, actions=actions)
+    shielded = Snake(6, 5, actions=actions, mask_fatal_moves=True)
+    states = random_states(6, 5)
+    safe = np.asarray(jax.vmap(env.safe_actions)(states))
+    valid = np.asarray(jax.vmap(env.valid_actions)(states))
+    got = np.asarray(jax.vmap(shielded.valid_actions)(states))
+    trapped = ~safe.any(axis=1)
+    np.testing.assert_array_equal(got[~trapped], safe[~trapped])
+    np.testing.assert_array_equal(got[trapped], valid[trapped])  # never an empty mask
+    assert (valid & ~safe).any()  # not vacuous: some valid moves die and are masked
+    # safe_actions itself is the same with or without the option.
+    np.testing.assert_array_equal(np.asarray(jax.vmap(shielded.safe_actions)(states)), safe)
+
+
+def test_mask_fatal_moves_leaves_the_dynamics_and_the_observation_alone():
+    env = Snake(6, 6, observation="egocentric")
+    shielded = Snake(6, 6, observation="egocentric", mask_fatal_moves=True)
+    params = env.default_params
+    key = jax.random.key(3)
+    obs_a, state_a = env.reset(key, params)
+    obs_b, state_b = shielded.reset(key, params)
+    for t in range(40):
+        key, k_step = jax.random.split(key)
+        action = t % 4
+        obs_a, state_a, r_a, d_a, *_ = env.step(k_step, state_a, action, params)
+        obs_b, state_b, r_b, d_b, *_ = shielded.step(k_step, state_b, action, params)
+        np.testing.assert_array_equal(np.asarray(obs_a), np.asarray(obs_b))
+        assert float(r_a) == float(r_b) and bool(d_a) == bool(d_b)
+    # Trapped (the hand-built state of test_safe_actions_hand_built): the mask keeps the moves.
+    trapped = [(0, 2), (1, 2), (1, 1), (0, 1), (0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (2, 3)]
+    trapped += [(1, 3), (0, 3), (0, 4), (1, 4)]
+    state = build_state(shielded, trapped, food=(5, 5), direction=UP)
+    assert np.asarray(shielded.valid_actions(state)).tolist() == [True, True, False, True]
+    state = build_state(shielded, [(0, 0), (1, 0), (2, 0)], food=(5, 5), direction=UP)
+    assert np.asarray(shielded.valid_actions(state)).tolist() == [False, True, False, False]

@@ -1,0 +1,134 @@
+"""What kills a Snake policy: each lost greedy game by its cause, with and without a one-step
+safety shield at evaluation.
+
+    python benchmarks/snake_crashes.py snake-perfect=docs/results/snake-perfect/policy.msgpack \\
+        --episodes 1024 --out docs/results/snake-crashes/results.json
+
+Each policy (``[LABEL=]PATH``: a policy file or a run directory; every seed it holds) plays the games
+``ppo-eval POLICY --episodes N`` plays (same keys), greedily, and each game that is not won is
+put in one class by its last step:
+
+- ``blunder``: a move that did not die at once existed, and the policy chose one that did
+  (a wall or its body);
+- ``cornered``: every move died at once (the snake had closed itself in earlier);
+- ``starved``: the starvation limit ended it (the policy circled);
+- ``unfinished``: still running at the step cap.
+
+Then the same games again with the shield: the moves that die at once get probability 0
+(``Snake(mask_fatal_moves=True)`` with ``--action-mask``, applied here at evaluation only), so a
+policy trained without it shows what the shield alone would save. The record keeps the counts
+and the apples eaten in each lost game.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ppo_trainer.app.evaluate import eval_key, play_episodes, step_cap
+from ppo_trainer.app.policy import load_playable
+
+CLASSES = ("blunder", "cornered", "starved", "unfinished")
+JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal")
+
+
+def unwrapped(env: Any) -> Any:
+    """The Snake inside gymnax's wrappers (they keep the inner env as ``_env``)."""
+    while hasattr(env, "_env"):
+        env = env._env
+    return env
+
+
+class Judged:
+    """The evaluation env, with ``info`` saying whether a safe move existed before each step and
+    whether the chosen one died at once (so ``play_episodes`` keeps them at each game's end)."""
+
+    def __init__(self, env: Any) -> None:
+        self.env, self.snake = env, unwrapped(env)
+        self.reset = env.reset
+
+    def step(self, key: Any, state: Any, action: Any, params: Any) -> tuple:
+        safe = self.snake.safe_actions(state.env_state)
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "had_safe_move": safe.any(), "chose_fatal": ~safe[action]}
+        return obs, state, reward, terminated, truncated, info
+
+
+def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
+    """Per seed the policy holds: counts of wins and of each loss class, without and with the
+    shield, and the apples of each lost game. The seeds play vmapped, with the keys of
+    ``ppo-eval``'s ``Evaluator``, so the unshielded games are exactly ``ppo-eval``'s."""
+    policy = load_playable(path)
+    trainer, env_params, config = policy.setup.trainer, policy.setup.env_params, policy.config
+    env = Judged(trainer.eval_env)
+    keys = jax.random.split(eval_key(config.seed, policy.update), config.num_seeds)
+    keys = keys[jnp.asarray(policy.seeds, jnp.int32)]
+    modes = {}
+    for shield in (False, True):
+        def games(params: Any, norm: Any, key: Any, shield: bool = shield) -> dict[str, Any]:
+            def act(_keys: Any, obs: Any, state: Any) -> Any:
+                mask = None
+                if shield:
+                    safe = jax.vmap(env.snake.safe_actions)(state.env_state)
+                    mask = jnp.where(safe.any(axis=1, keepdims=True), safe, True)
+                _, pi, _ = trainer.act(params, {}, trainer.network_input(norm, obs), mask)
+                return pi.mode()
+
+            return play_episodes(env, env_params, episodes, step_cap(env_params), act,
+                                 info_keys=JUDGED)(key)
+
+        out = jax.device_get(jax.jit(jax.vmap(games))(policy.params, policy.norm, keys))
+        modes["shielded" if shield else "greedy"] = out
+    return [{"policy": str(path), "label": f"{label or path} #{seed_index}",
+             "seed_index": seed_index, "run_seed": config.seed,
+             "episodes": episodes,
+             **{mode: classify({k: v[i] for k, v in out.items()}) for mode, out in modes.items()}}
+            for i, seed_index in enumerate(policy.seeds)]
+
+
+def classify(games: dict[str, Any]) -> dict[str, Any]:
+    """Win and loss-class counts of one set of games, and the apples of the lost ones."""
+    won = np.asarray(games["win"]) > 0
+    finished = np.asarray(games["finished"], bool)
+    starved = finished & ~won & (np.asarray(games["starved"]) > 0)
+    crashed = finished & ~won & ~starved
+    had_safe = np.asarray(games["had_safe_move"]) > 0
+    classes = {"blunder": crashed & had_safe & (np.asarray(games["chose_fatal"]) > 0),
+               "cornered": crashed & ~had_safe, "starved": starved, "unfinished": ~finished}
+    lost = ~won
+    return {"wins": int(won.sum()), **{k: int(v.sum()) for k, v in classes.items()},
+            "lost_apples": np.asarray(games["apples"])[lost].astype(int).tolist()}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("policies", nargs="+", metavar="[LABEL=]PATH",
+                        help="policy files or run directories, each optionally named")
+    parser.add_argument("--episodes", type=int, default=1024)
+    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    args = parser.parse_args(argv)
+    start = time.time()
+    named = [arg.split("=", 1) if "=" in arg else ("", arg) for arg in args.policies]
+    rows = [row for label, path in named for row in judge(Path(path), args.episodes, label)]
+    for row in rows:
+        for mode in ("greedy", "shielded"):
+            r = row[mode]
+            print(f"{row['label']} {mode}: {r['wins']}/{row['episodes']} "
+                  "won; lost: " + ", ".join(f"{k} {r[k]}" for k in CLASSES))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"rows": rows, "classes": list(CLASSES), "seconds": round(time.time() - start, 1),
+              "machine": platform.machine(), "jax": jax.__version__}
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

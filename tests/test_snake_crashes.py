@@ -1,0 +1,35 @@
+"""benchmarks/snake_crashes.py: every lost game gets one cause, on the games ppo-eval plays."""
+
+import json
+
+from conftest import load_benchmark
+
+from ppo_trainer.app import train_cli
+from ppo_trainer.app.evaluate import evaluate_run
+
+
+def test_lost_games_are_classified_and_the_shield_removes_the_blunders(tmp_path, capsys):
+    """A barely trained policy (greedy: mostly straight into a wall while a turn was safe):
+    the counts add up to the games played, its greedy wins are ppo-eval's, and with the shield
+    no game ends in a blunder."""
+    run = tmp_path / "tiny"
+    code = train_cli.main([
+        "--env", "Snake-v0", "--optimizer", "adam", "--num-seeds", "2", "--seed", "3",
+        "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "256",
+        "--env-kwargs", "actions=relative,observation=egocentric", "--eval-episodes", "2",
+        "--run-dir", str(tmp_path), "--run-name", "tiny"])
+    assert code == 0
+    out = tmp_path / "crashes.json"
+    load_benchmark("snake_crashes").main([str(run), "--episodes", "24", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["seed_index"] for r in rows] == [0, 1]
+    wins = evaluate_run(run, episodes=24, gif="none")["per_seed_mean_win"]
+    for row, win in zip(rows, wins, strict=True):
+        for mode in ("greedy", "shielded"):
+            r = row[mode]
+            lost = sum(r[k] for k in ("blunder", "cornered", "starved", "unfinished"))
+            assert r["wins"] + lost == 24 and len(r["lost_apples"]) == lost
+        assert row["greedy"]["wins"] == round(win * 24)
+        assert row["shielded"]["blunder"] == 0
+    assert sum(r["greedy"]["blunder"] for r in rows) > 0  # not vacuous
+    assert "tiny #1 shielded" in capsys.readouterr().out
