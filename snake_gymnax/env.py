@@ -55,6 +55,7 @@ from snake_gymnax.observations import (
     EGOCENTRIC_CHANNELS,
     OBSERVATIONS,
     REACH_CHANNEL,
+    TAIL_CHANNEL,
 )
 from snake_gymnax.state import (
     INITIAL_LENGTH,
@@ -99,7 +100,11 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ``reachability``: a fourth channel marking the cells the head can still reach.
     ``curriculum_start``: the fraction of episodes that start with a long snake, its length
     ``round(fill * area)`` with ``fill`` uniform in ``[curriculum_min_fill,
-    curriculum_max_fill]``.  Both are off by default and then cost nothing.
+    curriculum_max_fill]``.  ``tail_channel``: a last channel marking the tail's cell (the one
+    body cell a move may enter).  ``mask_fatal_moves``: ``valid_actions`` also rules out the
+    moves that die at once (wall or body) unless every move does, so that a trainer's action
+    mask (``--action-mask``) is a one-step safety shield; the dynamics never change.  All are
+    off by default and then cost nothing.
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         curriculum_min_fill: float = 0.5,
         curriculum_max_fill: float = 0.85,
         mask_fatal_moves: bool = False,
+        tail_channel: bool = False,
     ):
         super().__init__()
         width, height = int(width), int(height)
@@ -125,6 +131,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.observation = observation
         self.reachability = bool(reachability)
         self.mask_fatal_moves = bool(mask_fatal_moves)
+        self.tail_channel = bool(tail_channel)
         self.curriculum_start = curriculum_start
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
@@ -135,7 +142,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.auto_max_steps_without_food = 2 * self.num_cells
 
         channels = CHANNELS if observation == "planes" else EGOCENTRIC_CHANNELS
-        self.channels = channels + (REACH_CHANNEL,) * self.reachability
+        self.channels = (channels + (REACH_CHANNEL,) * self.reachability
+                         + (TAIL_CHANNEL,) * self.tail_channel)
         if observation == "planes":
             self.obs_shape = (height, width, len(self.channels))
         else:
@@ -155,9 +163,11 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             self._ego_start_obs, self._ego_start_cells = observations.egocentric_start(
                 self._start_body, self._start_row, self._start_col, self.ego_size
             )
-            if self.reachability:
-                cells = self._ego_start_cells
-                plane = np.where(cells >= 0, self._start_reach.reshape(-1)[cells], False)
+            boards = [self._start_reach] * self.reachability
+            boards += [np.asarray(self._start_body) == 1] * self.tail_channel
+            cells = self._ego_start_cells
+            for board in boards:  # the option planes of the start, through the window's cells
+                plane = np.where(cells >= 0, board.reshape(-1)[cells], False)
                 self._ego_start_obs = np.concatenate(
                     [self._ego_start_obs, plane[..., None].astype(np.float32)], axis=-1
                 )
@@ -301,8 +311,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 self._ego_start_obs, self._ego_start_cells, food
             )
         elif self.reachability:  # the start's reachable cells are a constant
-            obs = observations.with_reach(
-                self._planes_obs(state), jnp.asarray(self._start_reach)
+            obs = observations.with_planes(
+                self._planes_obs(state), self._extra_planes(state, jnp.asarray(self._start_reach))
             )
         else:
             obs = self.get_obs(state, params)
@@ -335,17 +345,28 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def get_obs(
         self, state: EnvState, params: EnvParams | None = None, key: Any = None
     ) -> jax.Array:
-        """Keyless observation (planes or egocentric, plus the reachability channel with that
-        option), also used by rendering and tests."""
-        cells = None
-        if self.reachability:
-            cells = reach.reachable(state.body, state.head_row, state.head_col)
+        """Keyless observation (planes or egocentric, plus the reachability and tail channels
+        with those options), also used by rendering and tests."""
+        extra = self._extra_planes(state)
         if self.observation == "egocentric":
             return observations.egocentric_obs(
-                state, self.height, self.width, self.ego_size, self._ego_code_dtype, cells
+                state, self.height, self.width, self.ego_size, self._ego_code_dtype, extra
             )
         obs = self._planes_obs(state)
-        return obs if cells is None else observations.with_reach(obs, cells)
+        return obs if extra is None else observations.with_planes(obs, extra)
+
+    def _extra_planes(
+        self, state: EnvState, reach_cells: jax.Array | None = None
+    ) -> jax.Array | None:
+        """The options' bool boards ``(height, width, k)`` in channel order, or None (no option
+        on); ``reach_cells``: the reachable set when it is already known."""
+        boards = []
+        if self.reachability:
+            boards.append(reach.reachable(state.body, state.head_row, state.head_col)
+                          if reach_cells is None else reach_cells)
+        if self.tail_channel:
+            boards.append(observations.tail_plane(state.body))
+        return jnp.stack(boards, axis=-1) if boards else None
 
     def _planes_obs(self, state: EnvState) -> jax.Array:
         return observations.planes_obs(state, self.height, self.width, self.body_dtype)

@@ -30,6 +30,10 @@ channel name      value
 
 With ``reachability=True`` both get a fourth channel, ``reach``: 1 on every free cell (and
 the tail's cell) the head can reach through free cells, 0 elsewhere (``snake_gymnax.reach``).
+With ``tail_channel=True`` a last channel, ``tail``: 1 on the tail's cell, the one body cell a
+move may enter (it is left on the same step). The body channel's ``1/L`` at the tail against
+``2/L`` next to it is a threshold that moves with the length ``L``; a trained policy's most
+common fatal move is into the cell next to the tail, so the tail gets its own plane.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ NUM_CHANNELS = 3
 CHANNELS = ("head", "body", "food")
 EGOCENTRIC_CHANNELS = ("body", "food", "wall")
 OBSERVATIONS = ("planes", "egocentric")
-REACH_CHANNEL = "reach"  # appended last by the ``reachability`` option
+REACH_CHANNEL = "reach"  # appended by the ``reachability`` option
+TAIL_CHANNEL = "tail"  # appended last by the ``tail_channel`` option
 
 
 def egocentric_size(height: int, width: int) -> int:
@@ -75,7 +80,7 @@ def egocentric_obs(
     width: int,
     ego_size: int,
     code_dtype: Any,
-    reach: jax.Array | None = None,
+    extra: jax.Array | None = None,
 ) -> jax.Array:
     """Window around the head, rotated so the heading points up; walls outside the board.
 
@@ -83,8 +88,8 @@ def egocentric_obs(
     padding), one ``dynamic_slice`` of the ``S x S`` window (contiguous rows: much cheaper
     under ``vmap`` than a per-cell gather), a select among its four ``rot90``s by heading
     (``rot90`` by ``k`` turns heading ``k`` up), then the three channels in one expression.
-    ``reach`` (bool board, the ``reachability`` option) rides along the same window and
-    rotation as a fourth channel.
+    ``extra`` (bool boards ``(height, width, k)``: the ``reach`` and ``tail`` options' planes)
+    rides along the same window and rotation as the last ``k`` channels (0 off the board).
     """
     num_cells = height * width
     size, centre = ego_size, ego_size // 2
@@ -92,12 +97,15 @@ def egocentric_obs(
     body = state.body.astype(code_dtype)
     code = jnp.where(flat_index(height, width) == state.food, food_code, body).astype(body.dtype)
     padded = jnp.pad(code, centre, constant_values=wall_code)
-    if reach is None:
+    if extra is None:
         window = jax.lax.dynamic_slice(padded, (state.head_row, state.head_col), (size, size))
-    else:  # both boards through one slice and one rotation
-        padded = jnp.stack([padded, jnp.pad(reach.astype(padded.dtype), centre)], axis=-1)
+    else:  # all boards through one slice and one rotation
+        pads = ((centre, centre), (centre, centre), (0, 0))
+        padded = jnp.concatenate(
+            [padded[..., None], jnp.pad(extra.astype(padded.dtype), pads)], axis=-1
+        )
         window = jax.lax.dynamic_slice(
-            padded, (state.head_row, state.head_col, 0), (size, size, 2)
+            padded, (state.head_row, state.head_col, 0), (size, size, padded.shape[-1])
         )
     d = state.direction
     view = jnp.where(
@@ -109,20 +117,25 @@ def egocentric_obs(
             jnp.where(d == 2, jnp.rot90(window, 2), jnp.rot90(window, 3)),
         ),
     )
-    view, reach_view = (view[..., None], None) if reach is None else (view[..., :1], view[..., 1:])
+    view, extra_view = (view[..., None], None) if extra is None else (view[..., :1], view[..., 1:])
     body = jnp.where(view <= num_cells, view, 0).astype(jnp.float32)
     body = body / state.length.astype(jnp.float32)
     channel = jnp.arange(3)
     marks = jnp.where(channel == 1, view == food_code, view == wall_code)
     obs = jnp.where(channel == 0, body, marks.astype(jnp.float32))
-    if reach_view is None:
+    if extra_view is None:
         return obs
-    return jnp.concatenate([obs, reach_view.astype(jnp.float32)], axis=-1)
+    return jnp.concatenate([obs, extra_view.astype(jnp.float32)], axis=-1)
 
 
-def with_reach(obs: jax.Array, reach: jax.Array) -> jax.Array:
-    """A ``"planes"`` observation with the reachability plane appended as the last channel."""
-    return jnp.concatenate([obs, reach[..., None].astype(jnp.float32)], axis=-1)
+def with_planes(obs: jax.Array, extra: jax.Array) -> jax.Array:
+    """A ``"planes"`` observation with the option planes ``(height, width, k)`` appended."""
+    return jnp.concatenate([obs, extra.astype(jnp.float32)], axis=-1)
+
+
+def tail_plane(body: jax.Array) -> jax.Array:
+    """Bool board: the tail's cell (the body counter 1), the ``tail_channel`` option."""
+    return body == jnp.asarray(1, body.dtype)
 
 
 def egocentric_start(

@@ -242,3 +242,48 @@ def test_greedy_evaluation_plays_the_game_not_the_curriculum() -> None:
             == trainer.env.observation_space(params).shape)
     plain = build(config.replace(env_kwargs={"width": 6, "height": 6})).trainer
     assert plain.eval_env is plain.env  # nothing to undo: evaluation plays the training env
+
+
+# ----------------------------------------------------------------------------- tail channel
+
+
+@pytest.mark.parametrize("observation", ["planes", "egocentric"])
+@pytest.mark.parametrize("reachability", [False, True])
+def test_tail_channel_marks_the_tail_cell_only(observation, reachability):
+    plain = Snake(8, 6, observation=observation, reachability=reachability)
+    env = Snake(8, 6, observation=observation, reachability=reachability, tail_channel=True)
+    assert env.channels == plain.channels + ("tail",)
+    assert env.obs_shape == plain.obs_shape[:-1] + (plain.obs_shape[-1] + 1,)
+    assert env.observation_space().shape == env.obs_shape
+    params = env.default_params.replace(random_start=True)
+
+    def play(key):
+        obs, state = env.reset(key, params)
+
+        def body(carry, k):
+            state = carry
+            a, e = jax.random.split(k)
+            safe = env.safe_actions(state)
+            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
+            obs, state, *_ = env.step(e, state, action, params)
+            return state, (obs, state)
+
+        return jax.lax.scan(body, state, jax.random.split(key, 25))[1]
+
+    obs, states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(2), 6))
+    obs, states = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (obs, states))
+    n = obs.shape[0]
+    # The other channels are the plain env's, in its order.
+    np.testing.assert_array_equal(obs[..., :-1], jax.vmap(plain.get_obs)(states))
+    tail = np.asarray(obs[..., -1])
+    assert set(np.unique(tail)) == {0.0, 1.0} and (tail.sum((1, 2)) == 1).all()  # one cell
+    if observation == "planes":
+        np.testing.assert_array_equal(tail, np.asarray(states.body) == 1)
+    else:  # the marked window cell shows the body channel's tail value, 1 / length
+        body = np.asarray(obs[..., 0])[tail == 1]
+        np.testing.assert_allclose(body, 1.0 / np.asarray(states.length), rtol=1e-6)
+    assert n == 150
+    # The constant start's precomputed channel equals the computed one.
+    start_obs, start = env.reset(jax.random.key(1), env.default_params)
+    np.testing.assert_array_equal(start_obs, env.get_obs(start))
+    assert float(start_obs[..., -1].sum()) == 1.0
