@@ -198,15 +198,33 @@ def snake_levers() -> str:
                    "wall clock"], rows)
 
 
-def snake_perfect() -> str:
-    """snake-perfect on its held-out seeds: 1024 greedy games per seed."""
+def _held_out(rel: str) -> str:
+    """A Snake preset on its held-out seeds: 1024 greedy games per seed."""
     rows = []
-    for r in _snake_rows("snake-perfect/results.json"):
+    for r in _snake_rows(rel):
         rows.append([r["run"].split(" ", 1)[1], f"{r['env_steps'] / 1e6:.1f}M",
                      f"**{100 * r['win_rate']:.1f}%**", f"{r['mean_apples']:.2f}",
                      f"{r['mean_steps_per_win']:,.0f}", _first_90(r)])
     return _table(["seed", "env steps", "greedy win rate (board filled)", "mean apples (97 = full)",
                    "mean steps per win", "periodic evaluation first at >= 90%"], rows)
+
+
+def snake_perfect() -> str:
+    """snake-perfect on its held-out seeds."""
+    return _held_out("snake-perfect/results.json")
+
+
+def snake_crashes() -> str:
+    """Each lost greedy game of a Snake policy by its cause, without and with the shield."""
+    rows = []
+    for r in _json("snake-crashes/results.json")["rows"]:
+        g, s, n = r["greedy"], r["shielded"], r["episodes"]
+        rows.append([r["label"], f"**{100 * g['wins'] / n:.1f}%**",
+                     f"{g['blunder']} ({g['blunder_next_to_tail']})", str(g["cornered"]),
+                     str(g["starved"] + g["unfinished"]), f"{100 * s['wins'] / n:.1f}%"])
+    return _table(["policy (seed #index of a run)", "greedy wins", "lost by a fatal move while a "
+                   "safe one existed (into the cell next to the tail)", "lost cornered (no safe "
+                   "move)", "lost starved or unfinished", "wins with the shield"], rows)
 
 
 def snake_wide() -> str:
@@ -440,7 +458,7 @@ def speed_adapters() -> str:
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
-    "snake-levers": snake_levers, "snake-perfect": snake_perfect,
+    "snake-levers": snake_levers, "snake-perfect": snake_perfect, "snake-crashes": snake_crashes,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,

@@ -9,11 +9,13 @@ Each policy (``[LABEL=]PATH``: a policy file or a run directory; every seed it h
 put in one class by its last step:
 
 - ``blunder``: a move that did not die at once existed, and the policy chose one that did
-  (a wall or its body);
+  (a wall or its body; ``blunder_wall`` and ``blunder_next_to_tail`` count the ones into a wall
+  and into the body cell next to the tail, which frees one step too late);
 - ``cornered``: every move died at once (the snake had closed itself in earlier);
 - ``starved``: the starvation limit ended it (the policy circled);
 - ``unfinished``: still running at the step cap.
 
+The policy plays with its own action mask, if it was trained with one (as ``ppo-eval`` does).
 Then the same games again with the shield: the moves that die at once get probability 0
 (``Snake(mask_fatal_moves=True)`` with ``--action-mask``, applied here at evaluation only), so a
 policy trained without it shows what the shield alone would save. The record keeps the counts
@@ -36,9 +38,10 @@ import numpy as np
 
 from ppo_trainer.app.evaluate import eval_key, play_episodes, step_cap
 from ppo_trainer.app.policy import load_playable
+from snake_gymnax import rules
 
 CLASSES = ("blunder", "cornered", "starved", "unfinished")
-JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal")
+JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal", "entered")
 
 
 def unwrapped(env: Any) -> Any:
@@ -49,17 +52,23 @@ def unwrapped(env: Any) -> Any:
 
 
 class Judged:
-    """The evaluation env, with ``info`` saying whether a safe move existed before each step and
-    whether the chosen one died at once (so ``play_episodes`` keeps them at each game's end)."""
+    """The evaluation env, with ``info`` saying whether a safe move existed before each step,
+    whether the chosen one died at once, and the body counter of the cell it entered (-1 off the
+    board; 2 is the cell next to the tail), so ``play_episodes`` keeps them at each game's end."""
 
     def __init__(self, env: Any) -> None:
         self.env, self.snake = env, unwrapped(env)
         self.reset = env.reset
 
     def step(self, key: Any, state: Any, action: Any, params: Any) -> tuple:
-        safe = self.snake.safe_actions(state.env_state)
+        before = state.env_state
+        safe = self.snake.safe_actions(before)
+        row, col, flat, *_ = rules.head_move(before, self.snake.next_direction(before.direction, action))
+        inside = (row >= 0) & (row < before.body.shape[0]) & (col >= 0) & (col < before.body.shape[1])
+        entered = jnp.where(inside, before.body.reshape(-1)[flat].astype(jnp.int32), -1)
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        info = {**info, "had_safe_move": safe.any(), "chose_fatal": ~safe[action]}
+        info = {**info, "had_safe_move": safe.any(), "chose_fatal": ~safe[action],
+                "entered": entered}
         return obs, state, reward, terminated, truncated, info
 
 
@@ -76,7 +85,7 @@ def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
     for shield in (False, True):
         def games(params: Any, norm: Any, key: Any, shield: bool = shield) -> dict[str, Any]:
             def act(_keys: Any, obs: Any, state: Any) -> Any:
-                mask = None
+                mask = trainer.masks(state.env_state)  # the run's own (--action-mask), if any
                 if shield:
                     safe = jax.vmap(env.snake.safe_actions)(state.env_state)
                     mask = jnp.where(safe.any(axis=1, keepdims=True), safe, True)
@@ -105,7 +114,10 @@ def classify(games: dict[str, Any]) -> dict[str, Any]:
     classes = {"blunder": crashed & had_safe & (np.asarray(games["chose_fatal"]) > 0),
                "cornered": crashed & ~had_safe, "starved": starved, "unfinished": ~finished}
     lost = ~won
+    entered = np.asarray(games["entered"])
     return {"wins": int(won.sum()), **{k: int(v.sum()) for k, v in classes.items()},
+            "blunder_wall": int((classes["blunder"] & (entered < 0)).sum()),
+            "blunder_next_to_tail": int((classes["blunder"] & (entered == 2)).sum()),
             "lost_apples": np.asarray(games["apples"])[lost].astype(int).tolist()}
 
 
@@ -115,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="policy files or run directories, each optionally named")
     parser.add_argument("--episodes", type=int, default=1024)
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows already in --out (a row of the same label is replaced)")
     args = parser.parse_args(argv)
     start = time.time()
     named = [arg.split("=", 1) if "=" in arg else ("", arg) for arg in args.policies]
@@ -125,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{row['label']} {mode}: {r['wins']}/{row['episodes']} "
                   "won; lost: " + ", ".join(f"{k} {r[k]}" for k in CLASSES))
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.append and args.out.exists():
+        labels = {row["label"] for row in rows}
+        kept = [row for row in json.loads(args.out.read_text())["rows"] if row["label"] not in labels]
+        rows = kept + rows
     record = {"rows": rows, "classes": list(CLASSES), "seconds": round(time.time() - start, 1),
               "machine": platform.machine(), "jax": jax.__version__}
     args.out.write_text(json.dumps(record, indent=1) + "\n")

@@ -2,22 +2,28 @@
 
 import json
 
+import pytest
 from conftest import load_benchmark
 
 from ppo_trainer.app import train_cli
 from ppo_trainer.app.evaluate import evaluate_run
 
 
-def test_lost_games_are_classified_and_the_shield_removes_the_blunders(tmp_path, capsys):
+@pytest.mark.parametrize("trained_shielded", [False, True])
+def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
+        tmp_path, capsys, trained_shielded):
     """A barely trained policy (greedy: mostly straight into a wall while a turn was safe):
     the counts add up to the games played, its greedy wins are ppo-eval's, and with the shield
-    no game ends in a blunder."""
+    no game ends in a blunder. Trained with the shield (``mask_fatal_moves`` + ``--action-mask``),
+    its own games have no blunder either: the policy plays with its run's mask, as in ppo-eval."""
+    kwargs = "actions=relative,observation=egocentric"
+    shield = ["--action-mask", "true"] if trained_shielded else []
     run = tmp_path / "tiny"
     code = train_cli.main([
         "--env", "Snake-v0", "--optimizer", "adam", "--num-seeds", "2", "--seed", "3",
-        "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "256",
-        "--env-kwargs", "actions=relative,observation=egocentric", "--eval-episodes", "2",
-        "--run-dir", str(tmp_path), "--run-name", "tiny"])
+        "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "256", *shield,
+        "--env-kwargs", kwargs + (",mask_fatal_moves=true" if trained_shielded else ""),
+        "--eval-episodes", "2", "--run-dir", str(tmp_path), "--run-name", "tiny"])
     assert code == 0
     out = tmp_path / "crashes.json"
     load_benchmark("snake_crashes").main([str(run), "--episodes", "24", "--out", str(out)])
@@ -29,7 +35,18 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(tmp_path,
             r = row[mode]
             lost = sum(r[k] for k in ("blunder", "cornered", "starved", "unfinished"))
             assert r["wins"] + lost == 24 and len(r["lost_apples"]) == lost
+            assert r["blunder_wall"] + r["blunder_next_to_tail"] <= r["blunder"]
         assert row["greedy"]["wins"] == round(win * 24)
         assert row["shielded"]["blunder"] == 0
-    assert sum(r["greedy"]["blunder"] for r in rows) > 0  # not vacuous
+    blunders = sum(r["greedy"]["blunder"] for r in rows)
+    assert blunders == 0 if trained_shielded else blunders > 0  # the latter: not vacuous
+    if not trained_shielded:  # barely trained: it drives into walls, not into its short body
+        assert sum(r["greedy"]["blunder_wall"] for r in rows) == blunders
     assert "tiny #1 shielded" in capsys.readouterr().out
+    if not trained_shielded:  # --append keeps the rows of other labels, replaces its own
+        bench = load_benchmark("snake_crashes")
+        bench.main([f"again={run}", "--episodes", "24", "--out", str(out), "--append"])
+        bench.main([f"again={run}", "--episodes", "24", "--out", str(out), "--append"])
+        again = json.loads(out.read_text())["rows"]
+        assert [r["label"] for r in again] == [r["label"] for r in rows] + ["again #0", "again #1"]
+        assert [r["greedy"] for r in again[2:]] == [r["greedy"] for r in rows]
