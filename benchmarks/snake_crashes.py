@@ -17,7 +17,8 @@ put in one class by its last step:
 
 The policy plays with its own action mask, if it was trained with one (as ``ppo-eval`` does).
 Then the same games again with the shield: the moves that die at once get probability 0
-(``Snake(mask_fatal_moves=True)`` with ``--action-mask``, applied here at evaluation only), so a
+(``Snake.shielded_actions``: ``Snake(mask_fatal_moves=True)`` with ``--action-mask``, applied
+here at evaluation only), so a
 policy trained without it shows what the shield alone would save. The record keeps the counts
 and the apples eaten in each lost game.
 """
@@ -87,8 +88,7 @@ def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
             def act(_keys: Any, obs: Any, state: Any) -> Any:
                 mask = trainer.masks(state.env_state)  # the run's own (--action-mask), if any
                 if shield:
-                    safe = jax.vmap(env.snake.safe_actions)(state.env_state)
-                    mask = jnp.where(safe.any(axis=1, keepdims=True), safe, True)
+                    mask = jax.vmap(env.snake.shielded_actions)(state.env_state)
                 _, pi, _ = trainer.act(params, {}, trainer.network_input(norm, obs), mask)
                 return pi.mode()
 

@@ -396,31 +396,36 @@ class Snake(environment.Environment[EnvState, EnvParams]):
 
         That move does nothing (the snake goes straight), so masking it removes a duplicate of
         "straight" from the policy; relative actions have no such move, all are True.  With
-        ``mask_fatal_moves`` also False for the moves that die at once, unless all of them do
-        (a trapped snake keeps its valid moves, so a mask never empties).
+        ``mask_fatal_moves`` these are ``shielded_actions``.
         """
-        if self.actions == "relative":
-            moves = jnp.ones((3,), jnp.bool_)
-        else:
-            moves = jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
-        if not self.mask_fatal_moves:
-            return moves
+        return self.shielded_actions(state) if self.mask_fatal_moves else self._moves(state)
+
+    def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Bool ``(num_actions,)``: valid actions that do not die at once (wall or body).
+
+        Same collision rule as the step (the leaving tail is free unless the move eats).  May be
+        all False when the snake is trapped: fall back to ``valid_actions`` then.
+        """
+        return self._moves(state) & ~self._fatal(state)
+
+    def shielded_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Bool ``(num_actions,)``: ``safe_actions``, or every valid action when none is safe
+        (a trapped snake keeps its moves, so a mask never empties): a one-step safety shield."""
+        moves = self._moves(state)
         safe = moves & ~self._fatal(state)
         return jnp.where(safe.any(), safe, moves)
+
+    def _moves(self, state: EnvState) -> jax.Array:
+        """Every action but the absolute reversal (``valid_actions`` without the shield)."""
+        if self.actions == "relative":
+            return jnp.ones((3,), jnp.bool_)
+        return jnp.arange(4, dtype=jnp.int32) != (jnp.asarray(state.direction) ^ 2)
 
     def _fatal(self, state: EnvState) -> jax.Array:
         """Bool ``(num_actions,)``: which actions' moves hit a wall or the body."""
         candidates = jnp.arange(self.num_actions, dtype=jnp.int32)
         direction = self.next_direction(jnp.asarray(state.direction), candidates)
         return rules.head_move(state, direction)[-1]
-
-    def safe_actions(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
-        """Bool ``(num_actions,)``: ``valid_actions`` that do not die at once (wall or body).
-
-        Same collision rule as the step (the leaving tail is free unless the move eats).  May be
-        all False when the snake is trapped: fall back to ``valid_actions`` then.
-        """
-        return self.valid_actions(state) & ~self._fatal(state)
 
     def symmetries(self, params: EnvParams | None = None) -> tuple[Symmetry, ...]:
         """Symmetries for data augmentation: ``(obs_transform, action_permutation)`` pairs.

@@ -495,8 +495,10 @@ def test_mask_fatal_moves_makes_valid_actions_the_safe_ones_unless_trapped(actio
     np.testing.assert_array_equal(got[~trapped], safe[~trapped])
     np.testing.assert_array_equal(got[trapped], valid[trapped])  # never an empty mask
     assert (valid & ~safe).any()  # not vacuous: some valid moves die and are masked
-    # safe_actions itself is the same with or without the option.
+    # safe_actions itself is the same with or without the option, and shielded_actions is the
+    # option's mask on either env.
     np.testing.assert_array_equal(np.asarray(jax.vmap(shielded.safe_actions)(states)), safe)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(env.shielded_actions)(states)), got)
 
 
 def test_mask_fatal_moves_leaves_the_dynamics_and_the_observation_alone():
