@@ -347,24 +347,26 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ) -> jax.Array:
         """Keyless observation (planes or egocentric, plus the reachability and tail channels
         with those options), also used by rendering and tests."""
-        extra = self._extra_planes(state)
-        if self.observation == "egocentric":
+        if self.observation == "egocentric":  # its tail plane comes from the window itself
             return observations.egocentric_obs(
-                state, self.height, self.width, self.ego_size, self._ego_code_dtype, extra
+                state, self.height, self.width, self.ego_size, self._ego_code_dtype,
+                self._extra_planes(state, with_tail=False), self.tail_channel,
             )
+        extra = self._extra_planes(state)
         obs = self._planes_obs(state)
         return obs if extra is None else observations.with_planes(obs, extra)
 
     def _extra_planes(
-        self, state: EnvState, reach_cells: jax.Array | None = None
+        self, state: EnvState, reach_cells: jax.Array | None = None, with_tail: bool = True
     ) -> jax.Array | None:
         """The options' bool boards ``(height, width, k)`` in channel order, or None (no option
-        on); ``reach_cells``: the reachable set when it is already known."""
+        on); ``reach_cells``: the reachable set when it is already known; ``with_tail=False``
+        leaves the tail board out (the egocentric view reads it off its window)."""
         boards = []
         if self.reachability:
             boards.append(reach.reachable(state.body, state.head_row, state.head_col)
                           if reach_cells is None else reach_cells)
-        if self.tail_channel:
+        if self.tail_channel and with_tail:
             boards.append(observations.tail_plane(state.body))
         return jnp.stack(boards, axis=-1) if boards else None
 

@@ -81,6 +81,7 @@ def egocentric_obs(
     ego_size: int,
     code_dtype: Any,
     extra: jax.Array | None = None,
+    tail: bool = False,
 ) -> jax.Array:
     """Window around the head, rotated so the heading points up; walls outside the board.
 
@@ -89,7 +90,9 @@ def egocentric_obs(
     under ``vmap`` than a per-cell gather), a select among its four ``rot90``s by heading
     (``rot90`` by ``k`` turns heading ``k`` up), then the three channels in one expression.
     ``extra`` (bool boards ``(height, width, k)``: the ``reach`` and ``tail`` options' planes)
-    rides along the same window and rotation as the last ``k`` channels (0 off the board).
+    rides along the same window and rotation as the next ``k`` channels (0 off the board).
+    ``tail`` (the ``tail_channel`` option) appends the tail's cell, read off the window's own
+    body counters (code 1), so it costs no second board through the window.
     """
     num_cells = height * width
     size, centre = ego_size, ego_size // 2
@@ -123,9 +126,10 @@ def egocentric_obs(
     channel = jnp.arange(3)
     marks = jnp.where(channel == 1, view == food_code, view == wall_code)
     obs = jnp.where(channel == 0, body, marks.astype(jnp.float32))
-    if extra_view is None:
-        return obs
-    return jnp.concatenate([obs, extra_view.astype(jnp.float32)], axis=-1)
+    planes = [obs] + ([] if extra_view is None else [extra_view.astype(jnp.float32)])
+    if tail:
+        planes.append((view == 1).astype(jnp.float32))
+    return planes[0] if len(planes) == 1 else jnp.concatenate(planes, axis=-1)
 
 
 def with_planes(obs: jax.Array, extra: jax.Array) -> jax.Array:
