@@ -56,6 +56,7 @@ from snake_gymnax.observations import (
     OBSERVATIONS,
     REACH_CHANNEL,
     TAIL_CHANNEL,
+    TAIL_REACH_CHANNEL,
 )
 from snake_gymnax.state import (
     INITIAL_LENGTH,
@@ -98,6 +99,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     1 straight, 2 right).  ``observation``: ``"planes"`` (head, body, food on the board) or
     ``"egocentric"`` (body, food, wall in a head-centred window rotated to the heading).
     ``reachability``: a fourth channel marking the cells the head can still reach.
+    ``tail_reach``: a channel marking the tail's cell and the free cells joined to it (a move
+    into one keeps a path to the tail to follow: the "follow your tail" rule against cornering).
     ``curriculum_start``: the fraction of episodes that start with a long snake, its length
     ``round(fill * area)`` with ``fill`` uniform in ``[curriculum_min_fill,
     curriculum_max_fill]``.  ``tail_channel``: a last channel marking the tail's cell (the one
@@ -119,6 +122,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         curriculum_max_fill: float = 0.85,
         mask_fatal_moves: bool = False,
         tail_channel: bool = False,
+        tail_reach: bool = False,
     ):
         super().__init__()
         width, height = int(width), int(height)
@@ -132,6 +136,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.reachability = bool(reachability)
         self.mask_fatal_moves = bool(mask_fatal_moves)
         self.tail_channel = bool(tail_channel)
+        self.tail_reach = bool(tail_reach)
         self.curriculum_start = curriculum_start
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
@@ -143,6 +148,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
 
         channels = CHANNELS if observation == "planes" else EGOCENTRIC_CHANNELS
         self.channels = (channels + (REACH_CHANNEL,) * self.reachability
+                         + (TAIL_REACH_CHANNEL,) * self.tail_reach
                          + (TAIL_CHANNEL,) * self.tail_channel)
         if observation == "planes":
             self.obs_shape = (height, width, len(self.channels))
@@ -164,6 +170,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 self._start_body, self._start_row, self._start_col, self.ego_size
             )
             boards = [self._start_reach] * self.reachability
+            boards += [reach.tail_region_host(np.asarray(self._start_body))] * self.tail_reach
             boards += [np.asarray(self._start_body) == 1] * self.tail_channel
             cells = self._ego_start_cells
             for board in boards:  # the option planes of the start, through the window's cells
@@ -366,6 +373,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         if self.reachability:
             boards.append(reach.reachable(state.body, state.head_row, state.head_col)
                           if reach_cells is None else reach_cells)
+        if self.tail_reach:
+            boards.append(reach.tail_region(state.body))
         if self.tail_channel and with_tail:
             boards.append(observations.tail_plane(state.body))
         return jnp.stack(boards, axis=-1) if boards else None

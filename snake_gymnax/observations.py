@@ -51,6 +51,7 @@ CHANNELS = ("head", "body", "food")
 EGOCENTRIC_CHANNELS = ("body", "food", "wall")
 OBSERVATIONS = ("planes", "egocentric")
 REACH_CHANNEL = "reach"  # appended by the ``reachability`` option
+TAIL_REACH_CHANNEL = "tail_reach"  # appended by the ``tail_reach`` option, after ``reach``
 TAIL_CHANNEL = "tail"  # appended last by the ``tail_channel`` option
 
 

@@ -99,18 +99,35 @@ def reachable(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.
     return reachable_dilate(body, head_row, head_col)
 
 
-def reachable_dilate(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
-    """``reachable`` by plain 4-neighbour dilation of bool planes, one cell per round."""
+def tail_region(body: jax.Array) -> jax.Array:
+    """Bool ``(height, width)``: the tail's cell and the free cells joined to it by free
+    cells.  A move into one of these cells leaves the snake a path to its tail, which it can
+    then follow forever (the "follow your tail" rule): the ``tail_reach`` channel.  The same
+    fill as ``reachable``, seeded at the tail instead of the head."""
     height, width = body.shape
-    free = passable(body)
-    seed = head_seed(height, width, head_row, head_col)
+    free, seed = passable(body), body == 1
+    if width <= height and width <= WORD_BITS:
+        return _reachable_bits(free, seed)
+    if height <= WORD_BITS:
+        return _reachable_bits(free.T, seed.T).T
+    return _until_fixed(_dilate_step(free), seed, height * width) & free
 
+
+def _dilate_step(free: jax.Array):
     def step(reach):
         near = _row_shift(reach, 1) | _row_shift(reach, -1)
         near = near | _row_shift(reach.T, 1).T | _row_shift(reach.T, -1).T
         return reach | (near & free)
 
-    return _until_fixed(step, seed, height * width) & free
+    return step
+
+
+def reachable_dilate(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
+    """``reachable`` by plain 4-neighbour dilation of bool planes, one cell per round."""
+    height, width = body.shape
+    free = passable(body)
+    seed = head_seed(height, width, head_row, head_col)
+    return _until_fixed(_dilate_step(free), seed, height * width) & free
 
 
 def reachable_host(body: np.ndarray, head_row: int, head_col: int) -> np.ndarray:
@@ -127,3 +144,11 @@ def reachable_host(body: np.ndarray, head_row: int, head_col: int) -> np.ndarray
                 seen[nr, nc] = True
                 queue.append((nr, nc))
     return seen
+
+
+def tail_region_host(body: np.ndarray) -> np.ndarray:
+    """``tail_region`` by breadth-first search in NumPy (constant boards, tests)."""
+    (row,), (col,) = np.nonzero(np.asarray(body) == 1)
+    region = reachable_host(body, int(row), int(col))
+    region[row, col] = True
+    return region

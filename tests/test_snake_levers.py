@@ -13,7 +13,13 @@ import pytest
 from conftest import build_state
 
 from snake_gymnax import CurriculumState, EnvState, Snake
-from snake_gymnax.reach import reachable, reachable_dilate, reachable_host
+from snake_gymnax.reach import (
+    reachable,
+    reachable_dilate,
+    reachable_host,
+    tail_region,
+    tail_region_host,
+)
 
 DROW = np.array([-1, 0, 1, 0])
 DCOL = np.array([0, 1, 0, -1])
@@ -107,10 +113,11 @@ def test_reach_channel_shape_values_and_start(observation):
 
 
 def test_make_forwards_the_new_options_and_defaults_are_off():
-    env, _ = gymnax.make("Snake-v0", reachability=True, curriculum_start=0.25)
-    assert env.reachability and env.curriculum_start == 0.25
+    env, _ = gymnax.make("Snake-v0", reachability=True, curriculum_start=0.25, tail_reach=True)
+    assert env.reachability and env.curriculum_start == 0.25 and env.tail_reach
     default = Snake()
     assert not default.reachability and default.curriculum_start == 0.0
+    assert not default.tail_reach and default.channels == ("head", "body", "food")
     _, state = default.reset(jax.random.key(0), default.default_params)
     assert type(state) is EnvState  # no extra field, no extra work
     with pytest.raises(ValueError, match="curriculum"):
@@ -287,3 +294,77 @@ def test_tail_channel_marks_the_tail_cell_only(observation, reachability):
     start_obs, start = env.reset(jax.random.key(1), env.default_params)
     np.testing.assert_array_equal(start_obs, env.get_obs(start))
     assert float(start_obs[..., -1].sum()) == 1.0
+
+
+# ----------------------------------------------------------------------------- tail reach
+
+
+def test_tail_region_is_the_tails_side_of_a_wall_of_body():
+    # Row 1 is all snake and the head at (0, 4) sits above it: the tail at (1, 0) joins row 2
+    # and the left of row 0, not the head's cell or the body.
+    env = Snake(5, 3)
+    cells = [(0, 4), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+    state = build_state(env, cells, food=(2, 2), direction=0)
+    got = np.asarray(tail_region(state.body))
+    assert got[1, 0] and got[2].all() and got[0, :4].all()
+    assert not got[0, 4] and not got[1, 1:].any()
+    # A pocket closed by the body is cut off from the tail at (2, 0).
+    env = Snake(6, 6)
+    ring = [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1), (2, 1)]
+    state = build_state(env, [(1, 0), *ring, (2, 0)], food=(5, 5), direction=3)
+    got = np.asarray(tail_region(state.body))
+    expected = np.asarray(state.body) <= 1
+    expected[2, 2] = False
+    assert got[2, 0] and not got[2, 2]
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("board", [(10, 10), (7, 12), (40, 34)])
+def test_tail_region_agrees_with_breadth_first_search(board):
+    width, height = board
+    env = Snake(width, height, curriculum_start=0.7, curriculum_min_fill=0.3)
+    params = env.default_params
+
+    def play(key):
+        _, state = env.reset(key, params)
+
+        def body(state, k):
+            a, e = jax.random.split(k)
+            safe = env.safe_actions(state)
+            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
+            state = env.step(e, state, action, params)[1]
+            return state, state
+
+        return jax.lax.scan(body, state, jax.random.split(key, 20))[1]
+
+    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(4), 6))
+    bodies = np.asarray(states.body).reshape(-1, height, width)[::2]
+    fast = np.asarray(jax.jit(jax.vmap(tail_region))(bodies))
+    np.testing.assert_array_equal(fast, np.stack([tail_region_host(b) for b in bodies]))
+    # Some boards split the free cells: the tail's side is not every free cell.
+    assert (fast.sum((1, 2)) < (bodies <= 1).sum((1, 2))).any()
+
+
+@pytest.mark.parametrize("observation", ["planes", "egocentric"])
+@pytest.mark.parametrize("reachability", [False, True])
+def test_tail_reach_channel_shape_values_and_start(observation, reachability):
+    plain = Snake(8, 6, observation=observation, reachability=reachability, tail_channel=True)
+    env = Snake(8, 6, observation=observation, reachability=reachability, tail_channel=True,
+                tail_reach=True)
+    k = len(plain.channels)
+    assert env.channels == plain.channels[:-1] + ("tail_reach", "tail")
+    assert env.observation_space().shape == env.obs_shape == plain.obs_shape[:-1] + (k + 1,)
+    params = env.default_params.replace(random_start=True)
+    keys = jax.random.split(jax.random.key(5), 16)
+    obs, state = jax.vmap(env.reset, (0, None))(keys, params)
+    obs_plain, _ = jax.vmap(plain.reset, (0, None))(keys, params)
+    np.testing.assert_array_equal(np.delete(obs, k - 1, axis=-1), obs_plain)  # others unchanged
+    board = np.asarray(jax.vmap(tail_region)(state.body))
+    # The window shows each board cell once: the channel holds the tail region's size.
+    np.testing.assert_array_equal(obs[..., k - 1].sum((1, 2)), board.sum((1, 2)))
+    if observation == "planes":
+        np.testing.assert_array_equal(obs[..., k - 1], board.astype(np.float32))
+    # The constant start's precomputed channel equals the computed one.
+    start_obs, start = env.reset(jax.random.key(1), env.default_params)
+    np.testing.assert_array_equal(start_obs, env.get_obs(start))
+    assert float(start_obs[..., k - 1].sum()) == 6 * 8 - 3 + 1  # free cells and the tail
