@@ -87,25 +87,10 @@ def _reachable_bits(free: jax.Array, seed: jax.Array) -> jax.Array:
     return ((reach[:, None] >> jnp.arange(cols, dtype=jnp.uint32)) & 1).astype(jnp.bool_)
 
 
-def reachable(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
-    """Bool ``(height, width)``: the passable cells the head can reach (head excluded)."""
-    height, width = body.shape
-    free = passable(body)
-    seed = head_seed(height, width, head_row, head_col)
-    if width <= height and width <= WORD_BITS:
-        return _reachable_bits(free, seed)
-    if height <= WORD_BITS:  # the shorter side along the bits: fewer rounds
-        return _reachable_bits(free.T, seed.T).T
-    return reachable_dilate(body, head_row, head_col)
-
-
-def tail_region(body: jax.Array) -> jax.Array:
-    """Bool ``(height, width)``: the tail's cell and the free cells joined to it by free
-    cells.  A move into one of these cells leaves the snake a path to its tail, which it can
-    then follow forever (the "follow your tail" rule): the ``tail_reach`` channel.  The same
-    fill as ``reachable``, seeded at the tail instead of the head."""
-    height, width = body.shape
-    free, seed = passable(body), body == 1
+def _fill(free: jax.Array, seed: jax.Array) -> jax.Array:
+    """The cells of ``free`` joined to ``seed`` (bool boards), by the bit-packed fill when one
+    side fits a word (the shorter side along the bits: fewer rounds), else by dilation."""
+    height, width = free.shape
     if width <= height and width <= WORD_BITS:
         return _reachable_bits(free, seed)
     if height <= WORD_BITS:
@@ -113,7 +98,23 @@ def tail_region(body: jax.Array) -> jax.Array:
     return _until_fixed(_dilate_step(free), seed, height * width) & free
 
 
+def reachable(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
+    """Bool ``(height, width)``: the passable cells the head can reach (head excluded)."""
+    height, width = body.shape
+    return _fill(passable(body), head_seed(height, width, head_row, head_col))
+
+
+def tail_region(body: jax.Array) -> jax.Array:
+    """Bool ``(height, width)``: the tail's cell and the free cells joined to it by free
+    cells.  A move into one of these cells leaves the snake a path to its tail, which it can
+    then follow forever (the "follow your tail" rule): the ``tail_reach`` channel.  The same
+    fill as ``reachable``, seeded at the tail instead of the head."""
+    return _fill(passable(body), body == 1)
+
+
 def _dilate_step(free: jax.Array):
+    """One round of plain 4-neighbour dilation inside ``free`` (bool planes)."""
+
     def step(reach):
         near = _row_shift(reach, 1) | _row_shift(reach, -1)
         near = near | _row_shift(reach.T, 1).T | _row_shift(reach.T, -1).T
