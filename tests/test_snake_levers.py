@@ -29,6 +29,27 @@ def reach_of(env: Snake, state: EnvState) -> np.ndarray:
     return np.asarray(reachable(state.body, state.head_row, state.head_col))
 
 
+def random_safe_states(env: Snake, seed: int, games: int, steps: int) -> EnvState:
+    """States of ``games`` games of random safe moves, ``steps`` each, flattened to one batch:
+    long snakes (the env's curriculum start) on boards that split, for the fills' checks."""
+    params = env.default_params
+
+    def play(key):
+        _, state = env.reset(key, params)
+
+        def body(state, k):
+            a, e = jax.random.split(k)
+            safe = env.safe_actions(state)
+            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
+            state = env.step(e, state, action, params)[1]
+            return state, state
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
+
+    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(seed), games))
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), states)
+
+
 # ----------------------------------------------------------------------------- reachability
 
 
@@ -63,22 +84,8 @@ def test_the_tail_cell_opens_the_way_it_is_leaving():
 def test_the_fills_agree_with_breadth_first_search(board):
     width, height = board
     env = Snake(width, height, curriculum_start=0.5, curriculum_min_fill=0.2)
-    params = env.default_params
-
-    def play(key):
-        _, state = env.reset(key, params)
-
-        def body(state, k):
-            a, e = jax.random.split(k)
-            safe = env.safe_actions(state)
-            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
-            state = env.step(e, state, action, params)[1]
-            return state, state
-
-        return jax.lax.scan(body, state, jax.random.split(key, 30))[1]
-
-    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(3), 8))
-    states = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[::3], states)
+    states = random_safe_states(env, seed=3, games=8, steps=30)
+    states = jax.tree.map(lambda x: x[::3], states)
     fast = jax.jit(jax.vmap(reachable))(states.body, states.head_row, states.head_col)
     slow = jax.jit(jax.vmap(reachable_dilate))(states.body, states.head_row, states.head_col)
     np.testing.assert_array_equal(fast, slow)
@@ -323,22 +330,7 @@ def test_tail_region_is_the_tails_side_of_a_wall_of_body():
 def test_tail_region_agrees_with_breadth_first_search(board):
     width, height = board
     env = Snake(width, height, curriculum_start=0.7, curriculum_min_fill=0.3)
-    params = env.default_params
-
-    def play(key):
-        _, state = env.reset(key, params)
-
-        def body(state, k):
-            a, e = jax.random.split(k)
-            safe = env.safe_actions(state)
-            action = jnp.where(safe.any(), jax.random.categorical(a, jnp.log(safe)), 0)
-            state = env.step(e, state, action, params)[1]
-            return state, state
-
-        return jax.lax.scan(body, state, jax.random.split(key, 20))[1]
-
-    states = jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(4), 6))
-    bodies = np.asarray(states.body).reshape(-1, height, width)[::2]
+    bodies = np.asarray(random_safe_states(env, seed=4, games=6, steps=20).body)[::2]
     fast = np.asarray(jax.jit(jax.vmap(tail_region))(bodies))
     np.testing.assert_array_equal(fast, np.stack([tail_region_host(b) for b in bodies]))
     # Some boards split the free cells: the tail's side is not every free cell.
