@@ -47,12 +47,13 @@ def snake_gymnax_rollout(
     curriculum_start: float = 0.0,
     tail_channel: bool = False,
     tail_reach: bool = False,
+    hunger_channel: bool = False,
     **overrides: object,
 ) -> Callable:
     """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset.
 
     ``actions``/``observation``/``reachability``/``curriculum_start``/``tail_channel``/
-    ``tail_reach`` are the constructor options; ``overrides`` replace ``EnvParams`` fields (e.g. ``random_start=True``).
+    ``tail_reach``/``hunger_channel`` are the constructor options; ``overrides`` replace ``EnvParams`` fields (e.g. ``random_start=True``).
     """
     import gymnax
 
@@ -61,7 +62,7 @@ def snake_gymnax_rollout(
     env, params = gymnax.make(
         "Snake-v0", width=width, height=height, actions=actions, observation=observation,
         reachability=reachability, curriculum_start=curriculum_start, tail_channel=tail_channel,
-        tail_reach=tail_reach,
+        tail_reach=tail_reach, hunger_channel=hunger_channel,
     )
     params = params.replace(**overrides)
     reset = jax.vmap(env.reset, in_axes=(0, None))
@@ -134,6 +135,8 @@ CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "relative-egocentric-reachability-tail-reach": (
         {"actions": "relative", "observation": "egocentric", "reachability": True,
          "tail_reach": True}, {}),
+    "relative-egocentric-hunger": (
+        {"actions": "relative", "observation": "egocentric", "hunger_channel": True}, {}),
     "curriculum": ({"curriculum_start": 0.3}, {}),
     "reachability-curriculum": ({"reachability": True, "curriculum_start": 0.3}, {}),
     "all-options": (

@@ -53,6 +53,7 @@ from snake_gymnax import frame, observations, placement, reach, rules
 from snake_gymnax.observations import (
     CHANNELS,
     EGOCENTRIC_CHANNELS,
+    HUNGER_CHANNEL,
     OBSERVATIONS,
     REACH_CHANNEL,
     TAIL_CHANNEL,
@@ -104,7 +105,9 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ``curriculum_start``: the fraction of episodes that start with a long snake, its length
     ``round(fill * area)`` with ``fill`` uniform in ``[curriculum_min_fill,
     curriculum_max_fill]``.  ``tail_channel``: a last channel marking the tail's cell (the one
-    body cell a move may enter).  ``mask_fatal_moves``: ``valid_actions`` also rules out the
+    body cell a move may enter).  ``hunger_channel``: a last channel holding the steps since the
+    last apple over the starvation limit in every cell (a clock, so that a greedy policy circling
+    the board does not see the same observation again).  ``mask_fatal_moves``: ``valid_actions`` also rules out the
     moves that die at once (wall or body) unless every move does, so that a trainer's action
     mask (``--action-mask``) is a one-step safety shield; the dynamics never change.  All are
     off by default and then cost nothing.
@@ -123,6 +126,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         mask_fatal_moves: bool = False,
         tail_channel: bool = False,
         tail_reach: bool = False,
+        hunger_channel: bool = False,
     ):
         super().__init__()
         width, height = int(width), int(height)
@@ -137,6 +141,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.mask_fatal_moves = bool(mask_fatal_moves)
         self.tail_channel = bool(tail_channel)
         self.tail_reach = bool(tail_reach)
+        self.hunger_channel = bool(hunger_channel)
         self.curriculum_start = curriculum_start
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
@@ -149,7 +154,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         channels = CHANNELS if observation == "planes" else EGOCENTRIC_CHANNELS
         self.channels = (channels + (REACH_CHANNEL,) * self.reachability
                          + (TAIL_REACH_CHANNEL,) * self.tail_reach
-                         + (TAIL_CHANNEL,) * self.tail_channel)
+                         + (TAIL_CHANNEL,) * self.tail_channel
+                         + (HUNGER_CHANNEL,) * self.hunger_channel)
         if observation == "planes":
             self.obs_shape = (height, width, len(self.channels))
         else:
@@ -172,6 +178,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             boards = [self._start_reach] * self.reachability
             boards += [reach.tail_region_host(np.asarray(self._start_body))] * self.tail_reach
             boards += [np.asarray(self._start_body) == 1] * self.tail_channel
+            boards += [np.zeros((height, width), bool)] * self.hunger_channel  # no step yet
             cells = self._ego_start_cells
             for board in boards:  # the option planes of the start, through the window's cells
                 plane = np.where(cells >= 0, board.reshape(-1)[cells], False)
@@ -321,6 +328,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             obs = observations.with_planes(
                 self._planes_obs(state), self._extra_planes(state, jnp.asarray(self._start_reach))
             )
+            obs = self._with_hunger(obs, state, params)
         else:
             obs = self.get_obs(state, params)
         if self.curriculum_start:
@@ -352,16 +360,30 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def get_obs(
         self, state: EnvState, params: EnvParams | None = None, key: Any = None
     ) -> jax.Array:
-        """Keyless observation (planes or egocentric, plus the reachability and tail channels
-        with those options), also used by rendering and tests."""
+        """Keyless observation (planes or egocentric, plus the options' channels), also used
+        by rendering and tests."""
         if self.observation == "egocentric":  # its tail plane comes from the window itself
-            return observations.egocentric_obs(
+            obs = observations.egocentric_obs(
                 state, self.height, self.width, self.ego_size, self._ego_code_dtype,
                 self._extra_planes(state, with_tail=False), self.tail_channel,
             )
-        extra = self._extra_planes(state)
-        obs = self._planes_obs(state)
-        return obs if extra is None else observations.with_planes(obs, extra)
+        else:
+            extra = self._extra_planes(state)
+            obs = self._planes_obs(state)
+            obs = obs if extra is None else observations.with_planes(obs, extra)
+        return self._with_hunger(obs, state, params)
+
+    def _with_hunger(
+        self, obs: jax.Array, state: EnvState, params: EnvParams | None
+    ) -> jax.Array:
+        """``obs`` with the hunger channel (steps since the last apple / starvation limit) when
+        the option is on."""
+        if not self.hunger_channel:
+            return obs
+        limit = self.resolve_params(params if params is not None else EnvParams())
+        return observations.with_hunger(
+            obs, state.steps_without_food / limit.max_steps_without_food
+        )
 
     def _extra_planes(
         self, state: EnvState, reach_cells: jax.Array | None = None, with_tail: bool = True

@@ -52,7 +52,8 @@ EGOCENTRIC_CHANNELS = ("body", "food", "wall")
 OBSERVATIONS = ("planes", "egocentric")
 REACH_CHANNEL = "reach"  # appended by the ``reachability`` option
 TAIL_REACH_CHANNEL = "tail_reach"  # appended by the ``tail_reach`` option, after ``reach``
-TAIL_CHANNEL = "tail"  # appended last by the ``tail_channel`` option
+TAIL_CHANNEL = "tail"  # appended by the ``tail_channel`` option
+HUNGER_CHANNEL = "hunger"  # appended last by the ``hunger_channel`` option
 
 
 def egocentric_size(height: int, width: int) -> int:
@@ -136,6 +137,12 @@ def egocentric_obs(
 def with_planes(obs: jax.Array, extra: jax.Array) -> jax.Array:
     """A ``"planes"`` observation with the option planes ``(height, width, k)`` appended."""
     return jnp.concatenate([obs, extra.astype(jnp.float32)], axis=-1)
+
+
+def with_hunger(obs: jax.Array, hunger: jax.Array) -> jax.Array:
+    """``obs`` with a last channel holding the scalar ``hunger`` in every cell."""
+    plane = jnp.broadcast_to(jnp.asarray(hunger, jnp.float32), obs.shape[:-1] + (1,))
+    return jnp.concatenate([obs, plane], axis=-1)
 
 
 def tail_plane(body: jax.Array) -> jax.Array:

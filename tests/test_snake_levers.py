@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import gymnax
@@ -124,7 +125,8 @@ def test_make_forwards_the_new_options_and_defaults_are_off():
     assert env.reachability and env.curriculum_start == 0.25 and env.tail_reach
     default = Snake()
     assert not default.reachability and default.curriculum_start == 0.0
-    assert not default.tail_reach and default.channels == ("head", "body", "food")
+    assert not default.tail_reach and not default.hunger_channel
+    assert default.channels == ("head", "body", "food")
     _, state = default.reset(jax.random.key(0), default.default_params)
     assert type(state) is EnvState  # no extra field, no extra work
     with pytest.raises(ValueError, match="curriculum"):
@@ -360,3 +362,37 @@ def test_tail_reach_channel_shape_values_and_start(observation, reachability):
     start_obs, start = env.reset(jax.random.key(1), env.default_params)
     np.testing.assert_array_equal(start_obs, env.get_obs(start))
     assert float(start_obs[..., k - 1].sum()) == 6 * 8 - 3 + 1  # free cells and the tail
+
+
+# ----------------------------------------------------------------------------- hunger channel
+
+
+@pytest.mark.parametrize("observation", ["planes", "egocentric"])
+@pytest.mark.parametrize("reachability", [False, True])
+def test_hunger_channel_is_the_starvation_clock(observation, reachability):
+    options = dict(actions="relative", observation=observation, reachability=reachability,
+                   tail_channel=True)
+    plain, env = Snake(8, 6, **options), Snake(8, 6, **options, hunger_channel=True)
+    assert env.channels == plain.channels + ("hunger",)
+    assert env.observation_space().shape == env.obs_shape == plain.obs_shape[:-1] + (
+        plain.obs_shape[-1] + 1,)
+    params = env.default_params.replace(max_steps_without_food=40)
+
+    def play(env, key):
+        obs, state = env.reset(key, params)
+
+        def body(state, k):
+            obs, state, *_ = env.step(k, state, jnp.int32(2), params)  # circling a 2x2 square
+            return state, (obs, state.steps_without_food)
+
+        return obs, jax.lax.scan(body, state, jax.random.split(key, 12))[1]
+
+    key = jax.random.key(6)
+    start, (obs, hunger) = jax.jit(partial(play, env))(key)
+    start_plain, (obs_plain, _) = jax.jit(partial(play, plain))(key)
+    np.testing.assert_array_equal(obs[..., :-1], obs_plain)  # the other channels unchanged
+    np.testing.assert_array_equal(start[..., :-1], start_plain)
+    assert (np.asarray(start[..., -1]) == 0).all()  # the (precomputed) start has not waited
+    expected = np.asarray(hunger, np.float32)[:, None, None] / 40
+    np.testing.assert_allclose(obs[..., -1], np.broadcast_to(expected, obs.shape[:-1]), rtol=1e-6)
+    assert len(set(np.asarray(hunger).tolist())) > 3  # the clock moved
