@@ -104,13 +104,14 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     into one keeps a path to the tail to follow: the "follow your tail" rule against cornering).
     ``curriculum_start``: the fraction of episodes that start with a long snake, its length
     ``round(fill * area)`` with ``fill`` uniform in ``[curriculum_min_fill,
-    curriculum_max_fill]``.  ``tail_channel``: a last channel marking the tail's cell (the one
-    body cell a move may enter).  ``hunger_channel``: a last channel holding the steps since the
-    last apple over the starvation limit in every cell (a clock, so that a greedy policy circling
-    the board does not see the same observation again).  ``mask_fatal_moves``: ``valid_actions`` also rules out the
-    moves that die at once (wall or body) unless every move does, so that a trainer's action
-    mask (``--action-mask``) is a one-step safety shield; the dynamics never change.  All are
-    off by default and then cost nothing.
+    curriculum_max_fill]``.  ``tail_channel``: a channel marking the tail's cell (the one body
+    cell a move may enter).  ``hunger_channel``: a last channel holding the steps since the last
+    apple over the starvation limit in every cell (a clock, so that a greedy policy circling the
+    board does not see the same observation again).  Option channels come in this order:
+    ``reach``, ``tail_reach``, ``tail``, ``hunger``.  ``mask_fatal_moves``: ``valid_actions``
+    also rules out the moves that die at once (wall or body) unless every move does, so that a
+    trainer's action mask (``--action-mask``) is a one-step safety shield; the dynamics never
+    change.  All are off by default and then cost nothing.
     """
 
     def __init__(
