@@ -26,7 +26,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import jax
@@ -41,29 +41,20 @@ def snake_gymnax_rollout(
     width: int,
     height: int,
     steps: int,
-    actions: str = "absolute",
-    observation: str = "planes",
-    reachability: bool = False,
-    curriculum_start: float = 0.0,
-    tail_channel: bool = False,
-    tail_reach: bool = False,
-    hunger_channel: bool = False,
+    options: Mapping[str, object] | None = None,
     **overrides: object,
 ) -> Callable:
     """Jitted ``key -> total reward`` for Snake-v0 with gymnax's auto-reset.
 
-    ``actions``/``observation``/``reachability``/``curriculum_start``/``tail_channel``/
-    ``tail_reach``/``hunger_channel`` are the constructor options; ``overrides`` replace ``EnvParams`` fields (e.g. ``random_start=True``).
+    ``options`` are Snake-v0's constructor options (``actions``, ``observation``,
+    ``reachability``, ...: a ``CONFIGS`` entry's first dict), passed to ``gymnax.make`` as they
+    are; ``overrides`` replace ``EnvParams`` fields (e.g. ``random_start=True``).
     """
     import gymnax
 
     import snake_gymnax  # noqa: F401  (registers Snake-v0 even without the auto-load hook)
 
-    env, params = gymnax.make(
-        "Snake-v0", width=width, height=height, actions=actions, observation=observation,
-        reachability=reachability, curriculum_start=curriculum_start, tail_channel=tail_channel,
-        tail_reach=tail_reach, hunger_channel=hunger_channel,
-    )
+    env, params = gymnax.make("Snake-v0", width=width, height=height, **(options or {}))
     params = params.replace(**overrides)
     reset = jax.vmap(env.reset, in_axes=(0, None))
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -196,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         options, overrides = CONFIGS[config]
         name = "snake_gymnax Snake-v0" + ("" if config == "default" else f" {config}")
         fns[name] = snake_gymnax_rollout(
-            args.num_envs, args.width, args.height, args.steps, **options, **overrides
+            args.num_envs, args.width, args.height, args.steps, options, **overrides
         )
     if not args.no_jumanji and importlib.util.find_spec("jumanji") is None:
         print("jumanji is not installed: timing Snake-v0 only (pip install jumanji)")

@@ -91,7 +91,7 @@ def egocentric_obs(
     padding), one ``dynamic_slice`` of the ``S x S`` window (contiguous rows: much cheaper
     under ``vmap`` than a per-cell gather), a select among its four ``rot90``s by heading
     (``rot90`` by ``k`` turns heading ``k`` up), then the three channels in one expression.
-    ``extra`` (bool boards ``(height, width, k)``: the ``reach`` and ``tail`` options' planes)
+    ``extra`` (bool boards ``(height, width, k)``: the ``reach`` and ``tail_reach`` planes)
     rides along the same window and rotation as the next ``k`` channels (0 off the board).
     ``tail`` (the ``tail_channel`` option) appends the tail's cell, read off the window's own
     body counters (code 1), so it costs no second board through the window.
