@@ -15,12 +15,13 @@ put in one class by its last step:
 - ``starved``: the starvation limit ended it (the policy circled);
 - ``unfinished``: still running at the step cap.
 
-The policy plays with its own action mask, if it was trained with one (as ``ppo-eval`` does).
+The policy plays with its own action mask, if it was trained with one, and a recurrent policy
+with its memory carried from step to step (as ``ppo-eval`` does).
 Then the same games again with the shield: the moves that die at once get probability 0
 (``Snake.shielded_actions``: ``Snake(mask_fatal_moves=True)`` with ``--action-mask``, applied
 here at evaluation only), so a
-policy trained without it shows what the shield alone would save. The record keeps the counts
-and the apples eaten in each lost game.
+policy trained without it shows what the shield alone would save. The record keeps the counts,
+the apples eaten in each lost game and those of each starved one.
 """
 
 from __future__ import annotations
@@ -85,15 +86,15 @@ def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
     modes = {}
     for shield in (False, True):
         def games(params: Any, norm: Any, key: Any, shield: bool = shield) -> dict[str, Any]:
-            def act(_keys: Any, obs: Any, state: Any) -> Any:
+            def act(_keys: Any, obs: Any, state: Any, memory: Any) -> tuple[Any, Any]:
                 mask = trainer.masks(state.env_state)  # the run's own (--action-mask), if any
                 if shield:
                     mask = jax.vmap(env.snake.shielded_actions)(state.env_state)
-                _, pi, _ = trainer.act(params, {}, trainer.network_input(norm, obs), mask)
-                return pi.mode()
+                memory, pi, _ = trainer.act(params, memory, trainer.network_input(norm, obs), mask)
+                return pi.mode(), memory
 
             return play_episodes(env, env_params, episodes, step_cap(env_params), act,
-                                 info_keys=JUDGED)(key)
+                                 info_keys=JUDGED, memory=trainer.initial_carry(episodes))(key)
 
         out = jax.device_get(jax.jit(jax.vmap(games))(policy.params, policy.norm, keys))
         modes["shielded" if shield else "greedy"] = out
@@ -114,11 +115,13 @@ def classify(games: dict[str, Any]) -> dict[str, Any]:
     classes = {"blunder": crashed & had_safe & (np.asarray(games["chose_fatal"]) > 0),
                "cornered": crashed & ~had_safe, "starved": starved, "unfinished": ~finished}
     lost = ~won
+    apples = np.asarray(games["apples"])
     entered = np.asarray(games["entered"])
     return {"wins": int(won.sum()), **{k: int(v.sum()) for k, v in classes.items()},
             "blunder_wall": int((classes["blunder"] & (entered < 0)).sum()),
             "blunder_next_to_tail": int((classes["blunder"] & (entered == 2)).sum()),
-            "lost_apples": np.asarray(games["apples"])[lost].astype(int).tolist()}
+            "lost_apples": apples[lost].astype(int).tolist(),
+            "starved_apples": apples[starved].astype(int).tolist()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

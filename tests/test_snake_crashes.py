@@ -1,6 +1,7 @@
 """benchmarks/snake_crashes.py: every lost game gets one cause, on the games ppo-eval plays."""
 
 import json
+from collections import Counter
 
 import pytest
 from conftest import load_benchmark
@@ -15,9 +16,10 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
     """A barely trained policy (greedy: mostly straight into a wall while a turn was safe):
     the counts add up to the games played, its greedy wins are ppo-eval's, and with the shield
     no game ends in a blunder. Trained with the shield (``mask_fatal_moves`` + ``--action-mask``),
-    its own games have no blunder either: the policy plays with its run's mask, as in ppo-eval."""
+    its own games have no blunder either: the policy plays with its run's mask, as in ppo-eval.
+    That policy is recurrent, so its games carry its memory, as ppo-eval's do (same wins)."""
     kwargs = "actions=relative,observation=egocentric"
-    shield = ["--action-mask", "true"] if trained_shielded else []
+    shield = ["--action-mask", "true", "--rnn", "gru", "--rnn-size", "8"] if trained_shielded else []
     run = tmp_path / "tiny"
     code = train_cli.main([
         "--env", "Snake-v0", "--optimizer", "adam", "--num-seeds", "2", "--seed", "3",
@@ -35,6 +37,8 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
             r = row[mode]
             lost = sum(r[k] for k in ("blunder", "cornered", "starved", "unfinished"))
             assert r["wins"] + lost == 24 and len(r["lost_apples"]) == lost
+            assert len(r["starved_apples"]) == r["starved"]
+            assert not Counter(r["starved_apples"]) - Counter(r["lost_apples"])  # a sub-multiset
             assert r["blunder_wall"] + r["blunder_next_to_tail"] <= r["blunder"]
         assert row["greedy"]["wins"] == round(win * 24)
         assert row["shielded"]["blunder"] == 0
