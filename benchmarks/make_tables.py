@@ -219,6 +219,11 @@ def snake_tail_reach() -> str:
     return _held_out("snake-tail-reach/results.json")
 
 
+def snake_tail_hunger() -> str:
+    """snake-tail-reach + the hunger channel at 30M steps, on the same seeds."""
+    return _held_out("snake-tail-hunger/results.json")
+
+
 def snake_crashes() -> str:
     """Each lost greedy game of a Snake policy by its cause, without and with the shield."""
     rows = []
@@ -464,7 +469,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "snake-levers": snake_levers, "snake-perfect": snake_perfect,
-    "snake-tail-reach": snake_tail_reach, "snake-crashes": snake_crashes,
+    "snake-tail-reach": snake_tail_reach, "snake-tail-hunger": snake_tail_hunger,
+    "snake-crashes": snake_crashes,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,
