@@ -95,7 +95,7 @@ def _fill(free: jax.Array, seed: jax.Array) -> jax.Array:
         return _reachable_bits(free, seed)
     if height <= WORD_BITS:
         return _reachable_bits(free.T, seed.T).T
-    return _until_fixed(_dilate_step(free), seed, height * width) & free
+    return _dilate_fill(free, seed)
 
 
 def reachable(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
@@ -112,6 +112,11 @@ def tail_region(body: jax.Array) -> jax.Array:
     return _fill(passable(body), body == 1)
 
 
+def _dilate_fill(free: jax.Array, seed: jax.Array) -> jax.Array:
+    """The cells of ``free`` joined to ``seed`` by plain dilation (any board size)."""
+    return _until_fixed(_dilate_step(free), seed, free.size) & free
+
+
 def _dilate_step(free: jax.Array):
     """One round of plain 4-neighbour dilation inside ``free`` (bool planes)."""
 
@@ -126,9 +131,7 @@ def _dilate_step(free: jax.Array):
 def reachable_dilate(body: jax.Array, head_row: jax.Array, head_col: jax.Array) -> jax.Array:
     """``reachable`` by plain 4-neighbour dilation of bool planes, one cell per round."""
     height, width = body.shape
-    free = passable(body)
-    seed = head_seed(height, width, head_row, head_col)
-    return _until_fixed(_dilate_step(free), seed, height * width) & free
+    return _dilate_fill(passable(body), head_seed(height, width, head_row, head_col))
 
 
 def reachable_host(body: np.ndarray, head_row: int, head_col: int) -> np.ndarray:
