@@ -142,20 +142,31 @@ def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
     if not curves:
         return ""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    colors = _run_colors(len(curves))
     for i, (name, curve) in enumerate(curves.items()):
         for ax, metric, scale in ((axes[0], "charts/apples", 1), (axes[1], "charts/win", 100)):
             for seed, values in enumerate(curve["per_seed"][metric]):
-                ax.plot(curve["global_step"], scale * np.asarray(values), color=f"C{i % 10}",
+                ax.plot(curve["global_step"], scale * np.asarray(values), color=colors[i],
                         alpha=0.8, lw=1, label=name if seed == 0 else None)
     axes[1].set_xlabel("env steps per seed")
     axes[1].set_ylabel("training games won (%)")
     axes[1].grid(alpha=0.3)
     _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png",
-            dpi=80)  # noisy per-update curves compress badly: a smaller image stays small
+            dpi=70)  # noisy per-update curves compress badly: a smaller image stays small
     points = max(len(c["global_step"]) for c in curves.values())
     return "\n".join(["", "Training games per seed (the policy's sampled actions), at "
                        f"{points} evenly spaced updates of each run's training log:", "",
                        "![training apples and wins](training.png)", ""])
+
+
+def _run_colors(count: int) -> list[Any]:
+    """One colour per run: matplotlib's default cycle up to ten runs, tab20 beyond (the default
+    cycle repeats after ten, and a lever study has more runs than that)."""
+    import matplotlib
+
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    return [matplotlib.colormaps["tab20"](i % 20) for i in range(count)]
 
 
 def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path, dpi: int = 100) -> None:
@@ -192,8 +203,7 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
     if not curves:
         return ""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, (name, curve) in enumerate(curves.items()):
-        colour = f"C{i % 10}"  # matplotlib's default cycle: every run gets a colour
+    for colour, (name, curve) in zip(_run_colors(len(curves)), curves.items(), strict=True):
         steps = sorted(curve)
         wins = np.asarray([curve[s] for s in steps])
         for seed in range(wins.shape[1]):
