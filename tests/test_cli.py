@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ppo_trainer.app import flags
 from ppo_trainer.app import train_cli as cli
 from ppo_trainer.config import TrainConfig
 
@@ -159,6 +160,28 @@ def test_usage_errors_one_line_exit_2(argv, needles, capsys) -> None:
         sys.exit(cli.main(argv))
     assert info.value.code == 2
     assert_one_line_error(capsys.readouterr().err, *needles)
+
+
+def test_out_of_memory_is_one_line_exit_1(capsys) -> None:
+    """XLA's RESOURCE_EXHAUSTED (a chunk's buffers larger than the machine, as the GPU preset
+    snake-20x20 with 2 seeds on a 24 GiB CPU) ends a CLI in one line that says how much was
+    asked and which flags shrink it; any other RuntimeError is left to surface."""
+    import jax
+    import jax.numpy as jnp
+
+    def too_big() -> int:
+        jax.jit(lambda: jnp.ones((2**42,), jnp.uint8))().block_until_ready()  # 4.4 TB
+        return 0
+
+    assert flags.run_cli("ppo-train", too_big) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "out of memory", "4398.0 GB", "--num-envs", "--num-seeds")
+
+    def broken() -> int:
+        raise RuntimeError("not a memory problem")
+
+    with pytest.raises(RuntimeError, match="not a memory problem"):
+        flags.run_cli("ppo-train", broken)
 
 
 def test_resume_dir_without_checkpoint(tmp_path: Path, capsys) -> None:

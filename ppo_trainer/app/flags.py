@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn, get_args
@@ -221,8 +222,21 @@ def exit_code(exc: BaseException) -> int:
     return {"TrainingInterrupted": 130, "TrainingDiverged": 1, "PeerFailed": 1}.get(name, 2)
 
 
+def out_of_memory(exc: BaseException) -> str | None:
+    """The one-line message for XLA's ``RESOURCE_EXHAUSTED`` (a ``jax.errors.JaxRuntimeError``,
+    raised where a jitted chunk's buffers do not fit), else ``None``."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or "RESOURCE_EXHAUSTED" not in text:
+        return None
+    asked = re.search(r"allocating (\d+) bytes", text)
+    size = f" {int(asked.group(1)) / 1e9:.1f} GB" if asked else ""
+    return (f"out of memory: XLA could not allocate{size}; use fewer envs, steps, seeds or "
+            "episodes at once (--num-envs, --num-steps, --num-seeds, --episodes)")
+
+
 def run_cli(prog: str, main: Callable[[], int]) -> int:
-    """Run ``main``; turn the library's errors into one line on stderr and an exit code."""
+    """Run ``main``; turn the library's errors, and running out of memory, into one line on
+    stderr and an exit code."""
     try:
         return main()
     except (TrainerError, OptimizerError) as exc:
@@ -231,4 +245,10 @@ def run_cli(prog: str, main: Callable[[], int]) -> int:
         print(f"{prog}: {label}{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
         return code
+    except RuntimeError as exc:
+        message = out_of_memory(exc)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1
 
