@@ -142,11 +142,10 @@ def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
     if not curves:
         return ""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    colors = _run_colors(len(curves))
-    for i, (name, curve) in enumerate(curves.items()):
+    for colour, (name, curve) in zip(_run_colors(len(curves)), curves.items(), strict=True):
         for ax, metric, scale in ((axes[0], "charts/apples", 1), (axes[1], "charts/win", 100)):
             for seed, values in enumerate(curve["per_seed"][metric]):
-                ax.plot(curve["global_step"], scale * np.asarray(values), color=colors[i],
+                ax.plot(curve["global_step"], scale * np.asarray(values), color=colour,
                         alpha=0.8, lw=1, label=name if seed == 0 else None)
     axes[1].set_xlabel("env steps per seed")
     axes[1].set_ylabel("training games won (%)")

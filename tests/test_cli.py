@@ -170,12 +170,14 @@ def test_out_of_memory_is_one_line_exit_1(capsys) -> None:
     import jax.numpy as jnp
 
     def too_big() -> int:
-        jax.jit(lambda: jnp.ones((2**42,), jnp.uint8))().block_until_ready()  # 4.4 TB
+        # 281 TB: more than a 47-bit user address space, so it fails even where memory is
+        # overcommitted
+        jax.jit(lambda: jnp.ones((2**48,), jnp.uint8))().block_until_ready()
         return 0
 
     assert flags.run_cli("ppo-train", too_big) == 1
     err = capsys.readouterr().err
-    assert_one_line_error(err, "out of memory", "4398.0 GB", "--num-envs", "--num-seeds")
+    assert_one_line_error(err, "out of memory", "281475.0 GB", "--num-envs", "--num-seeds")
 
     def broken() -> int:
         raise RuntimeError("not a memory problem")
