@@ -237,6 +237,23 @@ def snake_crashes() -> str:
                    "move)", "lost starved or unfinished", "wins with the shield"], rows)
 
 
+def snake_loops() -> str:
+    """What a Snake policy thought at the step it starved: the rows of the crash record that
+    keep it (how sure it was of its move, and the return its value head still expected)."""
+    rows = []
+    for r in _json("snake-crashes/results.json")["rows"]:
+        g = r["greedy"]
+        if "starved_move_prob" not in g or not g["starved"]:
+            continue
+        prob, value = np.asarray(g["starved_move_prob"]), np.asarray(g["starved_value"])
+        rows.append([r["label"], str(g["starved"]), f"{np.median(prob):.3f}",
+                     f"{np.mean(prob >= 0.9):.0%}", f"{np.median(value):.1f}",
+                     f"{np.mean(value > 0):.0%}"])
+    return _table(["policy", "games starved (of 1024)", "median probability of the last move",
+                   "last move at >= 0.9", "median value estimate (return still expected)",
+                   "value estimate > 0 (the return is -1)"], rows)
+
+
 def snake_wide() -> str:
     """snake-wide's gamma study on one H200, 3 seeds x 30M steps per gamma."""
     by_run: dict[str, list[dict[str, Any]]] = {}
@@ -470,7 +487,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "snake-levers": snake_levers, "snake-perfect": snake_perfect,
     "snake-tail-reach": snake_tail_reach, "snake-tail-hunger": snake_tail_hunger,
-    "snake-crashes": snake_crashes,
+    "snake-crashes": snake_crashes, "snake-loops": snake_loops,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,

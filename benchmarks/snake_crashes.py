@@ -15,6 +15,10 @@ put in one class by its last step:
 - ``starved``: the starvation limit ended it (the policy circled);
 - ``unfinished``: still running at the step cap.
 
+Each lost game also keeps what the policy thought at its last step: the probability of the move
+it chose and its value estimate (``starved_move_prob`` and ``starved_value`` for the starved
+ones), which tells a loop the policy is sure of from a near tie that greedy play breaks badly.
+
 The policy plays with its own action mask, if it was trained with one, and a recurrent policy
 with its memory carried from step to step (as ``ppo-eval`` does).
 Then the same games again with the shield: the moves that die at once get probability 0
@@ -43,7 +47,8 @@ from ppo_trainer.app.policy import load_playable
 from snake_gymnax import rules
 
 CLASSES = ("blunder", "cornered", "starved", "unfinished")
-JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal", "entered")
+JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal", "entered",
+          "move_prob", "value")
 
 
 def unwrapped(env: Any) -> Any:
@@ -56,13 +61,16 @@ def unwrapped(env: Any) -> Any:
 class Judged:
     """The evaluation env, with ``info`` saying whether a safe move existed before each step,
     whether the chosen one died at once, and the body counter of the cell it entered (-1 off the
-    board; 2 is the cell next to the tail), so ``play_episodes`` keeps them at each game's end."""
+    board; 2 is the cell next to the tail), so ``play_episodes`` keeps them at each game's end.
+    Its action is ``(move, move_prob, value)``: the policy's probability of the move and its
+    value estimate pass into ``info`` as well."""
 
     def __init__(self, env: Any) -> None:
         self.env, self.snake = env, unwrapped(env)
         self.reset = env.reset
 
-    def step(self, key: Any, state: Any, action: Any, params: Any) -> tuple:
+    def step(self, key: Any, state: Any, judged_action: tuple, params: Any) -> tuple:
+        action, move_prob, value = judged_action
         before = state.env_state
         safe = self.snake.safe_actions(before)
         row, col, flat, *_ = rules.head_move(before, self.snake.next_direction(before.direction, action))
@@ -70,7 +78,7 @@ class Judged:
         entered = jnp.where(inside, before.body.reshape(-1)[flat].astype(jnp.int32), -1)
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         info = {**info, "had_safe_move": safe.any(), "chose_fatal": ~safe[action],
-                "entered": entered}
+                "entered": entered, "move_prob": move_prob, "value": value}
         return obs, state, reward, terminated, truncated, info
 
 
@@ -90,8 +98,10 @@ def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
                 mask = trainer.masks(state.env_state)  # the run's own (--action-mask), if any
                 if shield:
                     mask = jax.vmap(env.snake.shielded_actions)(state.env_state)
-                memory, pi, _ = trainer.act(params, memory, trainer.network_input(norm, obs), mask)
-                return pi.mode(), memory
+                memory, pi, value = trainer.act(params, memory, trainer.network_input(norm, obs),
+                                                mask)
+                move = pi.mode()
+                return (move, pi.prob(move), value), memory
 
             return play_episodes(env, env_params, episodes, step_cap(env_params), act,
                                  info_keys=JUDGED, memory=trainer.initial_carry(episodes))(key)
@@ -117,11 +127,14 @@ def classify(games: dict[str, Any]) -> dict[str, Any]:
     lost = ~won
     apples = np.asarray(games["apples"])
     entered = np.asarray(games["entered"])
+    move_prob, value = np.asarray(games["move_prob"]), np.asarray(games["value"])
     return {"wins": int(won.sum()), **{k: int(v.sum()) for k, v in classes.items()},
             "blunder_wall": int((classes["blunder"] & (entered < 0)).sum()),
             "blunder_next_to_tail": int((classes["blunder"] & (entered == 2)).sum()),
             "lost_apples": apples[lost].astype(int).tolist(),
-            "starved_apples": apples[starved].astype(int).tolist()}
+            "starved_apples": apples[starved].astype(int).tolist(),
+            "starved_move_prob": np.round(move_prob[starved].astype(float), 4).tolist(),
+            "starved_value": np.round(value[starved].astype(float), 2).tolist()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -131,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=1024)
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
     parser.add_argument("--append", action="store_true",
-                        help="keep the rows already in --out (a row of the same label is replaced)")
+                        help="keep the rows already in --out (a row of the same label is replaced "
+                        "where it stands)")
     args = parser.parse_args(argv)
     start = time.time()
     named = [arg.split("=", 1) if "=" in arg else ("", arg) for arg in args.policies]
@@ -142,10 +156,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{row['label']} {mode}: {r['wins']}/{row['episodes']} "
                   "won; lost: " + ", ".join(f"{k} {r[k]}" for k in CLASSES))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.append and args.out.exists():
-        labels = {row["label"] for row in rows}
-        kept = [row for row in json.loads(args.out.read_text())["rows"] if row["label"] not in labels]
-        rows = kept + rows
+    if args.append and args.out.exists():  # a row of the same label is replaced in its place
+        new = {row["label"]: row for row in rows}
+        kept = [new.pop(row["label"], row) for row in json.loads(args.out.read_text())["rows"]]
+        rows = kept + list(new.values())
     record = {"rows": rows, "classes": list(CLASSES), "seconds": round(time.time() - start, 1),
               "machine": platform.machine(), "jax": jax.__version__}
     args.out.write_text(json.dumps(record, indent=1) + "\n")

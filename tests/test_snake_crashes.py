@@ -17,7 +17,9 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
     the counts add up to the games played, its greedy wins are ppo-eval's, and with the shield
     no game ends in a blunder. Trained with the shield (``mask_fatal_moves`` + ``--action-mask``),
     its own games have no blunder either: the policy plays with its run's mask, as in ppo-eval.
-    That policy is recurrent, so its games carry its memory, as ppo-eval's do (same wins)."""
+    That policy is recurrent, so its games carry its memory, as ppo-eval's do (same wins).
+    A starvation limit of 12 steps makes the shielded games starve, so each starved game keeps
+    the probability of its greedy move (at least 1/3 of three moves) and a value estimate."""
     kwargs = "actions=relative,observation=egocentric"
     shield = ["--action-mask", "true", "--rnn", "gru", "--rnn-size", "8"] if trained_shielded else []
     run = tmp_path / "tiny"
@@ -25,6 +27,7 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
         "--env", "Snake-v0", "--optimizer", "adam", "--num-seeds", "2", "--seed", "3",
         "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "256", *shield,
         "--env-kwargs", kwargs + (",mask_fatal_moves=true" if trained_shielded else ""),
+        "--env-params", "max_steps_without_food=12",
         "--eval-episodes", "2", "--run-dir", str(tmp_path), "--run-name", "tiny"])
     assert code == 0
     out = tmp_path / "crashes.json"
@@ -40,8 +43,11 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
             assert len(r["starved_apples"]) == r["starved"]
             assert not Counter(r["starved_apples"]) - Counter(r["lost_apples"])  # a sub-multiset
             assert r["blunder_wall"] + r["blunder_next_to_tail"] <= r["blunder"]
+            assert len(r["starved_move_prob"]) == len(r["starved_value"]) == r["starved"]
+            assert all(1 / 3 - 1e-6 <= p <= 1 for p in r["starved_move_prob"])
         assert row["greedy"]["wins"] == round(win * 24)
         assert row["shielded"]["blunder"] == 0
+    assert sum(r["shielded"]["starved"] for r in rows) > 0  # the checks above are not vacuous
     blunders = sum(r["greedy"]["blunder"] for r in rows)
     assert blunders == 0 if trained_shielded else blunders > 0  # the latter: not vacuous
     if not trained_shielded:  # barely trained: it drives into walls, not into its short body
@@ -54,3 +60,6 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
         again = json.loads(out.read_text())["rows"]
         assert [r["label"] for r in again] == [r["label"] for r in rows] + ["again #0", "again #1"]
         assert [r["greedy"] for r in again[2:]] == [r["greedy"] for r in rows]
+        bench.main([str(run), "--episodes", "24", "--out", str(out), "--append"])  # in place
+        assert [r["label"] for r in json.loads(out.read_text())["rows"]] == [
+            r["label"] for r in again]
