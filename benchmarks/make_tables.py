@@ -224,6 +224,11 @@ def snake_tail_hunger() -> str:
     return _held_out("snake-tail-hunger/results.json")
 
 
+def snake_tail_clock() -> str:
+    """snake-tail-reach + the hunger channel + the value loss unclipped, on fresh seeds."""
+    return _held_out("snake-tail-clock/results.json")
+
+
 def snake_crashes() -> str:
     """Each lost greedy game of a Snake policy by its cause, without and with the shield."""
     rows = []
@@ -487,6 +492,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
     "snake-levers": snake_levers, "snake-perfect": snake_perfect,
     "snake-tail-reach": snake_tail_reach, "snake-tail-hunger": snake_tail_hunger,
+    "snake-tail-clock": snake_tail_clock,
     "snake-crashes": snake_crashes, "snake-loops": snake_loops,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
