@@ -15,9 +15,9 @@ put in one class by its last step:
 - ``starved``: the starvation limit ended it (the policy circled);
 - ``unfinished``: still running at the step cap.
 
-Each lost game also keeps what the policy thought at its last step: the probability of the move
-it chose and its value estimate (``starved_move_prob`` and ``starved_value`` for the starved
-ones), which tells a loop the policy is sure of from a near tie that greedy play breaks badly.
+Each starved game also keeps what the policy thought at its last step: the probability of the
+move it chose and its value estimate (``starved_move_prob``, ``starved_value``), which tells a
+loop the policy is sure of from a near tie that greedy play breaks badly.
 
 The policy plays with its own action mask, if it was trained with one, and a recurrent policy
 with its memory carried from step to step (as ``ppo-eval`` does).
