@@ -137,6 +137,22 @@ def test_ppo_eval_on_finished_run(straight: Path, capsys) -> None:
     assert json.loads(out_json.read_text())["episodes_per_seed"] == 3
 
 
+def test_ppo_eval_under_other_env_params(straight: Path, capsys) -> None:
+    """``--env-params`` plays the same policy under other EnvParams (here a 5-step time limit:
+    every episode is cut there); the run's own values otherwise; a field the env lacks is one
+    line and exit 2."""
+    out_json = straight / "eval_short.json"
+    assert evaluate.main([str(straight), "--episodes", "3", "--env-params",
+                          "max_steps_in_episode=5", "--json", str(out_json)]) == 0
+    summary = json.loads(out_json.read_text())
+    assert summary["env_params"] == {"max_steps_in_episode": 5}
+    assert summary["mean_episode_length"] == 5 and summary["mean_return"] == 5
+    capsys.readouterr()
+    assert evaluate.main([str(straight), "--episodes", "3", "--env-params", "gravity_x=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no field 'gravity_x'" in err and "Traceback" not in err
+
+
 def test_ppo_eval_errors(tmp_path: Path, capsys) -> None:
     assert evaluate.main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

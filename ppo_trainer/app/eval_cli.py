@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ppo_trainer.app.flags import OneLineParser, add_version_flag, run_cli
+from ppo_trainer.app.flags import (
+    MergePairs,
+    OneLineParser,
+    add_version_flag,
+    parse_pairs,
+    run_cli,
+)
 
 PROG = "ppo-eval"
 
@@ -39,6 +45,11 @@ def build_parser() -> OneLineParser:
                    help="evaluation seed (default: the run's, which reproduces its eval.json)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="step cap per episode (default: the env's own time limit)")
+    p.add_argument("--env-params", action=MergePairs, type=parse_pairs, default={},
+                   metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="play under these EnvParams fields instead of the run's (e.g. another "
+                   "time or starvation limit; the observation's shape cannot change); "
+                   "repeatable")
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary to this file")
     return p
 
@@ -61,7 +72,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from ppo_trainer.app.evaluate import evaluate_run, format_summary  # jax: --help stays fast
 
     summary = evaluate_run(Path(args.run_dir), args.episodes, args.seed, args.gif, args.max_steps,
-                           args.gif_every)
+                           args.gif_every, args.env_params)
     kept = summary["seed_indices"]
     seeds = ("" if summary["source"] == "checkpoint" else
              f", seed ind{'ices' if len(kept) > 1 else 'ex'} {','.join(map(str, kept))}")

@@ -275,9 +275,11 @@ def record_gif(trainer: Any, env_params: Any, params: Any, norm: Any, key: Any, 
 
 def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = None,
                  gif: str | None = None, max_steps: int | None = None,
-                 gif_every: int = 1) -> dict[str, Any]:
+                 gif_every: int = 1, env_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load a run's checkpoint or a policy file and evaluate it; returns the summary (and
-    writes the GIF of the first seed it holds)."""
+    writes the GIF of the first seed it holds). ``env_params`` replaces fields of the env's
+    parameters for this evaluation only (a policy trained under one starvation limit played
+    under another); the summary then names them."""
     if episodes is not None and episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {episodes}")
     if max_steps is not None and max_steps <= 0:
@@ -286,18 +288,21 @@ def evaluate_run(run_dir: Path, episodes: int | None = None, seed: int | None = 
         raise ConfigError(f"--gif-every must be positive, got {gif_every}")
     policy = load_playable(Path(run_dir))
     setup, config = policy.setup, policy.config
+    params = _envs().override_params(config.env, setup.env_params, env_params or {})
     k_eval = eval_key(config.seed if seed is None else seed, policy.update)
     k_gif = jax.random.fold_in(jax.random.PRNGKey(config.seed if seed is None else seed), 7)
-    evaluator = Evaluator(setup.trainer, setup.env_params, episodes or config.eval_episodes,
+    evaluator = Evaluator(setup.trainer, params, episodes or config.eval_episodes,
                           max_steps)
     summary = {"update": policy.update, "seed_indices": list(policy.seeds),
                **evaluator(policy.params, policy.norm, k_eval, policy.seeds, config.num_seeds)}
     if can_render(setup.env) and (gif or "").lower() != "none":
         path = Path(gif) if gif else policy.gif
         first = jax.tree_util.tree_map(lambda x: x[0], (policy.params, policy.norm))
-        summary["gif_episode"] = record_gif(setup.trainer, setup.env_params, *first, k_gif, path,
+        summary["gif_episode"] = record_gif(setup.trainer, params, *first, k_gif, path,
                                             every=gif_every)
         summary["gif"] = str(path)
     summary["source"] = policy.source
+    if env_params:
+        summary["env_params"] = dict(env_params)
     summary["info_keys"] = list(setup.trainer.info_keys)
     return summary

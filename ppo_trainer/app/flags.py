@@ -93,7 +93,7 @@ def parse_pairs(text: str) -> dict[str, Any]:
     return out
 
 
-class _MergePairs(argparse.Action):
+class MergePairs(argparse.Action):
     """Repeated ``--env-params a=1 --env-params b=2`` merge into one dict."""
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
@@ -158,7 +158,7 @@ def add_option(group: Any, dest: str, tp: Any, default: Any, help_text: str,
         group.add_argument("--no-" + name[2:], dest=dest, action="store_false",
                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     elif convert is parse_pairs:
-        group.add_argument(name, dest=dest, type=parse_pairs, action=_MergePairs,
+        group.add_argument(name, dest=dest, type=parse_pairs, action=MergePairs,
                            default=argparse.SUPPRESS, metavar="KEY=VALUE", help=text)
     else:
         group.add_argument(name, dest=dest, type=convert, default=argparse.SUPPRESS,
