@@ -229,6 +229,11 @@ def snake_tail_clock() -> str:
     return _held_out("snake-tail-clock/results.json")
 
 
+def snake_tail_calm() -> str:
+    """snake-tail-reach with half the Muon step and twice the envs per update, on fresh seeds."""
+    return _held_out("snake-tail-calm/results.json")
+
+
 def snake_crashes() -> str:
     """Each lost greedy game of a Snake policy by its cause, without and with the shield."""
     rows = []
@@ -493,6 +498,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "snake-levers": snake_levers, "snake-perfect": snake_perfect,
     "snake-tail-reach": snake_tail_reach, "snake-tail-hunger": snake_tail_hunger,
     "snake-tail-clock": snake_tail_clock,
+    "snake-tail-calm": snake_tail_calm,
     "snake-crashes": snake_crashes, "snake-loops": snake_loops,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,

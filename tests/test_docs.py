@@ -197,7 +197,8 @@ def test_suite_pages_follow_from_raw(study: str) -> None:
 
 
 @pytest.mark.parametrize("study", ["snake-wins", "snake-wins-gpu-gamma", "snake-levers", "snake-perfect",
-                                   "snake-tail-reach", "snake-tail-hunger", "snake-tail-clock"])
+                                   "snake-tail-reach", "snake-tail-hunger", "snake-tail-clock",
+                                   "snake-tail-calm"])
 def test_snake_pages_follow_from_their_records(study: str, tmp_path: Path) -> None:
     """The page (and its plots) regenerated from ``results.json`` alone, in an empty folder."""
     study_dir = RESULTS / study
@@ -213,7 +214,7 @@ def test_snake_pages_follow_from_their_records(study: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("name", ["snake-wins", "snake-levers", "snake-perfect", "snake-tail-reach",
-                                  "snake-tail-hunger", "snake-tail-clock"])
+                                  "snake-tail-hunger", "snake-tail-clock", "snake-tail-calm"])
 def test_snake_wins_record_is_compact(name: str) -> None:
     """The winning studies keep summaries, not logs: curves of at most a few hundred points per
     seed, the 1024-game evaluations as counts, no per-episode data or raw training logs."""
