@@ -131,7 +131,8 @@ def test_every_case_has_pinned_numbers_that_vary() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--record"]:
-        sys.exit("usage: python tests/test_ppo_pinned.py --record  (overwrites " f"{DATA.name})")
+        sys.exit("usage: python tests/test_ppo_pinned.py --record  (replaces this machine's record "
+                 f"in {DATA.name})")
     DATA.parent.mkdir(exist_ok=True)
     others = [r for r in _records() if r["versions"] != _versions()] if DATA.exists() else []
     record = {"versions": _versions(), "cases": {name: run_case(name) for name in sorted(CASES)}}
