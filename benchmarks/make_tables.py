@@ -18,6 +18,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -209,29 +210,14 @@ def _held_out(rel: str) -> str:
                    "mean steps per win", "periodic evaluation first at >= 90%"], rows)
 
 
-def snake_perfect() -> str:
-    """snake-perfect on its held-out seeds."""
-    return _held_out("snake-perfect/results.json")
-
-
-def snake_tail_reach() -> str:
-    """snake-tail-reach on its held-out seeds."""
-    return _held_out("snake-tail-reach/results.json")
-
-
-def snake_tail_hunger() -> str:
-    """snake-tail-reach + the hunger channel at 30M steps, on the same seeds."""
-    return _held_out("snake-tail-hunger/results.json")
-
-
-def snake_tail_clock() -> str:
-    """snake-tail-reach + the hunger channel + the value loss unclipped, on fresh seeds."""
-    return _held_out("snake-tail-clock/results.json")
-
-
-def snake_tail_calm() -> str:
-    """snake-tail-reach with half the Muon step and twice the envs per update, on fresh seeds."""
-    return _held_out("snake-tail-calm/results.json")
+# The held-out Snake studies: the table of each is its study folder's name, one row per seed.
+HELD_OUT_STUDIES = (
+    "snake-perfect",
+    "snake-tail-reach",
+    "snake-tail-hunger",  # snake-tail-reach + the hunger channel at 30M steps, the same seeds
+    "snake-tail-clock",   # snake-tail-reach + the hunger channel + the value loss unclipped
+    "snake-tail-calm",    # snake-tail-reach with half the Muon step, twice the envs per update
+)
 
 
 def snake_crashes() -> str:
@@ -495,10 +481,8 @@ def speed_adapters() -> str:
 TABLES: dict[str, Callable[[], str]] = {
     "suite": suite, "suite-aggregate": suite_aggregate, "suite-redraw": suite_redraw,
     "asterix-10m": asterix_10m, "snake-master": snake_master, "snake-wide": snake_wide,
-    "snake-levers": snake_levers, "snake-perfect": snake_perfect,
-    "snake-tail-reach": snake_tail_reach, "snake-tail-hunger": snake_tail_hunger,
-    "snake-tail-clock": snake_tail_clock,
-    "snake-tail-calm": snake_tail_calm,
+    "snake-levers": snake_levers,
+    **{study: partial(_held_out, f"{study}/results.json") for study in HELD_OUT_STUDIES},
     "snake-crashes": snake_crashes, "snake-loops": snake_loops,
     "default-run": default_run, "starvation": starvation, "pooled": pooled,
     "snake-20x20": snake_20x20, "pendulum": pendulum, "speed-loop": speed_loop,
