@@ -119,6 +119,10 @@ class TrainConfig:
     clip_value_loss: bool = _f(True,
                                "clip the value update to +-clip_eps around the rollout's value")
     ent_coef: float = _f(0.01, "entropy bonus coefficient", bound="non_negative")
+    uniform_kl_coef: float = _f(0.0, "weight of KL(uniform || policy) over the legal discrete "
+                                "actions: keeps every move sampled now and then (its pull on a "
+                                "move at probability p stays ~1/n where the entropy bonus's "
+                                "fades as p log p)", bound="non_negative")
     vf_coef: float = _f(0.5, "value loss coefficient", bound="non_negative")
 
     # --- network ---

@@ -54,6 +54,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from gymnax.environments import spaces
 from gymnax.wrappers.purerl import LogWrapper
 
 from ppo_trainer import normalize as nrm
@@ -65,6 +66,7 @@ from ppo_trainer.envs import (
     make_action_fn,
     symmetry_tables,
 )
+from ppo_trainer.errors import ConfigError
 from ppo_trainer.networks import (
     TransformerActorCritic,
     initial_carry,
@@ -141,6 +143,18 @@ def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(n > 0, total / jnp.maximum(n, 1), jnp.nan)
 
 
+def kl_from_uniform(logits: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """KL(uniform over the legal actions || softmax(logits)) per sample: ``-log n - mean log p``
+    over the ``n`` legal actions. Written here because distrax's Categorical KL would count the
+    masked actions' -1e9 logits. Its gradient on the logit of an action at probability ``p`` is
+    ``p - 1/n`` (the entropy bonus's is ``-p (log p + H)``, which vanishes as ``p -> 0``), so a
+    move the policy has all but ruled out keeps a pull towards being tried."""
+    log_p = jax.nn.log_softmax(logits)
+    legal = jnp.ones(logits.shape, bool) if mask is None else mask.astype(bool)
+    n = legal.sum(-1)
+    return -jnp.log(n) - jnp.where(legal, log_p, 0.0).sum(-1) / n
+
+
 class Trainer:
     """PPO on one env/network/optimizer; ``init`` and ``run`` are pure functions of arrays."""
 
@@ -174,6 +188,9 @@ class Trainer:
         self.info_keys = info_metrics(env, env_params)
         self._obs_shape = tuple(env.observation_space(env_params).shape)
         self._mask_fn = action_mask_fn(env, env_params) if config.action_mask else None
+        if getattr(config, "uniform_kl_coef", 0.0) and not isinstance(
+                env.action_space(env_params), spaces.Discrete):
+            raise ConfigError("--uniform-kl-coef needs a Discrete action space")
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
         self.recurrent = getattr(config, "rnn", "none") != "none"
@@ -454,11 +471,16 @@ class Trainer:
         ).mean()
         entropy = pi.entropy().mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        extra = {}
+        if getattr(cfg, "uniform_kl_coef", 0.0):  # static: off, the loss is the plain PPO one
+            extra["uniform_kl"] = kl_from_uniform(pi.logits, mb.mask).mean()
+            loss = loss + getattr(cfg, "uniform_kl_coef", 0.0) * extra["uniform_kl"]
 
         return loss, {
             "value_loss": value_loss,
             "policy_loss": policy_loss,
             "entropy": entropy,
+            **extra,
             "approx_kl": jax.lax.stop_gradient(((ratio - 1.0) - log_ratio).mean()),
             "clipfrac": jax.lax.stop_gradient((jnp.abs(ratio - 1.0) > cfg.clip_eps).mean()),
             "loss": loss,

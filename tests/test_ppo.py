@@ -17,7 +17,7 @@ from ppo_trainer.app.sinks import chunk_rows
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_env
 from ppo_trainer.errors import ConfigError
-from ppo_trainer.ppo import Batch, RunnerState, Trainer, make_train
+from ppo_trainer.ppo import Batch, RunnerState, Trainer, kl_from_uniform, make_train
 
 
 def adam_tx(cfg: TrainConfig) -> optax.GradientTransformation:
@@ -445,3 +445,57 @@ def test_old_names_work_for_one_release_with_a_future_warning(cartpole) -> None:
         seen = trainer.observe(state.norm, state.last_obs)
     np.testing.assert_array_equal(seen, trainer.network_input(state.norm, state.last_obs))
     assert not np.array_equal(seen, state.last_obs)  # normalized: the call did something
+
+
+# --------------------------------------------------------------------------- KL to uniform
+
+
+def test_kl_from_uniform_keeps_a_pull_on_a_ruled_out_move() -> None:
+    """The KL's gradient on a move at probability ~2e-9 is ~ -1/n (descent raises it); the
+    entropy bonus's is ~1e-7 there. Masked actions do not count; unmasked, it is distrax's KL."""
+    import distrax
+
+    logits = jnp.array([10.0, 0.0, -10.0])
+    kl_grad = jax.grad(lambda x: kl_from_uniform(x))(logits)
+    ent_grad = jax.grad(lambda x: -distrax.Categorical(logits=x).entropy())(logits)
+    assert float(kl_grad[2]) == pytest.approx(-1.0 / 3.0, abs=1e-6)
+    assert abs(float(ent_grad[2])) < 1e-6
+    uniform = distrax.Categorical(probs=jnp.full(3, 1.0 / 3.0))
+    assert float(kl_from_uniform(logits)) == pytest.approx(
+        float(uniform.kl_divergence(distrax.Categorical(logits=logits))), rel=1e-5)
+    assert float(kl_from_uniform(jnp.zeros(3))) == pytest.approx(0.0, abs=1e-6)
+    masked = jnp.array([0.0, 0.0, -1e9])
+    assert float(kl_from_uniform(masked, jnp.array([True, True, False]))) == pytest.approx(
+        0.0, abs=1e-6)
+
+
+def test_uniform_kl_coef_adds_its_term_to_the_loss(cartpole) -> None:
+    cfg, env, params = cartpole
+    losses = {}
+    for coef in (0.0, 0.5):
+        trainer = Trainer(cfg.replace(uniform_kl_coef=coef), env, params, adam_tx(cfg))
+        state = trainer.init(jax.random.PRNGKey(0))
+        obs = state.last_obs
+        pi, value = trainer.network.apply(state.params, obs)
+        action = pi.mode()
+        mb = Batch(obs=obs, action=action, log_prob=pi.log_prob(action), value=value,
+                   advantage=jnp.linspace(-1.0, 1.0, obs.shape[0]), target=value)
+        losses[coef] = trainer._loss(state.params, mb, jax.random.PRNGKey(2), state.params)[1]
+    assert "uniform_kl" not in losses[0.0]
+    kl = float(losses[0.5]["uniform_kl"])
+    assert kl == pytest.approx(float(kl_from_uniform(pi.logits).mean()), rel=1e-5)
+    assert kl > 0
+    assert float(losses[0.5]["loss"] - losses[0.0]["loss"]) == pytest.approx(0.5 * kl, rel=1e-4)
+
+
+def test_uniform_kl_coef_needs_discrete_actions_and_respects_masks() -> None:
+    cfg = tiny(env="Pendulum-v1", uniform_kl_coef=0.1)
+    env, params = make_env(cfg)
+    with pytest.raises(ConfigError, match="--uniform-kl-coef needs a Discrete action space"):
+        Trainer(cfg, env, params, adam_tx(cfg))
+    env = PickEnv()  # action 0 masked out: the KL over the one legal move is 0, not 1e9
+    cfg = tiny(action_mask=True, uniform_kl_coef=0.1, total_timesteps=4 * 8 * 2)
+    _, metrics = jax.jit(make_train(cfg, env, env.default_params, adam_tx(cfg)))(
+        jax.random.PRNGKey(0))
+    np.testing.assert_allclose(metrics["losses/uniform_kl"], 0.0, atol=1e-5)
+    assert (np.asarray(metrics["charts/invalid"]) == 0).all()
