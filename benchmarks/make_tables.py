@@ -242,12 +242,15 @@ def snake_loops() -> str:
         if "starved_move_prob" not in g or not g["starved"]:
             continue
         prob, value = np.asarray(g["starved_move_prob"]), np.asarray(g["starved_value"])
+        reachable = g.get("starved_food_reachable")  # kept by the analyses since it was added
         rows.append([r["label"], str(g["starved"]), f"{np.median(prob):.3f}",
                      f"{np.mean(prob >= 0.9):.0%}", f"{np.median(value):.1f}",
-                     f"{np.mean(value > 0):.0%}"])
+                     f"{np.mean(value > 0):.0%}",
+                     "n/a" if reachable is None else f"{np.mean(reachable):.0%}"])
     return _table(["policy", "games starved (of 1024)", "median probability of the last move",
                    "last move at >= 0.9", "median value estimate (return still expected)",
-                   "value estimate > 0 (the return is -1)"], rows)
+                   "value estimate > 0 (the return is -1)",
+                   "apple reachable from the head at the last step"], rows)
 
 
 def snake_wide() -> str:

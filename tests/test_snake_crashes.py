@@ -45,6 +45,8 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
             assert r["blunder_wall"] + r["blunder_next_to_tail"] <= r["blunder"]
             assert len(r["starved_move_prob"]) == len(r["starved_value"]) == r["starved"]
             assert all(1 / 3 - 1e-6 <= p <= 1 for p in r["starved_move_prob"])
+            assert len(r["starved_food_reachable"]) == r["starved"]
+            assert all(isinstance(b, bool) for b in r["starved_food_reachable"])
         assert row["greedy"]["wins"] == round(win * 24)
         assert row["shielded"]["blunder"] == 0
     assert sum(r["shielded"]["starved"] for r in rows) > 0  # the checks above are not vacuous
@@ -63,3 +65,35 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
         bench.main([str(run), "--episodes", "24", "--out", str(out), "--append"])  # in place
         assert [r["label"] for r in json.loads(out.read_text())["rows"]] == [
             r["label"] for r in again]
+
+
+def test_judged_step_says_whether_the_apple_was_reachable_and_rows_dump_one_per_line() -> None:
+    """A 5x5 board whose apple at (4, 4) is walled off by two body cells: not reachable from
+    the head at (0, 0); the same board with the apple at (2, 2): reachable. The record's
+    dump reads back as the record, one row per line."""
+    import jax
+    import jax.numpy as jnp
+    from gymnax.wrappers.purerl import LogWrapper
+
+    from snake_gymnax import Snake
+
+    bench = load_benchmark("snake_crashes")
+    env = LogWrapper(Snake(width=5, height=5))
+    params = env._env.default_params
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+    body = jnp.zeros((5, 5), jnp.int8).at[0, 0].set(4).at[3, 4].set(3).at[4, 3].set(2)
+    body = body.at[1, 0].set(1)
+    board = state.env_state.replace(body=body.astype(state.env_state.body.dtype),
+                                    head_row=jnp.int32(0), head_col=jnp.int32(0),
+                                    direction=jnp.int32(1), length=jnp.int32(4))
+    judged = bench.Judged(env)
+    seen = []
+    for food in (4 * 5 + 4, 2 * 5 + 2):
+        s = state.replace(env_state=board.replace(food=jnp.int32(food)))
+        *_, info = judged.step(jax.random.PRNGKey(1), s, (1, 1.0, 0.0), params)
+        seen.append(bool(info["food_reachable"]))
+    assert seen == [False, True]
+    record = {"rows": [{"label": "a #0", "greedy": {"lost_apples": [1, 2]}}, {"label": "b #0"}],
+              "classes": ["starved"], "jax": "0"}
+    text = bench.dump(record)
+    assert json.loads(text) == record and text.count("\n") == 8
