@@ -181,6 +181,5 @@ def dump(record: dict[str, Any]) -> str:
     return f'{{\n "rows": [\n  {rows}\n ]{rest}\n}}\n'
 
 
-
 if __name__ == "__main__":
     main()

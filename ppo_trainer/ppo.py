@@ -471,10 +471,10 @@ class Trainer:
         ).mean()
         entropy = pi.entropy().mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-        extra = {}
-        if getattr(cfg, "uniform_kl_coef", 0.0):  # static: off, the loss is the plain PPO one
+        extra, kl_coef = {}, getattr(cfg, "uniform_kl_coef", 0.0)
+        if kl_coef:  # static: off, the loss is the plain PPO one
             extra["uniform_kl"] = kl_from_uniform(pi.logits, mb.mask).mean()
-            loss = loss + getattr(cfg, "uniform_kl_coef", 0.0) * extra["uniform_kl"]
+            loss = loss + kl_coef * extra["uniform_kl"]
 
         return loss, {
             "value_loss": value_loss,
