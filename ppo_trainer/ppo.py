@@ -188,8 +188,8 @@ class Trainer:
         self.info_keys = info_metrics(env, env_params)
         self._obs_shape = tuple(env.observation_space(env_params).shape)
         self._mask_fn = action_mask_fn(env, env_params) if config.action_mask else None
-        if getattr(config, "uniform_kl_coef", 0.0) and not isinstance(
-                env.action_space(env_params), spaces.Discrete):
+        if config.uniform_kl_coef and not isinstance(env.action_space(env_params),
+                                                     spaces.Discrete):
             raise ConfigError("--uniform-kl-coef needs a Discrete action space")
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
@@ -471,10 +471,10 @@ class Trainer:
         ).mean()
         entropy = pi.entropy().mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-        extra, kl_coef = {}, getattr(cfg, "uniform_kl_coef", 0.0)
-        if kl_coef:  # static: off, the loss is the plain PPO one
+        extra = {}
+        if cfg.uniform_kl_coef:  # static: off, the loss is the plain PPO one
             extra["uniform_kl"] = kl_from_uniform(pi.logits, mb.mask).mean()
-            loss = loss + kl_coef * extra["uniform_kl"]
+            loss = loss + cfg.uniform_kl_coef * extra["uniform_kl"]
 
         return loss, {
             "value_loss": value_loss,
