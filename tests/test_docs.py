@@ -220,6 +220,7 @@ def test_snake_wins_record_is_compact(name: str) -> None:
     seed, the 1024-game evaluations as counts, no per-episode data or raw training logs."""
     study = RESULTS / name
     record = json.loads((study / "results.json").read_text())
+    assert (study / "results.json").stat().st_size < 512_000
     for curve in record["curves"].values():
         assert len(curve["global_step"]) <= 300
         for per_seed in curve["per_seed"].values():
