@@ -316,14 +316,23 @@ def pooled() -> str:
           str(int((apples < 10).sum()))]])
 
 
+SNAKE_20X20_STUDIES = ("snake-20x20-cpu", "snake-20x20-tail")  # one row each, in this order
+
+
 def snake_20x20() -> str:
-    ev = _json("snake-20x20-cpu/eval.json")
-    cfg = _json("snake-20x20-cpu/config.json")
-    apples = ev["per_seed_mean_apples"][0]
-    return _table(["board", "env steps", "greedy apples (397 fill the board)", "board filled",
-                   "greedy games"],
-                  [["20x20, food shaping 0.5 fading", f"{cfg['total_timesteps'] / 1e6:g}M",
-                    f"{apples:.1f}", f"{100 * apples / 397:.1f}%", str(ev["episodes_per_seed"])]])
+    """One row per 20x20 study: its final greedy evaluation (``eval.json``) and its budget."""
+    rows = []
+    for study in SNAKE_20X20_STUDIES:
+        ev, cfg = _json(f"{study}/eval.json"), _json(f"{study}/config.json")
+        label = _json(f"{study}/record.json")["label"]
+        cells = cfg["env_kwargs"]["width"] * cfg["env_kwargs"]["height"] - 3
+        for seed, apples in enumerate(ev["per_seed_mean_apples"]):
+            name = f"--seed {cfg['seed']}" + (f" #{seed}" if cfg["num_seeds"] > 1 else "")
+            rows.append([label, name, f"{cfg['total_timesteps'] / 1e6:g}M",
+                         f"{apples:.1f}", f"{100 * apples / cells:.1f}%",
+                         str(ev["episodes_per_seed"])])
+    return _table(["recipe (20x20)", "seed", "env steps", "greedy apples (397 fill the board)",
+                   "board filled", "greedy games"], rows)
 
 
 def pendulum() -> str:
