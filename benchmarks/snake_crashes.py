@@ -48,6 +48,7 @@ import numpy as np
 from ppo_trainer.app.evaluate import eval_key, play_episodes, step_cap
 from ppo_trainer.app.policy import load_playable
 from snake_gymnax import reach, rules
+from snake_gymnax.state import flat_index
 
 CLASSES = ("blunder", "cornered", "starved", "unfinished")
 JUDGED = ("win", "starved", "apples", "had_safe_move", "chose_fatal", "entered",
@@ -80,8 +81,9 @@ class Judged:
         inside = (row >= 0) & (row < before.body.shape[0]) & (col >= 0) & (col < before.body.shape[1])
         entered = jnp.where(inside, before.body.reshape(-1)[flat].astype(jnp.int32), -1)
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        board = reach.reachable(before.body, before.head_row, before.head_col).reshape(-1)
-        food_reachable = board[jnp.minimum(before.food, board.size - 1)] & (before.food < board.size)
+        board = reach.reachable(before.body, before.head_row, before.head_col)
+        # no cell matches the food index once the board is full, as in the food channel
+        food_reachable = (board & (flat_index(*board.shape) == before.food)).any()
         info = {**info, "had_safe_move": safe.any(), "chose_fatal": ~safe[action],
                 "entered": entered, "move_prob": move_prob, "value": value,
                 "food_reachable": food_reachable}
