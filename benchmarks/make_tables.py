@@ -321,11 +321,13 @@ SNAKE_20X20_STUDIES = ("snake-20x20-cpu", "snake-20x20-tail")  # one row each, i
 
 def snake_20x20() -> str:
     """One row per 20x20 study: its final greedy evaluation (``eval.json``) and its budget."""
+    from snake_gymnax.state import INITIAL_LENGTH
+
     rows = []
     for study in SNAKE_20X20_STUDIES:
         ev, cfg = _json(f"{study}/eval.json"), _json(f"{study}/config.json")
         label = _json(f"{study}/record.json")["label"]
-        cells = cfg["env_kwargs"]["width"] * cfg["env_kwargs"]["height"] - 3
+        cells = cfg["env_kwargs"]["width"] * cfg["env_kwargs"]["height"] - INITIAL_LENGTH
         for seed, apples in enumerate(ev["per_seed_mean_apples"]):
             name = f"--seed {cfg['seed']}" + (f" #{seed}" if cfg["num_seeds"] > 1 else "")
             rows.append([label, name, f"{cfg['total_timesteps'] / 1e6:g}M",
