@@ -319,13 +319,17 @@ def pooled() -> str:
 SNAKE_20X20_STUDIES = ("snake-20x20-cpu", "snake-20x20-tail", "snake-20x20-horizon")  # in order
 
 
-def _20x20_runs(study: str) -> list[tuple[str, str]]:
-    """A 20x20 study's runs as (folder under docs/results, label): the study itself with its
-    record's ``label``, or each sub-folder its record's ``runs`` names, in the record's order."""
-    record = _json(f"{study}/record.json")
-    if "runs" in record:
-        return [(f"{study}/{name}", label) for name, label in record["runs"].items()]
-    return [(study, record["label"])]
+def _20x20_runs() -> list[tuple[str, str]]:
+    """Every 20x20 run as (folder under docs/results, label), study by study: a study is one run
+    with its record's ``label``, or the sub-folders its record's ``runs`` names, in that order."""
+    runs = []
+    for study in SNAKE_20X20_STUDIES:
+        record = _json(f"{study}/record.json")
+        if "runs" in record:
+            runs += [(f"{study}/{name}", label) for name, label in record["runs"].items()]
+        else:
+            runs.append((study, record["label"]))
+    return runs
 
 
 def snake_20x20() -> str:
@@ -333,17 +337,16 @@ def snake_20x20() -> str:
     from snake_gymnax.state import INITIAL_LENGTH
 
     rows = []
-    for study in SNAKE_20X20_STUDIES:
-        for folder, label in _20x20_runs(study):
-            ev, cfg = _json(f"{folder}/eval.json"), _json(f"{folder}/config.json")
-            cells = cfg["env_kwargs"]["width"] * cfg["env_kwargs"]["height"] - INITIAL_LENGTH
-            starved = ev.get("per_seed_mean_starved")  # n/a in evaluations older than the field
-            for seed, apples in enumerate(ev["per_seed_mean_apples"]):
-                name = f"--seed {cfg['seed']}" + (f" #{seed}" if cfg["num_seeds"] > 1 else "")
-                rows.append([label, name, f"{cfg['total_timesteps'] / 1e6:g}M",
-                             f"{apples:.1f}", f"{100 * apples / cells:.1f}%",
-                             "n/a" if starved is None else f"{100 * starved[seed]:.0f}%",
-                             str(ev["episodes_per_seed"])])
+    for folder, label in _20x20_runs():
+        ev, cfg = _json(f"{folder}/eval.json"), _json(f"{folder}/config.json")
+        cells = cfg["env_kwargs"]["width"] * cfg["env_kwargs"]["height"] - INITIAL_LENGTH
+        starved = ev.get("per_seed_mean_starved")  # n/a in evaluations older than the field
+        for seed, apples in enumerate(ev["per_seed_mean_apples"]):
+            name = f"--seed {cfg['seed']}" + (f" #{seed}" if cfg["num_seeds"] > 1 else "")
+            rows.append([label, name, f"{cfg['total_timesteps'] / 1e6:g}M",
+                         f"{apples:.1f}", f"{100 * apples / cells:.1f}%",
+                         "n/a" if starved is None else f"{100 * starved[seed]:.0f}%",
+                         str(ev["episodes_per_seed"])])
     return _table(["recipe (20x20)", "seed", "env steps", "greedy apples (397 fill the board)",
                    "board filled", "games starved", "greedy games"], rows)
 
@@ -352,19 +355,18 @@ def snake_20x20_spread() -> str:
     """Each 20x20 run's greedy games one by one (``eval.json``'s per-game record, where it has
     one): how the apples spread, and what the games that starved ate against the others."""
     rows = []
-    for study in SNAKE_20X20_STUDIES:
-        for folder, label in _20x20_runs(study):
-            games = _json(f"{folder}/eval.json").get("episodes", {})
-            if "starved" not in games:  # an evaluation older than the per-game record
-                continue
-            apples = np.ravel(games["apples"])
-            starved = np.ravel(games["starved"]).astype(bool)
-            p10, p50, p90 = np.percentile(apples, [10, 50, 90])
-            split = " / ".join("n/a" if not part.size else f"{part.mean():.1f}"
-                               for part in (apples[starved], apples[~starved]))
-            rows.append([label, str(apples.size), f"{apples.mean():.1f}", f"{p10:.0f}",
-                         f"{p50:.0f}", f"{p90:.0f}", f"{apples.max():.0f}",
-                         str(int(starved.sum())), split])
+    for folder, label in _20x20_runs():
+        games = _json(f"{folder}/eval.json").get("episodes", {})
+        if "starved" not in games:  # an evaluation older than the per-game record
+            continue
+        apples = np.ravel(games["apples"])
+        starved = np.ravel(games["starved"]).astype(bool)
+        p10, p50, p90 = np.percentile(apples, [10, 50, 90])
+        split = " / ".join("n/a" if not part.size else f"{part.mean():.1f}"
+                           for part in (apples[starved], apples[~starved]))
+        rows.append([label, str(apples.size), f"{apples.mean():.1f}", f"{p10:.0f}",
+                     f"{p50:.0f}", f"{p90:.0f}", f"{apples.max():.0f}",
+                     str(int(starved.sum())), split])
     return _table(["recipe (20x20)", "games", "mean apples", "10th percentile", "median",
                    "90th percentile", "most", "games starved",
                    "mean apples: starved games / the others"], rows)
