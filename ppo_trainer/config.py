@@ -12,6 +12,7 @@ change it, and its alias flags. ``ppo_trainer.app.flags`` builds the parsers fro
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -165,6 +166,10 @@ class TrainConfig:
     wandb_entity: str | None = _f(None, "W&B entity", "run")
     tensorboard: bool = _f(False, "write TensorBoard event files to <run dir>/tensorboard", "run")
     resume: str | None = _f(None, "run directory to resume from its last checkpoint", "run")
+    stages: tuple[dict[str, Any], ...] = _f(
+        (), "after --total-timesteps, go on in stages, each resuming the run with a longer budget "
+        "and other settings a resume may change: TOTAL[:KEY=VALUE,...][;TOTAL...] (e.g. "
+        "'35000000:gamma=0.999;48000000') or a JSON list of objects", "run")
 
     # --- devices and hosts (ppo_trainer/parallel.py) ---
     devices: int | None = _f(
@@ -184,6 +189,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # One spelling for every source: "1,3" from a flag, a list from TOML or config.json.
         object.__setattr__(self, "obs_drop", parse_indices(self.obs_drop))
+        object.__setattr__(self, "stages", parse_stages(self.stages))
 
     # --- derived quantities (not flags) ---
     @property
@@ -244,6 +250,8 @@ class TrainConfig:
             self._check_recurrent()
         if self.obs_drop:
             self._check_obs_drop()
+        if self.stages:
+            self._check_stages()
 
     def _check_recurrent(self) -> None:
         """A recurrent policy re-runs whole env sequences, so minibatches split the env axis."""
@@ -264,6 +272,30 @@ class TrainConfig:
         if self.augment_symmetry:
             raise ConfigError("--obs-drop cannot be combined with --augment-symmetry (the env's "
                               "symmetries transform the full observation)")
+
+    def _check_stages(self) -> None:
+        """Budgets that grow stage by stage (past this run's own, for a new run), keys a resumed
+        run may change, and values each stage's config accepts."""
+        totals = [stage["total_timesteps"] for stage in self.stages]
+        if any(b <= a for a, b in zip(totals, totals[1:], strict=False)) or (
+                not self.resume and totals[0] <= self.total_timesteps):
+            raise ConfigError(f"--stages: each stage's total_timesteps must exceed the one before "
+                              f"(--total-timesteps {self.total_timesteps}, then {totals})")
+        for number, stage in enumerate(self.stages, 1):
+            try:
+                self.after_stage(stage).replace(stages=()).validate()
+            except ConfigError as exc:
+                raise ConfigError(f"--stages, stage {number}: {exc}") from None
+
+    def next_stage(self) -> dict[str, Any] | None:
+        """The first stage whose budget this config has not reached (``None``: all are done)."""
+        return next((s for s in self.stages if s["total_timesteps"] > self.total_timesteps), None)
+
+    def after_stage(self, stage: dict[str, Any]) -> TrainConfig:
+        """This config with a stage's settings (a dict setting, ``env_params``, is merged)."""
+        changes = {k: {**getattr(self, k), **v} if isinstance(v, dict) else v
+                   for k, v in stage.items()}
+        return self.replace(**changes)
 
     def check_devices(self, visible: int | None = None) -> None:
         """``--num-envs`` is the global count: it must split evenly over the devices, the
@@ -290,6 +322,69 @@ def parse_indices(value: Any) -> tuple[int, ...]:
         return tuple(int(str(i).strip()) for i in items if str(i).strip())
     except (TypeError, ValueError):
         raise ConfigError(f"--obs-drop {value!r}: expected integer indices, e.g. 1,3") from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``KEY=VALUE`` value: JSON (numbers, true/false, null, quoted strings), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        lowered = text.strip().lower()
+        return True if lowered == "true" else False if lowered == "false" else text
+
+
+def split_pairs(text: str) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE]`` -> dict (values by :func:`parse_value`); ``ValueError`` naming
+    the item that is not one."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def stage_fields() -> tuple[str, ...]:
+    """What a stage may set: the fields a resumed run may change, less the ones that say where
+    the run is or what comes after it."""
+    return tuple(name for name in fields_where("resume", "free")
+                 if name not in ("resume", "run_dir", "run_name", "stages", "preset",
+                                 "optimizer_kwargs"))
+
+
+def parse_stages(value: Any) -> tuple[dict[str, Any], ...]:
+    """``"35000000:gamma=0.999;48000000"``, its JSON list, or a list of dicts (TOML,
+    config.json) -> a tuple of dicts, each with an int ``total_timesteps`` and only
+    :func:`stage_fields` keys. A one-line :class:`ConfigError` for anything else."""
+    if not value:
+        return ()
+    given = value
+    try:
+        if isinstance(value, str) and value.strip().startswith("["):
+            value = json.loads(value)
+        if isinstance(value, str):
+            value = [{"total_timesteps": total, **split_pairs(rest)} for total, _, rest in
+                     (part.strip().partition(":") for part in value.split(";") if part.strip())]
+        stages = tuple({k.replace("-", "_"): v for k, v in dict(stage).items()} for stage in value)
+        for stage in stages:
+            total = stage.get("total_timesteps")
+            total = parse_value(total) if isinstance(total, str) else total
+            total = int(total) if isinstance(total, float) and total.is_integer() else total
+            if not isinstance(total, int) or isinstance(total, bool):
+                raise ValueError(f"a stage's total_timesteps must be a whole number, got {total!r}")
+            stage["total_timesteps"] = total
+    except (TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"--stages {given!r}: {exc} (expected TOTAL[:KEY=VALUE,...][;...], "
+                          "e.g. 35000000:gamma=0.999;48000000)") from None
+    allowed, names = stage_fields(), {f.name for f in dataclasses.fields(TrainConfig)}
+    for stage in stages:
+        for key in stage:
+            if key not in allowed:
+                why = "cannot change between stages" if key in names else "is not a setting"
+                raise ConfigError(f"--stages: {flag(key)} {why} (a stage sets only what --resume "
+                                  f"may change: {', '.join(allowed)})")
+    return stages
 
 
 def format_indices(indices: tuple[int, ...]) -> str:

@@ -111,6 +111,62 @@ def test_resume_of_finished_run_extends_budget(straight: Path, runs_dir: Path, t
     assert str(tmp_path) not in text and '"resume"' not in text
 
 
+def test_stages_are_the_resumes_made_by_hand(straight: Path, runs_dir: Path, tmp_path: Path,
+                                            capsys) -> None:
+    """``--stages`` goes on after ``--total-timesteps`` as ``--resume`` with those flags would:
+    the same metrics and state as the straight run resumed twice by hand; config.json ends with
+    the last stage's values, says which stage set them, and keeps the stages."""
+    import shutil
+
+    assert cli.main([*BASE, "--stages", "384:gamma=0.9;512", "--run-dir", str(runs_dir),
+                     "--run-name", "staged"]) == 0
+    assert "stage 1 of 2: --total-timesteps 384, --gamma 0.9" in capsys.readouterr().err
+    by_hand = tmp_path / "by_hand"
+    shutil.copytree(straight, by_hand)
+    assert cli.main(["--resume", str(by_hand), "--total-timesteps", "384", "--gamma", "0.9"]) == 0
+    assert cli.main(["--resume", str(by_hand), "--total-timesteps", "512"]) == 0
+    staged = runs_dir / "staged"
+    rows = read_metrics(staged / "metrics.jsonl")
+    assert [r["update"] for r in rows] == list(range(1, 9))
+    assert untimed(rows) == untimed(read_metrics(by_hand / "metrics.jsonl"))
+    assert_trees_equal(ckpt_state(staged)["runner_state"], ckpt_state(by_hand)["runner_state"])
+    config = json.loads((staged / "config.json").read_text())
+    assert (config["total_timesteps"], config["gamma"]) == (512, 0.9)
+    assert config["sources"]["gamma"] == "stage 1" and config["sources"]["total_timesteps"] == \
+        "stage 2"
+    assert config["stages"] == [{"total_timesteps": 384, "gamma": 0.9}, {"total_timesteps": 512}]
+    assert (staged / "eval.json").is_file()
+
+
+@pytest.mark.parametrize("stop_at", [2, 4])
+def test_an_interrupted_stage_resumes_into_the_stages_after_it(runs_dir: Path,
+                                                               stop_at: int) -> None:
+    """Stopped before the stages (4 updates), or as that budget ends, ``--resume RUN`` finishes
+    it and then every stage."""
+    argv = [*BASE, "--stages", "384:gamma=0.9;512", "--run-dir", str(runs_dir),
+            "--run-name", f"staged_stop{stop_at}"]
+    with pytest.raises(TrainingInterrupted, match=f"update {stop_at}/4"):
+        runner.train(cli.parse_args(argv).config, should_stop=lambda update: update >= stop_at)
+    run = runs_dir / f"staged_stop{stop_at}"
+    assert json.loads((run / "config.json").read_text())["total_timesteps"] == 256
+    assert cli.main(["--resume", str(run)]) == 0
+    assert untimed(read_metrics(run / "metrics.jsonl")) == untimed(
+        read_metrics(runs_dir / "staged" / "metrics.jsonl"))
+
+
+@pytest.mark.parametrize(("stages", "says"), [
+    ("128", "must exceed the one before"),
+    ("384:seed=3", "--seed cannot change between stages"),
+    ("384:gama=0.9", "--gama is not a setting"),
+    ("384:gamma=2", "stage 1: --gamma must be in [0, 1]"),
+    ("lots", "whole number"),
+])
+def test_bad_stages_are_one_line(stages: str, says: str, capsys) -> None:
+    assert cli.main([*BASE, "--stages", stages]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(runs_dir: Path, monkeypatch, capsys) -> None:
     calls = []
 

@@ -113,6 +113,8 @@ def test_specs_and_flags_resolve_per_optimizer() -> None:
     (["--optimizers", "adam:muon_lr=0.1"], "optimizer spec"),
     (["--optimizers", "adam", "adam"], "twice"),
     (["--optimizers", "adam", "--num-minibatches", "3"], "must divide"),
+    (["--optimizers", "adam", "--stages", "2000000"], "--stages is a ppo-train run flag"),
+    (["--optimizers", "adam", "--preset", "snake-20x20-tail"], "goes on in stages"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], fragment: str, capsys) -> None:
     try:

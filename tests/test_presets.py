@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -156,3 +157,23 @@ def test_preset_config_takes_the_optimizers_hyperparameters_as_keywords() -> Non
     assert config.optimizer_kwargs["muon_lr"] == 0.005
     assert config.optimizer_kwargs["muon_heads"] is False
     assert config.optimizer_kwargs["ns_steps"] == 5
+
+
+def test_staged_20x20_preset_is_the_recorded_run() -> None:
+    """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
+    continuations as stages: the preset resolves to the record's config (its seed given), so
+    the record's numbers are the preset's."""
+    root = Path(__file__).resolve().parents[1] / "docs" / "results"
+    recorded = json.loads((root / "snake-20x20-tail" / "config.json").read_text())
+    config = presets.preset_config("snake-20x20-tail", optimizer="muon", seed=recorded["seed"])
+    ignored = {"preset", "stages", "run_dir", "run_name", "resume", "obs_drop"}
+    mine = {k: v for k, v in config.to_dict().items() if k not in ignored}
+    assert mine == {k: recorded[k] for k in mine}
+    # and the stages are the continuations' recorded budgets and gamma, in order
+    horizon = root / "snake-20x20-horizon"
+    for folder in ("gamma0.999", "gamma0.999-48M"):
+        config = config.after_stage(config.next_stage())  # as the runner goes on, stage by stage
+        continued = json.loads((horizon / folder / "config.json").read_text())
+        assert (config.total_timesteps, config.gamma) == (continued["total_timesteps"], 0.999)
+        assert continued["gamma"] == 0.999
+    assert config.next_stage() is None

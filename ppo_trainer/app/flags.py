@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn, get_args
 
 from plugins import OptimizerError
-from ppo_trainer.config import TrainConfig, field_types, flag
+from ppo_trainer.config import (  # noqa: F401  (parse_value: re-exported)
+    TrainConfig,
+    field_types,
+    flag,
+    parse_value,
+    split_pairs,
+)
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.registry import registry  # noqa: F401  (re-exported for ppo-compare)
 from ppo_trainer.version import package_version
@@ -65,15 +71,6 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def parse_value(text: str) -> Any:
-    """A ``KEY=VALUE`` value: JSON (numbers, true/false, null, quoted strings), else the text."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        lowered = text.strip().lower()
-        return True if lowered == "true" else False if lowered == "false" else text
-
-
 def parse_pairs(text: str) -> dict[str, Any]:
     """``KEY=VALUE[,KEY=VALUE]`` (or a JSON object) -> dict."""
     if text.strip().startswith("{"):
@@ -84,13 +81,10 @@ def parse_pairs(text: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
         return data
-    out: dict[str, Any] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
-    return out
+    try:
+        return split_pairs(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class MergePairs(argparse.Action):

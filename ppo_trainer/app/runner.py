@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from ppo_trainer.app.plots import plot_learning_curve
 from ppo_trainer.app.progress import ProgressBar
 from ppo_trainer.app.rundir import default_run_name, run_dir_for
 from ppo_trainer.app.sinks import Sink, chunk_rows, make_sinks, read_metrics
-from ppo_trainer.config import TrainConfig
+from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.optim import Knots, extend_knots, schedule_knots
 
@@ -391,14 +392,41 @@ def train(
 
     ``config`` is checked here (:func:`start`) unless it is already a checked one
     (``app.build.check``, or :func:`start`'s result, as ``ppo-train`` passes).
+
+    With ``config.stages``, each stage not yet reached then resumes the run with its settings,
+    exactly as ``--resume RUN --total-timesteps N ...`` would; the final evaluation, plot and GIF
+    come once, after the last stage.
     """
-    s = Session(start(config), sources, progress, log)
+    config, sources = start(config), dict(sources or {})
+    while True:
+        stage = config.next_stage()
+        result = _train_one(config, sources, progress, should_stop, log, last=stage is None)
+        if stage is None:
+            return result
+        number = config.stages.index(stage) + 1
+        config = start(config.after_stage(stage).replace(resume=str(result.run_path)))
+        sources.update(dict.fromkeys(stage, f"stage {number}"))
+        if jax.process_index() == 0:
+            (log or _stderr)(f"stage {number} of {len(config.stages)}: " + ", ".join(
+                f"{flag(k)} {v}" for k, v in stage.items()))
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _train_one(config: TrainConfig, sources: dict[str, str], progress: bool | None,
+               should_stop: Callable[[int], bool] | None, log: Callable[[str], None] | None,
+               last: bool) -> RunResult:
+    """One budget of a run: train (or resume) to ``config.total_timesteps``, then (``last``)
+    the final evaluation, plot and GIF."""
+    s = Session(config, sources, progress, log)
     try:
         with s.bar, _StopFlag(s.say) as stop:
             _run_chunks(s, stop, should_stop)
-        if stop.requested and s.update < s.config.num_updates:
-            _save_and_stop(s)
-        result = _finish(s)
+        if stop.requested and (s.update < s.config.num_updates or not last):
+            _save_and_stop(s)  # a stop at a stage's end stops before the next stage
+        result = _finish(s) if last else RunResult(s.run.path, s.update)
     except BaseException as exc:
         s.end(130 if isinstance(exc, TrainingInterrupted) else 1)
         raise

@@ -207,6 +207,9 @@ def _spec_config(spec: Spec, info: Any, namespace: dict[str, Any], plugin_given:
     config, _ = presets.resolve(TrainConfig(**COMPARE_DEFAULTS), presets.default_sources(),
                                 preset, spec.name, declared, {**namespace, **over}, kwargs,
                                 known_keys)
+    if config.stages:  # ppo-compare trains each spec once, in one program, to one budget
+        raise ConfigError(f"{spec.label}: --preset {config.preset} goes on in stages "
+                          "(--stages), which ppo-compare does not run; train it with ppo-train")
     try:
         return check(config)
     except ConfigError as exc:
