@@ -280,7 +280,8 @@ class TrainConfig:
         if any(b <= a for a, b in zip(totals, totals[1:], strict=False)) or (
                 not self.resume and totals[0] <= self.total_timesteps):
             raise ConfigError(f"--stages: each stage's total_timesteps must exceed the one before "
-                              f"(--total-timesteps {self.total_timesteps}, then {totals})")
+                              f"(--total-timesteps {self.total_timesteps}, then {totals}; "
+                              "--stages '' for none)")
         for number, stage in enumerate(self.stages, 1):
             try:
                 self.after_stage(stage).replace(stages=()).validate()
