@@ -316,7 +316,8 @@ def pooled() -> str:
           str(int((apples < 10).sum()))]])
 
 
-SNAKE_20X20_STUDIES = ("snake-20x20-cpu", "snake-20x20-tail", "snake-20x20-horizon")  # in order
+SNAKE_20X20_STUDIES = ("snake-20x20-cpu", "snake-20x20-tail", "snake-20x20-horizon",
+                       "snake-20x20-seed2")  # in order
 
 
 def _20x20_runs() -> list[tuple[str, str]]:
