@@ -369,12 +369,10 @@ def parse_stages(value: Any) -> tuple[dict[str, Any], ...]:
                      (part.strip().partition(":") for part in value.split(";") if part.strip())]
         stages = tuple({k.replace("-", "_"): v for k, v in dict(stage).items()} for stage in value)
         for stage in stages:
-            total = stage.get("total_timesteps")
-            total = parse_value(total) if isinstance(total, str) else total
-            total = int(total) if isinstance(total, float) and total.is_integer() else total
-            if not isinstance(total, int) or isinstance(total, bool):
-                raise ValueError(f"a stage's total_timesteps must be a whole number, got {total!r}")
-            stage["total_timesteps"] = total
+            if "total_timesteps" not in stage:
+                raise ValueError("every stage needs a total_timesteps")
+            if isinstance(stage["total_timesteps"], str):  # the flag's TOTAL
+                stage["total_timesteps"] = parse_value(stage["total_timesteps"])
     except (TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise ConfigError(f"--stages {given!r}: {exc} (expected TOTAL[:KEY=VALUE,...][;...], "
                           "e.g. 35000000:gamma=0.999;48000000)") from None
@@ -385,7 +383,30 @@ def parse_stages(value: Any) -> tuple[dict[str, Any], ...]:
                 why = "cannot change between stages" if key in names else "is not a setting"
                 raise ConfigError(f"--stages: {flag(key)} {why} (a stage sets only what --resume "
                                   f"may change: {', '.join(allowed)})")
+            stage[key] = _typed(key, stage[key])
     return stages
+
+
+def _typed(name: str, value: Any) -> Any:
+    """A stage's value as its field's type (an int for a float field is a float), or a one-line
+    :class:`ConfigError`: a flag's text is typed by argparse, a stage's by this."""
+    tp = field_types()[name]
+    optional = type(None) in get_args(tp)
+    base = next(a for a in get_args(tp) if a is not type(None)) if optional else tp
+    if value is None and optional:
+        return value
+    base = getattr(base, "__origin__", base)  # dict[str, Any] -> dict
+    if base is Literal:
+        base = str  # its choices are checked with the rest of the config
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is float and number:
+        return float(value)
+    if base is int and number and float(value).is_integer():
+        return int(value)
+    if base is dict and isinstance(value, dict) or base in (bool, str) and type(value) is base:
+        return value
+    raise ConfigError(f"--stages: {flag(name)} {value!r} is not a valid "
+                      f"{getattr(base, '__name__', base)}")
 
 
 def format_indices(indices: tuple[int, ...]) -> str:

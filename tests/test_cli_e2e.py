@@ -159,7 +159,9 @@ def test_an_interrupted_stage_resumes_into_the_stages_after_it(runs_dir: Path,
     ("384:seed=3", "--seed cannot change between stages"),
     ("384:gama=0.9", "--gama is not a setting"),
     ("384:gamma=2", "stage 1: --gamma must be in [0, 1]"),
-    ("lots", "whole number"),
+    ("lots", "--total-timesteps 'lots' is not a valid int"),
+    ("384:gamma=high", "--gamma 'high' is not a valid float"),
+    ('[{"gamma": 0.9}]', "every stage needs a total_timesteps"),
 ])
 def test_bad_stages_are_one_line(stages: str, says: str, capsys) -> None:
     assert cli.main([*BASE, "--stages", stages]) == 2
