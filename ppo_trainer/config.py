@@ -282,9 +282,11 @@ class TrainConfig:
             raise ConfigError(f"--stages: each stage's total_timesteps must exceed the one before "
                               f"(--total-timesteps {self.total_timesteps}, then {totals}; "
                               "--stages '' for none)")
+        config = self.replace(stages=())
         for number, stage in enumerate(self.stages, 1):
+            config = config.after_stage(stage)  # what the run will be then: the stages add up
             try:
-                self.after_stage(stage).replace(stages=()).validate()
+                config.validate()
             except ConfigError as exc:
                 raise ConfigError(f"--stages, stage {number}: {exc}") from None
 
@@ -387,12 +389,17 @@ def parse_stages(value: Any) -> tuple[dict[str, Any], ...]:
     return stages
 
 
+def without_none(tp: Any) -> tuple[Any, bool]:
+    """``X | None`` -> ``(X, True)``; any other type -> ``(it, False)``."""
+    args = [a for a in get_args(tp) if a is not type(None)]
+    optional = type(None) in get_args(tp)
+    return (args[0] if optional and len(args) == 1 else tp), optional
+
+
 def _typed(name: str, value: Any) -> Any:
     """A stage's value as its field's type (an int for a float field is a float), or a one-line
     :class:`ConfigError`: a flag's text is typed by argparse, a stage's by this."""
-    tp = field_types()[name]
-    optional = type(None) in get_args(tp)
-    base = next(a for a in get_args(tp) if a is not type(None)) if optional else tp
+    base, optional = without_none(field_types()[name])
     if value is None and optional:
         return value
     base = getattr(base, "__origin__", base)  # dict[str, Any] -> dict

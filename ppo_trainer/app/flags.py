@@ -28,6 +28,7 @@ from ppo_trainer.config import (  # noqa: F401  (parse_value: re-exported)
     flag,
     parse_value,
     split_pairs,
+    without_none,
 )
 from ppo_trainer.errors import TrainerError
 from ppo_trainer.registry import registry  # noqa: F401  (re-exported for ppo-compare)
@@ -114,9 +115,7 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
 
 def _converter(tp: Any) -> tuple[Any, Sequence[Any] | None, bool]:
     """(argparse type callable, choices, is_bool) for a resolved field type."""
-    args = [a for a in get_args(tp) if a is not type(None)]
-    optional = type(None) in get_args(tp)
-    base = args[0] if optional and len(args) == 1 else tp
+    base, optional = without_none(tp)
     if getattr(base, "__origin__", None) is Literal:
         return str, get_args(base), False
     if base is bool:
