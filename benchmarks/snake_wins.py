@@ -9,8 +9,9 @@ winning game that docs/results.md shows.
 The record is ``results.json``: per seed the 1024-game summary with apples per game as counts,
 the periodic 256-game win rates per seed, and each run's training curves downsampled to a few
 hundred points per seed. ``--replot`` remakes the page (``results.md``) and its plots from the
-run directories where they are present (``RUN/eval1024.json``, ``metrics.jsonl``,
-``evals.jsonl``), otherwise from ``results.json`` alone. ``--gif POLICY`` records the greedy
+run directories present in ``--out`` (``RUN/eval1024.json``, ``metrics.jsonl``, ``evals.jsonl``:
+their rows replace the record's for those runs, new runs are appended, the record's other runs
+stay as recorded), or from ``results.json`` alone when none is. ``--gif POLICY`` records the greedy
 game of ``ppo-eval POLICY --gif-every 4`` as ``winning_game.gif`` and names the command on the
 page.
 
@@ -98,6 +99,29 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
                 break
         out.append(row)
     return out
+
+
+def recorded_periodic(record: dict[str, Any]) -> dict[str, dict[int, Any]]:
+    """The record's periodic win rates per run, keyed by env step (JSON keeps them as text)."""
+    return {name: {int(step): wins for step, wins in curve.items()}
+            for name, curve in record["periodic"].items()}
+
+
+def merge_rows(recorded: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's rows with each run measured again replaced in place and new runs appended:
+    a study grows run by run without keeping every earlier run directory."""
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for row in fresh:
+        by_run.setdefault(row["run"].split(" ", 1)[0], []).append(row)
+    merged = []
+    for row in recorded:
+        name = row["run"].split(" ", 1)[0]
+        if name not in by_run:
+            merged.append(row)
+        elif by_run[name]:
+            merged += by_run.pop(name)
+            by_run[name] = []
+    return merged + [row for rows in by_run.values() for row in rows]
 
 
 def winning_gif(policy: Path, out: Path, every: int = 4) -> dict[str, Any]:
@@ -274,7 +298,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
                         help="a run named NAME with these ppo-train flags (quoted; repeatable), "
                              "instead of one run per --optimizers entry")
-    parser.add_argument("--preset", default="snake-master")
+    parser.add_argument("--preset", default=None,
+                        help="the preset trained (default: snake-master; on --replot the record's)")
     parser.add_argument("--out", default="docs/results/snake-wins")
     parser.add_argument("--replot", action="store_true")
     parser.add_argument("--gif", default=None, metavar="POLICY",
@@ -292,20 +317,26 @@ def main() -> None:
         record = json.loads(record_path.read_text())  # the compact record alone
         results = record["rows"]
         hardware = args.hardware or record.get("hardware")
-        preset = record.get("preset", args.preset)
-        curves = {name: {int(step): wins for step, wins in curve.items()}
-                  for name, curve in record["periodic"].items()}
+        preset = args.preset or record.get("preset", "snake-master")
+        curves = recorded_periodic(record)
         training, gif = record.get("curves", {}), record.get("gif")
     else:
         results = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
                    if args.replot else
                    [r for name, flags in variants(args)
-                    for r in run_one(out, args.preset, name, flags, args.num_seeds, extra)])
+                    for r in run_one(out, args.preset or "snake-master", name, flags,
+                                     args.num_seeds, extra)])
         curves = periodic(out)
         training = {p.parent.name: compact_curves(p.parent) for p in sorted(out.glob("*/metrics.jsonl"))}
-        hardware, preset = args.hardware, args.preset
+        hardware, preset = args.hardware, args.preset or "snake-master"
         old = json.loads(record_path.read_text()) if record_path.exists() else {}
         gif = old.get("gif") if isinstance(old, dict) else None
+        if isinstance(old, dict) and old.get("rows"):  # runs without a directory here keep
+            results = merge_rows(old["rows"], results)  # their recorded rows and curves
+            curves = {**recorded_periodic(old), **curves}
+            training = {**old.get("curves", {}), **training}
+            hardware = hardware or old.get("hardware")
+            preset = args.preset or old.get("preset", preset)
     hardware = hardware or "2 CPU cores, no GPU"
     if args.gif:
         gif = winning_gif(Path(args.gif), out)

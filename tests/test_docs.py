@@ -228,6 +228,17 @@ def test_snake_pages_follow_from_their_records(study: str, tmp_path: Path) -> No
         json.loads((study_dir / "results.json").read_text())
 
 
+def test_snake_wins_replot_keeps_recorded_runs_without_a_directory() -> None:
+    """A run measured again replaces its rows in place; recorded runs stay; new ones follow."""
+    merge = _load("snake_wins").merge_rows
+    recorded = [{"run": "a --seed 1", "v": 1}, {"run": "b --seed 1 #0", "v": 2},
+                {"run": "b --seed 1 #1", "v": 3}, {"run": "c --seed 1", "v": 4}]
+    fresh = [{"run": "d --seed 2", "v": 5}, {"run": "b --seed 1 #0", "v": 6},
+             {"run": "b --seed 1 #1", "v": 7}]
+    assert [r["v"] for r in merge(recorded, fresh)] == [1, 6, 7, 4, 5]
+    assert merge(recorded, []) == recorded
+
+
 @pytest.mark.parametrize("name", SNAKE_WINS_STUDIES)
 def test_snake_wins_record_is_compact(name: str) -> None:
     """The winning studies keep summaries, not logs: curves of at most a few hundred points per
