@@ -128,6 +128,9 @@ CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
          "tail_reach": True}, {}),
     "relative-egocentric-hunger": (
         {"actions": "relative", "observation": "egocentric", "hunger_channel": True}, {}),
+    "relative-egocentric-tail-reach-food-reach": (
+        {"actions": "relative", "observation": "egocentric", "tail_reach": True},
+        {"food_reach_shaping": 0.5}),
     "curriculum": ({"curriculum_start": 0.3}, {}),
     "reachability-curriculum": ({"reachability": True, "curriculum_start": 0.3}, {}),
     "all-options": (

@@ -457,10 +457,10 @@ def speed_env() -> str:
          f"median of per-round ratios vs {last}"], table)
 
 
-def speed_env_options() -> str:
-    """benchmarks/bench_env.py --json: each Snake-v0 option against the default env, timed in
-    interleaved rounds in one process (the per-round ratio is the meaningful number)."""
-    record = _json("speed/env_options.json")
+def speed_env_options(rel: str = "speed/env_options.json") -> str:
+    """benchmarks/bench_env.py --json: each Snake-v0 option against the first row's env, timed
+    in interleaved rounds in one process (the per-round ratio is the meaningful number)."""
+    record = _json(rel)
     rows = record["rows"]
     base = rows[0]
     table = []
@@ -539,6 +539,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "pendulum": pendulum, "speed-loop": speed_loop,
     "speed-devices": speed_devices, "speed-env": speed_env,
     "speed-env-options": speed_env_options,
+    "speed-env-food-reach": lambda: speed_env_options("speed/env_food_reach.json"),
     "suite-time-to-90": suite_time_to_90, "speed-adapters": speed_adapters,
     "suite-10seeds": suite_10seeds,
 }

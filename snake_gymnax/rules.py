@@ -18,6 +18,9 @@ Dynamics, per step:
   ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
   food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
   fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
+  with ``food_reach_shaping = c`` a step after which the head cannot reach the food (the
+  reachability flood fill of ``reach.py``) where it could before costs ``c`` more, the reverse
+  earns ``c`` (eating steps too, with the new food; not the game's last step);
 * two truncations: ``max_steps_in_episode`` (time limit) and ``max_steps_without_food``
   (starvation limit, so looping policies cannot stall an episode).  ``0`` means "derived from
   the board": ``max(50 * area, area**2 // 2)`` and ``2 * area`` (``Snake.resolve_params``; the
@@ -36,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from snake_gymnax.placement import nth_free_cell
+from snake_gymnax.reach import reachable
 from snake_gymnax.state import DCOL, DROW, INITIAL_LENGTH, EnvParams, EnvState, flat_index, is_off
 
 
@@ -79,6 +83,25 @@ def food_shaping(
     fill = state.length.astype(jnp.float32) / (height * width)
     coef = params.food_shaping * jnp.maximum(0.0, 1.0 - params.food_shaping_decay * fill)
     shaping = coef * (before - after).astype(jnp.float32) / (height + width)
+    return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
+
+
+def food_reach_shaping(
+    state: EnvState, new_state: EnvState, unshaped: jax.Array, params: EnvParams
+) -> jax.Array:
+    """``c * (reachable_after - reachable_before)``: whether the head can reach the food
+    (``reach.reachable`` on the board before and after the move, each with its own food) as a
+    potential, so the step that walls the food off costs ``c`` at once, not a starvation many
+    steps later.  An eating step is shaped too (the new food may land walled off), or freeing
+    such food later would pay without the matching cost; the game's last step is not."""
+    width = state.body.shape[1]
+    bodies = jnp.stack([state.body, new_state.body])
+    rows = jnp.stack([state.head_row, new_state.head_row])
+    cols = jnp.stack([state.head_col, new_state.head_col])
+    foods = jnp.stack([state.food, new_state.food])
+    reach = jax.vmap(reachable)(bodies, rows, cols)  # both boards in one fill loop
+    fed = reach[jnp.arange(2), foods // width, foods % width].astype(jnp.float32)
+    shaping = params.food_reach_shaping * (fed[1] - fed[0])
     return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
 
 
@@ -138,6 +161,9 @@ def move(
         dead=dies,
     )
     reward = step_reward(state, row, col, eats, dies, params)
+    if not is_off(params.food_reach_shaping):  # traced: exactly ``reward`` where it is 0
+        shaped = reward + food_reach_shaping(state, new_state, dies | win, params)
+        reward = jnp.where(params.food_reach_shaping != 0, shaped, reward)
     start_length = getattr(state, "start_length", INITIAL_LENGTH)
     info = {"apples": length - start_length, "length": length, "win": win}
     return new_state, reward, dies | win, {**info, "discount": discount(dies | win)}

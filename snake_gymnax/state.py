@@ -70,6 +70,7 @@ class EnvParams(environment.EnvParams):
     max_steps_without_food: int = 0  # starvation limit (truncation); 0: 2 * area
     food_shaping: float = 0.0  # coefficient of the food-distance shaping term; 0: off
     food_shaping_decay: float = 0.0  # shaping coef scaled by max(0, 1 - decay * length / area)
+    food_reach_shaping: float = 0.0  # -c on the step that walls the food off from the head, +c on the one that frees it; 0: off
     random_start: bool = False  # random start cell and heading instead of centre, heading right
     starvation_is_death: bool = False  # the starvation limit ends the game as a death (terminated)
 

@@ -285,6 +285,34 @@ def test_food_shaping_vmaps_over_params():
     assert float(reward[0]) == 0.0  # off: exactly the unshaped reward
 
 
+# ------------------------------------------------------------------ food reachability shaping
+
+# The food at (0, 0) in a two-cell pocket ((0, 0), (0, 1)) whose only way in is (0, 2), the head.
+POCKET = [(0, 2), (1, 2), (1, 1), (1, 0), (2, 0), (3, 0)]
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_food_reach_shaping_charges_walling_the_food_off_and_pays_freeing_it(traced):
+    env = Snake(6, 6)
+    base = env.default_params.replace(step_penalty=-0.25)
+    state = build_state(env, POCKET, food=(0, 0), direction=UP)
+    step = jax.jit(env.step_env) if traced else env.step_env
+
+    def rewards(params):
+        walled, r_wall = step(jax.random.key(0), state, RIGHT, params)[1:3]  # the neck closes it
+        r_free = step(jax.random.key(0), walled, RIGHT, params)[2]  # (1, 0) becomes the tail
+        r_in = step(jax.random.key(0), state, LEFT, params)[2]  # into the pocket: still reachable
+        r_die = step(jax.random.key(0), state, UP, params)[2]
+        return float(r_wall), float(r_free), float(r_in), float(r_die)
+
+    assert rewards(base) == (-0.25, -0.25, -0.25, -1.0)  # off: exactly the unshaped rewards
+    wall, free, inside, die = rewards(base.replace(food_reach_shaping=0.5))
+    assert wall == pytest.approx(-0.75) and free == pytest.approx(0.25)
+    assert (inside, die) == (-0.25, -1.0)  # reachability unchanged; a fatal step is not shaped
+    eat = build_state(env, [(0, 1), (0, 2), (1, 2)], food=(0, 0), direction=LEFT)
+    assert float(step(jax.random.key(0), eat, LEFT, base.replace(food_reach_shaping=0.5))[2]) == 1.0
+
+
 # ----------------------------------------------------------------------------- random start
 
 
