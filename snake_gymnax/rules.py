@@ -17,7 +17,7 @@ Dynamics, per step:
 * any other step gives ``step_penalty``, plus the optional food-distance shaping term
   ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
   food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
-  fatal steps are never shaped: their rewards are exactly ``apple_reward`` / ``death_penalty``;
+  fatal steps get no distance shaping: their rewards are ``apple_reward`` / ``death_penalty``;
   with ``food_reach_shaping = c`` a step after which the head cannot reach the food (the
   reachability flood fill of ``reach.py``) where it could before costs ``c`` more, the reverse
   earns ``c`` (eating steps too, with the new food; not the game's last step);
