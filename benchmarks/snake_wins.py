@@ -104,7 +104,7 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
 def recorded_periodic(record: dict[str, Any]) -> dict[str, dict[int, Any]]:
     """The record's periodic win rates per run, keyed by env step (JSON keeps them as text)."""
     return {name: {int(step): wins for step, wins in curve.items()}
-            for name, curve in record["periodic"].items()}
+            for name, curve in record.get("periodic", {}).items()}
 
 
 def merge_rows(recorded: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -313,31 +313,23 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record_path = out / "results.json"
-    if args.replot and not any(out.glob("*/eval1024.json")):
-        record = json.loads(record_path.read_text())  # the compact record alone
-        results = record["rows"]
-        hardware = args.hardware or record.get("hardware")
-        preset = args.preset or record.get("preset", "snake-master")
-        curves = recorded_periodic(record)
-        training, gif = record.get("curves", {}), record.get("gif")
-    else:
-        results = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
-                   if args.replot else
-                   [r for name, flags in variants(args)
-                    for r in run_one(out, args.preset or "snake-master", name, flags,
-                                     args.num_seeds, extra)])
-        curves = periodic(out)
-        training = {p.parent.name: compact_curves(p.parent) for p in sorted(out.glob("*/metrics.jsonl"))}
-        hardware, preset = args.hardware, args.preset or "snake-master"
-        old = json.loads(record_path.read_text()) if record_path.exists() else {}
-        gif = old.get("gif") if isinstance(old, dict) else None
-        if isinstance(old, dict) and old.get("rows"):  # runs without a directory here keep
-            results = merge_rows(old["rows"], results)  # their recorded rows and curves
-            curves = {**recorded_periodic(old), **curves}
-            training = {**old.get("curves", {}), **training}
-            hardware = hardware or old.get("hardware")
-            preset = args.preset or old.get("preset", preset)
-    hardware = hardware or "2 CPU cores, no GPU"
+    old = json.loads(record_path.read_text()) if record_path.exists() else {}
+    old = old if isinstance(old, dict) else {}  # the first records were a bare list of rows
+    fresh = ([r for p in sorted(out.glob("*/eval1024.json")) for r in summarize_run(p.parent)]
+             if args.replot else
+             [r for name, flags in variants(args)
+              for r in run_one(out, args.preset or "snake-master", name, flags,
+                               args.num_seeds, extra)])
+    if args.replot and not fresh and not old:
+        parser.error(f"nothing to replot in {out}: no results.json and no RUN/eval1024.json")
+    # Runs without a directory here keep their recorded rows and curves.
+    results = merge_rows(old.get("rows", []), fresh)
+    curves = {**recorded_periodic(old), **periodic(out)}
+    training = {**old.get("curves", {}),
+                **{p.parent.name: compact_curves(p.parent) for p in sorted(out.glob("*/metrics.jsonl"))}}
+    hardware = args.hardware or old.get("hardware") or "2 CPU cores, no GPU"
+    preset = args.preset or old.get("preset", "snake-master")
+    gif = old.get("gif")
     if args.gif:
         gif = winning_gif(Path(args.gif), out)
     text = report(results, out, hardware, preset) + win_curves(out, curves)
