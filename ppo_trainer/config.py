@@ -161,6 +161,10 @@ class TrainConfig:
     eval_freq: int = _f(0, "greedy evaluation every N updates (0: only at the end)", "run",
                         bound="non_negative")
     eval_episodes: int = _f(256, "episodes for each greedy evaluation", "run", bound="positive")
+    keep_best: bool = _f(False, "with --eval-freq: after each periodic evaluation whose mean "
+                         "greedy return (all episodes of all seeds) beats every earlier one, write "
+                         "the policy to <run dir>/best_policy.msgpack (a policy file: ppo-eval "
+                         "plays it); the last checkpoint is not always the best policy", "run")
     wandb: bool = _f(False, "log metrics, config and the GIF to Weights & Biases", "run")
     wandb_project: str = _f("snake-ppo-jax", "W&B project", "run")
     wandb_entity: str | None = _f(None, "W&B entity", "run")
@@ -252,6 +256,9 @@ class TrainConfig:
             self._check_obs_drop()
         if self.stages:
             self._check_stages()
+        if self.keep_best and not self.eval_freq:
+            raise ConfigError("--keep-best needs --eval-freq N (the best policy is picked among "
+                              "the periodic evaluations)")
 
     def _check_recurrent(self) -> None:
         """A recurrent policy re-runs whole env sequences, so minibatches split the env axis."""

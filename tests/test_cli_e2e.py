@@ -187,6 +187,48 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(runs_dir: Path, monkeypat
     assert [r["update"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
 
 
+def test_keep_best_writes_the_best_periodic_policy_and_resume_keeps_it(runs_dir: Path,
+                                                                      capsys) -> None:
+    """``--keep-best``: best_policy.msgpack is the policy of the first evaluation with the
+    highest mean return, ``ppo-eval`` of it replays that evaluation's games exactly, and a
+    resumed run replaces it only with a better one."""
+    import numpy as np
+
+    from ppo_trainer.app.policy import read_meta
+
+    run = runs_dir / "best"
+    assert cli.main([*BASE, "--eval-freq", "1", "--keep-best", "--run-dir", str(runs_dir),
+                     "--run-name", "best"]) == 0
+    evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [e["update"] for e in evals] == [1, 2, 3]  # none at the end: that is eval.json
+    scores = [float(np.mean(e["episodes"]["return"])) for e in evals]
+    best = int(np.argmax(scores))
+    meta = read_meta(run / "best_policy.msgpack")
+    assert meta["update"] == evals[best]["update"]
+    assert meta["selection"]["score"] == pytest.approx(scores[best])
+    out_json = run / "best_eval.json"
+    assert evaluate.main([str(run / "best_policy.msgpack"), "--gif", "none", "--json",
+                          str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["episodes"]["return"] == evals[best]["episodes"]["return"]
+
+    # a resumed run that never beats the file's score (set out of reach here) leaves it alone
+    from ppo_trainer.app.policy import load_policy, write_policy
+
+    policy = load_policy(run / "best_policy.msgpack")
+    write_policy(run / "best_policy.msgpack", policy.params, policy.norm.obs, policy.config,
+                 policy.seeds, policy.update, {"selection": {"score": 1e9}})
+    assert cli.main(["--resume", str(run), "--total-timesteps", "384"]) == 0
+    rows = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [e["update"] for e in rows] == [1, 2, 3, 5]
+    assert read_meta(run / "best_policy.msgpack")["update"] == evals[best]["update"]
+
+
+def test_keep_best_needs_periodic_evaluations(capsys) -> None:
+    assert cli.main([*BASE, "--keep-best"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--keep-best needs --eval-freq" in err
+
+
 def test_ppo_eval_on_finished_run(straight: Path, capsys) -> None:
     out_json = straight / "eval_cli.json"
     assert evaluate.main([str(straight), "--episodes", "3", "--json", str(out_json)]) == 0

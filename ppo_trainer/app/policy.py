@@ -96,15 +96,32 @@ def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) 
                               f"(the run has {num_seeds}), got {list(kept)}")
     index = jnp.asarray(kept, jnp.int32)
     state = jax.device_get(jax.tree_util.tree_map(lambda x: x[index], loaded.runner_state))
-    config = {k: v for k, v in loaded.config.to_dict().items() if k not in PATH_FIELDS}
-    meta = {"config": config, "seeds": list(kept), "update": loaded.update, "package": PACKAGE,
-            "package_version": package_version()}
-    payload = {"format": FORMAT, "version": VERSION,
-               "params": serialization.to_state_dict(state.params),
-               "obs_norm": serialization.to_state_dict(state.norm.obs),
-               "meta": json.dumps(meta)}
-    write_atomic(Path(out), serialization.msgpack_serialize(payload))
+    write_policy(Path(out), state.params, state.norm.obs, loaded.config, kept, loaded.update)
     return load_policy(Path(out))
+
+
+def write_policy(out: Path, params: Any, obs_norm: Any, config: TrainConfig,
+                 seeds: Sequence[int], update: int, extra: dict[str, Any] | None = None) -> None:
+    """Write a policy file: ``params``/``obs_norm`` with a leading axis over ``seeds`` (the
+    kept seed indices), the config without its paths; ``extra`` joins the metadata (e.g. the
+    evaluation that picked a ``--keep-best`` policy)."""
+    config_dict = {k: v for k, v in config.to_dict().items() if k not in PATH_FIELDS}
+    meta = {"config": config_dict, "seeds": [int(s) for s in seeds], "update": int(update),
+            "package": PACKAGE, "package_version": package_version(), **(extra or {})}
+    payload = {"format": FORMAT, "version": VERSION,
+               "params": serialization.to_state_dict(jax.device_get(params)),
+               "obs_norm": serialization.to_state_dict(jax.device_get(obs_norm)),
+               "meta": json.dumps(meta)}
+    write_atomic(out, serialization.msgpack_serialize(payload))
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """A policy file's metadata alone, without building its network."""
+    path = Path(path)
+    try:
+        return json.loads(read_payload(path)["meta"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyFileError(f"{path}: unreadable policy metadata ({type(exc).__name__})") from None
 
 
 def read_payload(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ One place knows the layout, so ``ppo-train``, ``ppo-eval``, the run loop and the
     <run dir>/metrics.jsonl       one row per update per seed
     <run dir>/evals.jsonl         periodic greedy evaluations (--eval-freq)
     <run dir>/eval.json           final greedy evaluation
+    <run dir>/best_policy.msgpack the best periodic evaluation's policy (--keep-best)
     <run dir>/learning_curve.png  return (and env metrics) vs env steps
     <run dir>/agent.gif           one greedy episode, for envs that render frames
     <run dir>/tensorboard/        event files (--tensorboard)
@@ -51,6 +52,7 @@ class RunDir:
     tensorboard = property(lambda self: self.path / "tensorboard")
     wandb_id = property(lambda self: self.path / "wandb_id")
     policy = property(lambda self: self.path / "policy.msgpack")
+    best_policy = property(lambda self: self.path / "best_policy.msgpack")
 
     def write_config(self, config: TrainConfig, sources: dict[str, str] | None = None) -> None:
         """``config.json``: every field but the paths, the derived sizes, the source of each

@@ -41,8 +41,9 @@ from ppo_trainer.app.build import build, check
 from ppo_trainer.app.checkpoint import load_checkpoint, save_checkpoint
 from ppo_trainer.app.evaluate import Evaluator, can_render, eval_key, format_summary, record_gif
 from ppo_trainer.app.plots import plot_learning_curve
+from ppo_trainer.app.policy import PolicyFileError, read_meta, write_policy
 from ppo_trainer.app.progress import ProgressBar
-from ppo_trainer.app.rundir import default_run_name, run_dir_for
+from ppo_trainer.app.rundir import RunDir, default_run_name, run_dir_for
 from ppo_trainer.app.sinks import Sink, chunk_rows, make_sinks, read_metrics
 from ppo_trainer.config import TrainConfig, flag
 from ppo_trainer.errors import TrainerError
@@ -67,6 +68,17 @@ class RunResult:
     update: int
     eval: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
+
+
+def best_so_far(run: RunDir) -> float | None:
+    """The score of a resumed run's ``--keep-best`` policy file (``None``: none yet), so the
+    resumed run replaces it only with a better one."""
+    if not run.best_policy.is_file():
+        return None
+    try:
+        return float(read_meta(run.best_policy)["selection"]["score"])
+    except (PolicyFileError, KeyError, TypeError, ValueError):
+        return None  # unreadable: the next evaluation replaces it
 
 
 def loss_is_finite(metrics: dict[str, Any]) -> bool:
@@ -193,6 +205,7 @@ class Session:
         self._compiled: dict[int, Any] = {}
         self.evaluator: Evaluator | None = None
         self.failure: Exception | None = None  # held by on_main until every process knows
+        self.best = best_so_far(self.run) if config.resume else None
 
     def chunk_length(self) -> int:
         """Updates per compiled chunk: ``save_freq``, or ``eval_freq`` if smaller."""
@@ -296,7 +309,24 @@ class Session:
             sink.log_eval(summary, step, final)
         self.say(("final " if final else f"update {self.update}: ")
                  + format_summary(summary, self.setup.trainer.info_keys))
+        if self.config.keep_best and not final:
+            self.keep_if_best(state, summary)
         return summary
+
+    def keep_if_best(self, state: Any, summary: dict[str, Any]) -> None:
+        """``--keep-best``: the policy of an evaluation that beats every earlier one, as a
+        policy file. Picked by the mean return over every episode of every seed (unfinished
+        ones with their partial return), so one score ranks runs of any env."""
+        score = float(np.mean(summary["episodes"]["return"]))
+        if self.best is not None and score <= self.best:
+            return
+        write_policy(self.run.best_policy, state.params, state.norm.obs, self.config,
+                     range(self.config.num_seeds), self.update,
+                     {"selection": {"score": score, "metric": "mean greedy return",
+                                    "episodes_per_seed": summary["episodes_per_seed"]}})
+        self.best = score
+        self.say(f"update {self.update}: best so far (mean return {score:.4g}), wrote "
+                 f"{self.run.best_policy.name}")
 
     def sync_stop(self, wants_stop: bool) -> bool:
         """Whether every process stops after this chunk (a collective with several processes):
