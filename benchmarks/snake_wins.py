@@ -39,6 +39,8 @@ import numpy as np
 APPLES = 97  # a 10x10 board is full after 97 apples (the snake starts 3 long)
 CURVE_POINTS = 250  # training-curve points kept per seed
 CURVE_METRICS = ("charts/apples", "charts/win", "charts/episodic_return", "charts/episodic_length")
+BEST_EVAL = "best_eval1024.json"  # ppo-eval of RUN/best_policy.msgpack (ppo-train --keep-best)
+BEST_EVAL_SEED_OFFSET = 1000
 
 
 def run_one(out: Path, preset: str, name: str, flags: list[str], num_seeds: int,
@@ -57,7 +59,19 @@ def run_one(out: Path, preset: str, name: str, flags: list[str], num_seeds: int,
         subprocess.run([sys.executable, "-m", "ppo_trainer.app.eval_cli", str(run),
                         "--episodes", "1024", "--gif", "none", "--json",
                         str(run / "eval1024.json")], check=True)
+    if (run / "best_policy.msgpack").exists() and not (run / BEST_EVAL).exists():
+        subprocess.run([sys.executable, "-m", "ppo_trainer.app.eval_cli",
+                        *best_eval_command(run)[1:]], check=True)
     return summarize_run(run)
+
+
+def best_eval_command(run: Path) -> list[str]:
+    """``ppo-eval RUN/best_policy.msgpack --episodes 1024 --seed SEED+1000``: the ``--keep-best``
+    policy on 1024 games it was not picked on (with the run's own seed its first 256 games would
+    be the periodic evaluation that picked it)."""
+    seed = json.loads((run / "config.json").read_text())["seed"] + BEST_EVAL_SEED_OFFSET
+    return ["ppo-eval", (run / "best_policy.msgpack").as_posix(), "--episodes", "1024",
+            "--seed", str(seed), "--gif", "none", "--json", (run / BEST_EVAL).as_posix()]
 
 
 def run_label(name: str, config: dict[str, Any], index: int) -> str:
@@ -68,29 +82,37 @@ def run_label(name: str, config: dict[str, Any], index: int) -> str:
     return f"{name} seed {index}" if config["seed"] == 0 else f"{name} --seed {config['seed']} #{index}"
 
 
+def game_stats(episodes: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Win rate, apples and steps per win of one seed's greedy games (an eval JSON's
+    ``episodes``)."""
+    wins = np.asarray(episodes["win"][seed], dtype=float)
+    steps = np.asarray(episodes["episode_length"][seed], dtype=float)
+    return {"win_rate": float(wins.mean()),
+            "mean_apples": float(np.mean(episodes["apples"][seed])),
+            "mean_steps_per_win": float(steps[wins > 0].mean()) if wins.any() else None,
+            "unfinished": int((~np.asarray(episodes["finished"][seed], bool)).sum()),
+            "apples_counts": np.bincount(np.asarray(episodes["apples"][seed], dtype=int),
+                                         minlength=APPLES + 1).tolist()}
+
+
 def summarize_run(run: Path) -> list[dict[str, Any]]:
-    """One row per seed of a run directory."""
+    """One row per seed of a run directory's final checkpoint, and with a ``--keep-best``
+    evaluation (``RUN/best_eval1024.json``) one more per seed, labelled ``best``, at the
+    env steps of the update the best policy was picked at."""
     ev = json.loads((run / "eval1024.json").read_text())
     config = json.loads((run / "config.json").read_text())
-    episodes = ev["episodes"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     wall = run / "wall_clock_s.txt"
     evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()] \
         if (run / "evals.jsonl").exists() else []
+    best = json.loads((run / BEST_EVAL).read_text()) if (run / BEST_EVAL).exists() else None
     out = []
     for seed in range(config["num_seeds"]):
-        wins = np.asarray(episodes["win"][seed], dtype=float)
-        steps = np.asarray(episodes["episode_length"][seed], dtype=float)
         row = {"run": run_label(run.name, config, seed), "optimizer": config["optimizer"],
                "seed": config["seed"] if config["num_seeds"] == 1 else seed,
                "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
                "wall_s": float(wall.read_text()) if wall.exists() else rows[-1]["time"],
-               "num_seeds": config["num_seeds"], "win_rate": float(wins.mean()),
-               "mean_apples": float(np.mean(episodes["apples"][seed])),
-               "mean_steps_per_win": float(steps[wins > 0].mean()) if wins.any() else None,
-               "unfinished": int((~np.asarray(episodes["finished"][seed], bool)).sum()),
-               "apples_counts": np.bincount(np.asarray(episodes["apples"][seed], dtype=int),
-                                            minlength=APPLES + 1).tolist()}
+               "num_seeds": config["num_seeds"], **game_stats(ev["episodes"], seed)}
         for e in evals:
             if (e.get("per_seed_mean_win") or [0] * (seed + 1))[seed] >= 0.9:
                 row["first_90_step"] = e["global_step"]
@@ -98,6 +120,12 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
                                           if r["global_step"] >= e["global_step"]), None)
                 break
         out.append(row)
+        if best is not None:
+            out.append({**{k: row[k] for k in ("optimizer", "seed", "training_s", "wall_s",
+                                               "num_seeds")},
+                        "run": f"{row['run']} best", "env_steps": best["update"] * config["batch_size"],
+                        "eval_seed": config["seed"] + BEST_EVAL_SEED_OFFSET,
+                        **game_stats(best["episodes"], seed)})
     return out
 
 
@@ -258,6 +286,11 @@ def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str)
              f"seeds (compilation, training, periodic and final evaluations, GIF) on {hardware} "
              "where it was timed, otherwise the training clock (all seeds together, resumed "
              "sessions added up); the time to 90% wins is always the training clock.\n",
+             *(["Rows ending in `best`: the run's `--keep-best` policy (the periodic 256-game "
+                "evaluation with the highest mean return), at the env steps it was picked at, on 1024 "
+                f"other games (`ppo-eval RUN/best_policy.msgpack --episodes 1024 --seed "
+                f"SEED+{BEST_EVAL_SEED_OFFSET}`).\n"] if any(r["run"].endswith(" best")
+                                                             for r in results) else []),
              "| run | env steps | wall clock (all seeds) | win rate | mean apples | mean steps "
              "per win | 90% wins first at (steps / s) |", "|---|---|---|---|---|---|---|"]
     for r in results:

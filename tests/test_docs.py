@@ -239,6 +239,33 @@ def test_snake_wins_replot_keeps_recorded_runs_without_a_directory() -> None:
     assert merge(recorded, []) == recorded
 
 
+def test_snake_wins_adds_a_row_for_the_kept_best_policy(tmp_path: Path) -> None:
+    """A run with a ``--keep-best`` evaluation gets a second row per seed, from that evaluation's
+    games, at the env steps of the update the policy was picked at."""
+    wins = _load("snake_wins")
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"num_seeds": 1, "seed": 16, "optimizer": "muon",
+                                                 "batch_size": 100}))
+    (run / "metrics.jsonl").write_text(json.dumps({"global_step": 2000, "time": 9.0}) + "\n")
+
+    def games(win: list[int], apples: list[int]) -> dict:
+        return {"update": 20, "episodes": {"win": [win], "apples": [apples],
+                                           "episode_length": [[900] * len(win)],
+                                           "finished": [[True] * len(win)]}}
+
+    (run / "eval1024.json").write_text(json.dumps(games([1, 0, 0, 0], [97, 90, 80, 70])))
+    best = games([1, 1, 1, 0], [97, 97, 97, 60])
+    best["update"] = 7
+    (run / wins.BEST_EVAL).write_text(json.dumps(best))
+    final, kept = wins.summarize_run(run)
+    assert (final["run"], final["env_steps"], final["win_rate"]) == ("r --seed 16", 2000, 0.25)
+    assert (kept["run"], kept["env_steps"], kept["win_rate"]) == ("r --seed 16 best", 700, 0.75)
+    assert kept["mean_apples"] == 87.75 and kept["apples_counts"][97] == 3
+    assert kept["eval_seed"] == 16 + wins.BEST_EVAL_SEED_OFFSET
+    assert wins.best_eval_command(run)[wins.best_eval_command(run).index("--seed") + 1] == "1016"
+
+
 @pytest.mark.parametrize("name", SNAKE_WINS_STUDIES)
 def test_snake_wins_record_is_compact(name: str) -> None:
     """The winning studies keep summaries, not logs: curves of at most a few hundred points per
