@@ -217,6 +217,8 @@ HELD_OUT_STUDIES = (
     "snake-tail-hunger",  # snake-tail-reach + the hunger channel at 30M steps, the same seeds
     "snake-tail-clock",   # snake-tail-reach + the hunger channel + the value loss unclipped
     "snake-tail-calm",    # snake-tail-reach with half the Muon step, twice the envs per update
+    "snake-tail-foodreach",  # snake-tail-reach + food_reach_shaping 0.5, final and kept best
+    "snake-tail-foodreach-30M",  # the same runs resumed to 30M steps
 )
 
 
