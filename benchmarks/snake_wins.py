@@ -121,8 +121,9 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
                 break
         out.append(row)
         if best is not None:
-            out.append({**{k: row[k] for k in ("optimizer", "seed", "training_s", "wall_s",
-                                               "num_seeds")},
+            same = ("optimizer", "seed", "training_s", "wall_s", "num_seeds", "first_90_step",
+                    "first_90_s")  # the run's: its clock and its periodic evaluations
+            out.append({**{k: row[k] for k in same if k in row},
                         "run": f"{row['run']} best", "env_steps": best["update"] * config["batch_size"],
                         "eval_seed": config["seed"] + BEST_EVAL_SEED_OFFSET,
                         **game_stats(best["episodes"], seed)})
