@@ -219,6 +219,7 @@ HELD_OUT_STUDIES = (
     "snake-tail-calm",    # snake-tail-reach with half the Muon step, twice the envs per update
     "snake-tail-foodreach",  # snake-tail-reach + food_reach_shaping 0.5, final and kept best
     "snake-tail-foodreach-30M",  # the same runs resumed to 30M steps
+    "snake-tail-calm-foodreach",  # the calm recipe + food_reach_shaping 0.5, 10M steps
 )
 
 
