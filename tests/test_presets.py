@@ -159,21 +159,38 @@ def test_preset_config_takes_the_optimizers_hyperparameters_as_keywords() -> Non
     assert config.optimizer_kwargs["ns_steps"] == 5
 
 
-def test_staged_20x20_preset_is_the_recorded_run() -> None:
-    """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
-    continuations as stages: the preset resolves to the record's config (its seed given), so
-    the record's numbers are the preset's."""
-    root = Path(__file__).resolve().parents[1] / "docs" / "results"
-    recorded = json.loads((root / "snake-20x20-tail" / "config.json").read_text())
-    config = presets.preset_config("snake-20x20-tail", optimizer="muon", seed=recorded["seed"])
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def assert_preset_is_recorded_run(preset: str, recorded_config: Path) -> TrainConfig:
+    """The preset resolves to a committed run's config (its seed given), so the record's
+    numbers are the preset's; settings added since the record ran (e.g. keep_best) must be at
+    their defaults there."""
+    recorded = json.loads(recorded_config.read_text())
+    config = presets.preset_config(preset, optimizer="muon", seed=recorded["seed"])
     ignored = {"preset", "stages", "run_dir", "run_name", "resume", "obs_drop"}
     mine = {k: v for k, v in config.to_dict().items() if k not in ignored}
     assert {k: v for k, v in mine.items() if k in recorded} == {k: recorded[k] for k in mine
                                                                 if k in recorded}
-    # settings added since the record ran (e.g. keep_best) are at their defaults there
     defaults = TrainConfig().to_dict()
     assert {k: mine[k] for k in mine if k not in recorded} == \
         {k: defaults[k] for k in mine if k not in recorded}
+    return config
+
+
+@pytest.mark.parametrize("seed", [22, 23, 24])
+def test_snake_calm_charge_preset_is_the_recorded_runs(seed: int) -> None:
+    """``snake-calm-charge`` is the command of the three held-out 30M runs its table reports."""
+    record = RESULTS / "snake-tail-calm-foodreach-30M"
+    assert_preset_is_recorded_run("snake-calm-charge", record / f"seed{seed}" / "config.json")
+
+
+def test_staged_20x20_preset_is_the_recorded_run() -> None:
+    """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
+    continuations as stages."""
+    root = RESULTS
+    config = assert_preset_is_recorded_run("snake-20x20-tail",
+                                           root / "snake-20x20-tail" / "config.json")
     # and the stages are the continuations' recorded budgets and gamma, in order
     horizon = root / "snake-20x20-horizon"
     for folder in ("gamma0.999", "gamma0.999-48M"):
