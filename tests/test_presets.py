@@ -178,9 +178,9 @@ def assert_preset_is_recorded_run(preset: str, recorded_config: Path) -> TrainCo
     return config
 
 
-@pytest.mark.parametrize("seed", [22, 23, 24])
+@pytest.mark.parametrize("seed", [22, 23, 24, 25, 26])
 def test_snake_calm_charge_preset_is_the_recorded_runs(seed: int) -> None:
-    """``snake-calm-charge`` is the command of the three held-out 30M runs its table reports."""
+    """``snake-calm-charge`` is the command of the held-out 30M runs its table reports."""
     record = RESULTS / "snake-tail-calm-foodreach-30M"
     assert_preset_is_recorded_run("snake-calm-charge", record / f"seed{seed}" / "config.json")
 
@@ -188,11 +188,10 @@ def test_snake_calm_charge_preset_is_the_recorded_runs(seed: int) -> None:
 def test_staged_20x20_preset_is_the_recorded_run() -> None:
     """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
     continuations as stages."""
-    root = RESULTS
     config = assert_preset_is_recorded_run("snake-20x20-tail",
-                                           root / "snake-20x20-tail" / "config.json")
+                                           RESULTS / "snake-20x20-tail" / "config.json")
     # and the stages are the continuations' recorded budgets and gamma, in order
-    horizon = root / "snake-20x20-horizon"
+    horizon = RESULTS / "snake-20x20-horizon"
     for folder in ("gamma0.999", "gamma0.999-48M"):
         config = config.after_stage(config.next_stage())  # as the runner goes on, stage by stage
         continued = json.loads((horizon / folder / "config.json").read_text())
