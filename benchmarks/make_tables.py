@@ -226,6 +226,7 @@ HELD_OUT_STUDIES = (
     "snake-tail-foodreach-30M",  # the same runs resumed to 30M steps
     "snake-tail-calm-foodreach",  # the calm recipe + food_reach_shaping 0.5, 10M steps
     "snake-tail-calm-foodreach-30M",  # the same recipe on a fresh 30M schedule
+    "snake-calm-clock",  # snake-calm-charge + the hunger channel, unclipped value, uniform pull
 )
 
 
