@@ -227,6 +227,7 @@ HELD_OUT_STUDIES = (
     "snake-tail-calm-foodreach",  # the calm recipe + food_reach_shaping 0.5, 10M steps
     "snake-tail-calm-foodreach-30M",  # the same recipe on a fresh 30M schedule
     "snake-calm-clock",  # snake-calm-charge + the hunger channel, unclipped value, uniform pull
+    "snake-calm-deep",  # snake-calm-charge with four hidden layers
 )
 
 
