@@ -246,7 +246,9 @@ def periodic(out: Path) -> dict[str, dict[int, list[float]]]:
 
 def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
     """Greedy win rate per seed against env steps, per run: a plot and a table at the steps all
-    runs evaluated, so optimizers are compared at equal env steps even if one run was stopped."""
+    runs evaluated, so optimizers are compared at equal env steps even if one run was stopped;
+    runs that share no such step (other batch sizes or evaluation intervals) get a table over
+    every step any of them evaluated at, "n/a" where one did not."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,10 +267,15 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
     _finish(fig, ax, "env steps per seed", "greedy win rate (%), per seed", out / "win_rate.png")
     names = list(curves)
     common = sorted(set.intersection(*(set(c) for c in curves.values())))
-    lines = ["", "Greedy win rate per seed (256 episodes each) at the env steps every run evaluated:",
+    where = "the env steps every run evaluated"
+    if not common:
+        common = sorted(set.union(*(set(c) for c in curves.values())))
+        where = "every env step a run evaluated at (n/a: that run did not evaluate there)"
+    lines = ["", f"Greedy win rate per seed (256 episodes each) at {where}:",
              "", "| env steps | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for step in common:
-        cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) for n in names]
+        cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) if step in curves[n]
+                 else "n/a" for n in names]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
 

@@ -319,3 +319,13 @@ def test_the_slow_default_run_threshold_is_below_the_measured_spread() -> None:
     apples = [a for _, a, _ in _load("make_tables").pooled_runs()]
     assert round(min(apples), 1) == module.LOWEST_MEASURED_APPLES
     assert module.DEFAULT_RUN_THRESHOLD == module.LOWEST_MEASURED_APPLES - module.MARGIN_APPLES
+
+
+def test_snake_wins_periodic_table_when_runs_share_no_step(tmp_path: Path) -> None:
+    """Runs evaluated at different env steps still get a table (every step, n/a where a run did
+    not evaluate); runs that share steps get only the shared ones."""
+    win_curves = _load("snake_wins").win_curves
+    apart = win_curves(tmp_path, {"a": {100: [0.5]}, "b": {200: [0.25]}})
+    assert "| 100 | 50% | n/a |" in apart and "| 200 | n/a | 25% |" in apart
+    shared = win_curves(tmp_path, {"a": {100: [0.5], 300: [1.0]}, "b": {100: [0.75]}})
+    assert "| 100 | 50% | 75% |" in shared and "| 300 |" not in shared
