@@ -266,14 +266,14 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
     ax.axhline(90, color="grey", ls="--", lw=1)
     _finish(fig, ax, "env steps per seed", "greedy win rate (%), per seed", out / "win_rate.png")
     names = list(curves)
-    common = sorted(set.intersection(*(set(c) for c in curves.values())))
+    rows = sorted(set.intersection(*(set(c) for c in curves.values())))
     where = "the env steps every run evaluated"
-    if not common:
-        common = sorted(set.union(*(set(c) for c in curves.values())))
+    if not rows:
+        rows = sorted(set.union(*(set(c) for c in curves.values())))
         where = "every env step a run evaluated at (n/a: that run did not evaluate there)"
     lines = ["", f"Greedy win rate per seed (256 episodes each) at {where}:",
              "", "| env steps | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for step in common:
+    for step in rows:
         cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) if step in curves[n]
                  else "n/a" for n in names]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
