@@ -135,6 +135,10 @@ class TrainConfig:
     activation: Activation = _f("tanh", "hidden activation of the MLP", "network", resume="locked")
     shared_torso: bool = _f(False, "actor and critic share the MLP's hidden layers (half the "
                             "cost per sample)", "network", resume="locked")
+    logit_cap: float = _f(0.0, "discrete actions: the policy's logits pass through "
+                          "C*tanh(logits/C), so no move's probability falls below about "
+                          "exp(-2C) and its gradient never vanishes (0: off)", "network",
+                          resume="locked", bound="non_negative")
     state_dependent_std: bool = _f(False, "Box actions: the Gaussian's std is softplus of a "
                                    "policy-head output (gymnax-blines' Gaussian-MLP), not one "
                                    "learned parameter", "network")

@@ -119,6 +119,7 @@ class ActorCritic(nn.Module):
     state_dependent_std: bool = False
     rnn: str = "none"
     rnn_size: int = 128
+    logit_cap: float = 0.0
 
     @property
     def shared_trunk(self) -> bool:
@@ -169,7 +170,10 @@ class ActorCritic(nn.Module):
     def heads(self, actor_x: jax.Array, critic_x: jax.Array) -> tuple[Any, jax.Array]:
         init = dict(kernel_init=_ortho(0.01), bias_init=_ZEROS, name="policy_head")
         if self.action_dim == 0:
-            pi = distrax.Categorical(logits=nn.Dense(self.num_actions, **init)(actor_x))
+            logits = nn.Dense(self.num_actions, **init)(actor_x)
+            if self.logit_cap:  # static: off, the logits are the head's own
+                logits = self.logit_cap * jnp.tanh(logits / self.logit_cap)
+            pi = distrax.Categorical(logits=logits)
         elif self.state_dependent_std:
             out = nn.Dense(2 * self.action_dim, **init)(actor_x)
             mean, raw_std = jnp.split(out, 2, axis=-1)
@@ -382,7 +386,8 @@ def make_network(config: Any, env: Any, env_params: Any) -> nn.Module:
     num_actions, action_dim = action_spec(env, env_params)
     common = dict(obs_shape=obs_shape, num_actions=num_actions, action_dim=action_dim,
                   state_dependent_std=bool(getattr(config, "state_dependent_std", False)),
-                  rnn=getattr(config, "rnn", "none"), rnn_size=getattr(config, "rnn_size", 128))
+                  rnn=getattr(config, "rnn", "none"), rnn_size=getattr(config, "rnn_size", 128),
+                  logit_cap=float(getattr(config, "logit_cap", 0.0)))
     kind = config.network
     if kind not in NETWORKS:
         raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORKS)}")

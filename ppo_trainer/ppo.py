@@ -191,6 +191,8 @@ class Trainer:
         if config.uniform_kl_coef and not isinstance(env.action_space(env_params),
                                                      spaces.Discrete):
             raise ConfigError("--uniform-kl-coef needs a Discrete action space")
+        if config.logit_cap and not isinstance(env.action_space(env_params), spaces.Discrete):
+            raise ConfigError("--logit-cap needs a Discrete action space")
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
         self.recurrent = getattr(config, "rnn", "none") != "none"

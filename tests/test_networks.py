@@ -105,6 +105,36 @@ def test_state_dependent_std_is_a_softplus_output_of_the_policy_head(shared: boo
     np.testing.assert_allclose(floor, MIN_STD, rtol=1e-6)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_logit_cap_squashes_the_logits_and_keeps_every_move_possible(shared: bool) -> None:
+    """``--logit-cap C``: the same parameters give ``C * tanh(logits / C)`` of the uncapped
+    network's logits, so a head pushed to certainty still leaves each other move about
+    ``exp(-2C)``; the value is untouched."""
+    _, _, net, params, obs_shape = build("Breakout-MinAtar", "mlp", shared_torso=shared)
+    _, _, capped, _, _ = build("Breakout-MinAtar", "mlp", shared_torso=shared, logit_cap=3.0)
+    big = jax.tree_util.tree_map(lambda x: x, params)
+    big["params"]["policy_head"]["kernel"] = 5000.0 * params["params"]["policy_head"]["kernel"]
+    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.2, (32, *obs_shape))
+    (pi, value), state = net.apply(big, obs, capture_intermediates=True)
+    raw = np.asarray(state["intermediates"]["policy_head"]["__call__"][0])  # the head's output
+    pi_cap, value_cap = capped.apply(big, obs)
+    np.testing.assert_allclose(pi_cap.probs, jax.nn.softmax(3.0 * np.tanh(raw / 3.0)),
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(value_cap, value)
+    assert float(np.min(pi.probs)) < 1e-6  # the uncapped head is sure
+    assert float(np.min(pi_cap.probs)) > 0.5 * np.exp(-6.0) / (1 + 2 * np.exp(-6.0))
+
+
+def test_logit_cap_needs_discrete_actions() -> None:
+    from ppo_trainer.errors import ConfigError
+    from ppo_trainer.ppo import Trainer
+
+    cfg = TrainConfig(env="Pendulum-v1", logit_cap=2.0)
+    env, env_params = make_env(cfg)
+    with pytest.raises(ConfigError, match="--logit-cap needs a Discrete action space"):
+        Trainer(cfg, env, env_params, None)
+
+
 def test_initial_policy_is_near_uniform_and_value_near_zero() -> None:
     # Orthogonal init with scale 0.01 on the policy head (PureJaxRL).
     _, _, net, params, obs_shape = build("Breakout-MinAtar", "mlp")
