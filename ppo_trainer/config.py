@@ -169,6 +169,9 @@ class TrainConfig:
                          "greedy return (all episodes of all seeds) beats every earlier one, write "
                          "the policy to <run dir>/best_policy.msgpack (a policy file: ppo-eval "
                          "plays it); the last checkpoint is not always the best policy", "run")
+    keep_best_by: str = _f("return", "with --keep-best: the per-episode number whose mean ranks "
+                           "the evaluations: 'return', or one of the env's info keys that the "
+                           "evaluation reports (Snake's 'win': the share of games won)", "run")
     wandb: bool = _f(False, "log metrics, config and the GIF to Weights & Biases", "run")
     wandb_project: str = _f("snake-ppo-jax", "W&B project", "run")
     wandb_entity: str | None = _f(None, "W&B entity", "run")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ppo_trainer.app import train_cli as cli
 from ppo_trainer.app.sinks import read_metrics
 
@@ -64,3 +66,36 @@ def read_tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
             if value.HasField("simple_value"):
                 out.setdefault(value.tag, []).append((event.step, value.simple_value))
     return out
+
+
+def test_keep_best_by_an_info_key_ranks_by_its_mean(tmp_path: Path, capsys) -> None:
+    """``--keep-best-by apples``: the kept policy is the first evaluation with the most apples
+    per game (not the best return), its file names that metric, a resumed run ranks a file
+    picked by another key as no pick at all, and an unknown key is a one-line error."""
+    import numpy as np
+
+    from ppo_trainer.app.policy import read_meta
+    from ppo_trainer.app.rundir import RunDir
+    from ppo_trainer.app.runner import best_so_far
+
+    argv = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "adam",
+            "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "256",
+            "--num-minibatches", "2", "--update-epochs", "1", "--hidden-size", "16",
+            "--num-hidden-layers", "1", "--eval-episodes", "8", "--eval-freq", "1",
+            "--keep-best", "--env-params.max_steps_in_episode=50", "--no-anneal-lr",
+            "--run-dir", str(tmp_path)]
+    assert cli.main([*argv, "--keep-best-by", "apples", "--run-name", "apples"]) == 0
+    run = tmp_path / "apples"
+    evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    scores = [float(np.mean(e["episodes"]["apples"])) for e in evals]
+    meta = read_meta(run / "best_policy.msgpack")
+    assert meta["update"] == evals[int(np.argmax(scores))]["update"]
+    assert meta["selection"] == {"score": pytest.approx(max(scores)),
+                                 "metric": "mean greedy apples", "episodes_per_seed": 8}
+    assert best_so_far(RunDir(run), "apples") == pytest.approx(max(scores))
+    assert best_so_far(RunDir(run), "return") is None  # picked by another key: no pick yet
+
+    capsys.readouterr()
+    assert cli.main([*argv, "--keep-best-by", "score", "--run-name", "bad"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--keep-best-by 'score'" in err and "'apples'" in err

@@ -46,7 +46,7 @@ from ppo_trainer.app.progress import ProgressBar
 from ppo_trainer.app.rundir import RunDir, default_run_name, run_dir_for
 from ppo_trainer.app.sinks import Sink, chunk_rows, make_sinks, read_metrics
 from ppo_trainer.config import TrainConfig, flag
-from ppo_trainer.errors import TrainerError
+from ppo_trainer.errors import ConfigError, TrainerError
 from ppo_trainer.optim import Knots, extend_knots, schedule_knots
 
 
@@ -70,14 +70,23 @@ class RunResult:
     files: list[str] = field(default_factory=list)
 
 
-def best_so_far(run: RunDir) -> float | None:
+def selection_metric(key: str) -> str:
+    """How a ``--keep-best`` policy file names the score that picked it."""
+    return f"mean greedy {key}"
+
+
+def best_so_far(run: RunDir, key: str = "return") -> float | None:
     """The score of a resumed run's ``--keep-best`` policy file (``None``: none yet), so the
-    resumed run replaces it only with a better one."""
+    resumed run replaces it only with a better one; a file picked by another
+    ``--keep-best-by`` key counts as none."""
     if not run.best_policy.is_file():
         return None
     try:
-        return float(read_meta(run.best_policy)["selection"]["score"])
-    except (PolicyFileError, KeyError, TypeError, ValueError):
+        selection = read_meta(run.best_policy)["selection"]
+        if selection.get("metric", selection_metric("return")) != selection_metric(key):
+            return None
+        return float(selection["score"])
+    except (PolicyFileError, KeyError, TypeError, ValueError, AttributeError):
         return None  # unreadable: the next evaluation replaces it
 
 
@@ -188,6 +197,11 @@ class Session:
         self.setup = build(config, parallel=True, knots=self.knots,
                            progress_fn=self.bar.callback if self.bar.enabled else None,
                            progress_every=max(1, self.chunk_length() // 10))
+        if config.keep_best and config.keep_best_by not in ("return",
+                                                             *self.setup.trainer.info_keys):
+            raise ConfigError(f"--keep-best-by {config.keep_best_by!r}: {config.env} reports "
+                              "'return' and " + (", ".join(
+                                  repr(k) for k in self.setup.trainer.info_keys) or "no info key"))
         self.say("training on " + par.describe(self.setup.devices, config.num_envs))
         if schedule_note:
             self.say(schedule_note)
@@ -205,7 +219,7 @@ class Session:
         self._compiled: dict[int, Any] = {}
         self.evaluator: Evaluator | None = None
         self.failure: Exception | None = None  # held by on_main until every process knows
-        self.best = best_so_far(self.run) if config.resume else None
+        self.best = best_so_far(self.run, config.keep_best_by) if config.resume else None
 
     def chunk_length(self) -> int:
         """Updates per compiled chunk: ``save_freq``, or ``eval_freq`` if smaller."""
@@ -315,17 +329,19 @@ class Session:
 
     def keep_if_best(self, state: Any, summary: dict[str, Any]) -> None:
         """``--keep-best``: the policy of an evaluation that beats every earlier one, as a
-        policy file. Picked by the mean return over every episode of every seed (unfinished
-        ones with their partial return), so one score ranks runs of any env."""
-        score = float(np.mean(summary["episodes"]["return"]))
+        policy file. Picked by the mean of ``--keep-best-by`` (the return by default) over every
+        episode of every seed (unfinished ones with their partial return, or an info key's
+        value 0), so one score ranks runs of any env; a tie keeps the earlier policy."""
+        key = self.config.keep_best_by
+        score = float(np.mean(summary["episodes"][key]))
         if self.best is not None and score <= self.best:
             return
         write_policy(self.run.best_policy, state.params, state.norm.obs, self.config,
                      range(self.config.num_seeds), self.update,
-                     {"selection": {"score": score, "metric": "mean greedy return",
+                     {"selection": {"score": score, "metric": selection_metric(key),
                                     "episodes_per_seed": summary["episodes_per_seed"]}})
         self.best = score
-        self.say(f"update {self.update}: best so far (mean return {score:.4g}), wrote "
+        self.say(f"update {self.update}: best so far (mean {key} {score:.4g}), wrote "
                  f"{self.run.best_policy.name}")
 
     def sync_stop(self, wants_stop: bool) -> bool:
