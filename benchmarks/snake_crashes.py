@@ -90,14 +90,17 @@ class Judged:
         return obs, state, reward, terminated, truncated, info
 
 
-def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
+def judge(path: Path, episodes: int, label: str = "",
+          seed: int | None = None) -> list[dict[str, Any]]:
     """Per seed the policy holds: counts of wins and of each loss class, without and with the
     shield, and the apples of each lost game. The seeds play vmapped, with the keys of
-    ``ppo-eval``'s ``Evaluator``, so the unshielded games are exactly ``ppo-eval``'s."""
+    ``ppo-eval``'s ``Evaluator``, so the unshielded games are exactly ``ppo-eval``'s (with the
+    same ``seed``; default the run's own)."""
     policy = load_playable(path)
     trainer, env_params, config = policy.setup.trainer, policy.setup.env_params, policy.config
     env = Judged(trainer.eval_env)
-    keys = jax.random.split(eval_key(config.seed, policy.update), config.num_seeds)
+    seed = config.seed if seed is None else seed
+    keys = jax.random.split(eval_key(seed, policy.update), config.num_seeds)
     keys = keys[jnp.asarray(policy.seeds, jnp.int32)]
     modes = {}
     for shield in (False, True):
@@ -117,7 +120,7 @@ def judge(path: Path, episodes: int, label: str = "") -> list[dict[str, Any]]:
         out = jax.device_get(jax.jit(jax.vmap(games))(policy.params, policy.norm, keys))
         modes["shielded" if shield else "greedy"] = out
     return [{"policy": str(path), "label": f"{label or path} #{seed_index}",
-             "seed_index": seed_index, "run_seed": config.seed,
+             "seed_index": seed_index, "run_seed": config.seed, "eval_seed": seed,
              "episodes": episodes,
              **{mode: classify({k: v[i] for k, v in out.items()}) for mode, out in modes.items()}}
             for i, seed_index in enumerate(policy.seeds)]
@@ -152,13 +155,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="policy files or run directories, each optionally named")
     parser.add_argument("--episodes", type=int, default=1024)
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="evaluation seed, as ppo-eval's --seed (default: each run's own, "
+                        "which replays its evaluation; a --keep-best policy is reported on "
+                        "other games: give the seed its report used)")
     parser.add_argument("--append", action="store_true",
                         help="keep the rows already in --out (a row of the same label is replaced "
                         "where it stands)")
     args = parser.parse_args(argv)
     start = time.time()
     named = [arg.split("=", 1) if "=" in arg else ("", arg) for arg in args.policies]
-    rows = [row for label, path in named for row in judge(Path(path), args.episodes, label)]
+    rows = [row for label, path in named
+            for row in judge(Path(path), args.episodes, label, args.seed)]
     for row in rows:
         for mode in ("greedy", "shielded"):
             r = row[mode]

@@ -65,6 +65,14 @@ def test_lost_games_are_classified_and_the_shield_removes_the_blunders(
         bench.main([str(run), "--episodes", "24", "--out", str(out), "--append"])  # in place
         assert [r["label"] for r in json.loads(out.read_text())["rows"]] == [
             r["label"] for r in again]
+        # --seed plays ppo-eval --seed's games (a kept-best policy's report is on other games)
+        bench.main([f"seed9={run}", "--episodes", "24", "--seed", "9", "--out", str(out)])
+        other = json.loads(out.read_text())["rows"]
+        wins9 = evaluate_run(run, episodes=24, seed=9, gif="none")["per_seed_mean_win"]
+        assert [r["greedy"]["wins"] for r in other] == [round(w * 24) for w in wins9]
+        assert [r["eval_seed"] for r in other] == [9, 9] and rows[0]["eval_seed"] == 3
+        assert [r["greedy"]["lost_apples"] for r in other] != [
+            r["greedy"]["lost_apples"] for r in rows]  # other games, not the run's own
 
 
 def test_judged_step_says_whether_the_apple_was_reachable_and_rows_dump_one_per_line() -> None:
