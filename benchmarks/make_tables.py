@@ -228,6 +228,7 @@ HELD_OUT_STUDIES = (
     "snake-tail-calm-foodreach-30M",  # the same recipe on a fresh 30M schedule
     "snake-calm-clock",  # snake-calm-charge + the hunger channel, unclipped value, uniform pull
     "snake-calm-deep",  # snake-calm-charge with four hidden layers
+    "snake-calm-win",  # snake-calm-charge, the best policy picked by wins on 1024-game evaluations
 )
 
 

@@ -31,6 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,8 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
                "env_steps": rows[-1]["global_step"], "training_s": rows[-1]["time"],
                "wall_s": float(wall.read_text()) if wall.exists() else rows[-1]["time"],
                "num_seeds": config["num_seeds"], **game_stats(ev["episodes"], seed)}
+        if config.get("eval_episodes", 256) != 256:  # the periodic evaluations' size
+            row["periodic_episodes"] = config["eval_episodes"]
         for e in evals:
             if (e.get("per_seed_mean_win") or [0] * (seed + 1))[seed] >= 0.9:
                 row["first_90_step"] = e["global_step"]
@@ -122,10 +125,12 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
         out.append(row)
         if best is not None:
             same = ("optimizer", "seed", "training_s", "wall_s", "num_seeds", "first_90_step",
-                    "first_90_s")  # the run's: its clock and its periodic evaluations
+                    "first_90_s", "periodic_episodes")  # the run's clock and evaluations
+            picked_by = config.get("keep_best_by", "return")
             out.append({**{k: row[k] for k in same if k in row},
                         "run": f"{row['run']} best", "env_steps": best["update"] * config["batch_size"],
                         "eval_seed": config["seed"] + BEST_EVAL_SEED_OFFSET,
+                        **({"picked_by": picked_by} if picked_by != "return" else {}),
                         **game_stats(best["episodes"], seed)})
     return out
 
@@ -244,7 +249,8 @@ def periodic(out: Path) -> dict[str, dict[int, list[float]]]:
     return curves
 
 
-def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
+def win_curves(out: Path, curves: dict[str, dict[int, list[float]]],
+               results: Sequence[dict[str, Any]] = ()) -> str:
     """Greedy win rate per seed against env steps, per run: a plot and a table at the steps all
     runs evaluated, so optimizers are compared at equal env steps even if one run was stopped;
     runs that share no such step (other batch sizes or evaluation intervals) get a table over
@@ -271,13 +277,28 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]]) -> str:
     if not rows:
         rows = sorted(set.union(*(set(c) for c in curves.values())))
         where = "every env step a run evaluated at (n/a: that run did not evaluate there)"
-    lines = ["", f"Greedy win rate per seed (256 episodes each) at {where}:",
+    size = periodic_size(results).removesuffix("-game")
+    lines = ["", f"Greedy win rate per seed ({size} episodes each) at {where}:",
              "", "| env steps | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for step in rows:
         cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) if step in curves[n]
                  else "n/a" for n in names]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
+
+
+def periodic_size(results: list[dict[str, Any]]) -> str:
+    """The periodic evaluations' size in words: "256-game" unless a run's --eval-episodes said
+    otherwise."""
+    sizes = sorted({r.get("periodic_episodes", 256) for r in results})
+    return " or ".join(f"{n}" for n in sizes) + "-game"
+
+
+def best_pick(results: list[dict[str, Any]]) -> str:
+    """What a ``best`` row's policy was picked by (``--keep-best-by``), in words."""
+    keys = sorted({r.get("picked_by", "return") for r in results if r["run"].endswith(" best")})
+    words = {"return": "the highest mean return", "win": "the most games won"}
+    return " or ".join(words.get(k, f"the highest mean {k}") for k in keys)
 
 
 def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str) -> str:
@@ -294,8 +315,9 @@ def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str)
              f"seeds (compilation, training, periodic and final evaluations, GIF) on {hardware} "
              "where it was timed, otherwise the training clock (all seeds together, resumed "
              "sessions added up); the time to 90% wins is always the training clock.\n",
-             *(["Rows ending in `best`: the run's `--keep-best` policy (the periodic 256-game "
-                "evaluation with the highest mean return), at the env steps it was picked at, on 1024 "
+             *([f"Rows ending in `best`: the run's `--keep-best` policy (the periodic "
+                f"{periodic_size(results)} evaluation with {best_pick(results)}), at the env steps "
+                "it was picked at, on 1024 "
                 f"other games (`ppo-eval RUN/best_policy.msgpack --episodes 1024 --seed "
                 f"SEED+{BEST_EVAL_SEED_OFFSET}`).\n"] if any(r["run"].endswith(" best")
                                                              for r in results) else []),
@@ -373,7 +395,7 @@ def main() -> None:
     gif = old.get("gif")
     if args.gif:
         gif = winning_gif(Path(args.gif), out)
-    text = report(results, out, hardware, preset) + win_curves(out, curves)
+    text = report(results, out, hardware, preset) + win_curves(out, curves, results)
     text += training_curves(out, training)
     if gif:
         text += (f"\nA winning game, the greedy game that `{gif['command']}` records:\n\n"

@@ -264,6 +264,18 @@ def test_snake_wins_adds_a_row_for_the_kept_best_policy(tmp_path: Path) -> None:
     assert kept["mean_apples"] == 87.75 and kept["apples_counts"][97] == 3
     assert kept["eval_seed"] == 16 + wins.BEST_EVAL_SEED_OFFSET
     assert wins.best_eval_command(run)[wins.best_eval_command(run).index("--seed") + 1] == "1016"
+    text = wins.report([final, kept], tmp_path, "a CPU", "p")
+    assert "periodic 256-game evaluation with the highest mean return" in text
+    assert "(256 episodes each)" in wins.win_curves(tmp_path, {"r": {100: [0.5]}}, [final, kept])
+    # picked by wins on larger evaluations (--keep-best-by win --eval-episodes 1024): said so
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "keep_best_by": "win",
+                                                 "eval_episodes": 1024}))
+    final, kept = wins.summarize_run(run)
+    assert kept["picked_by"] == "win" and kept["periodic_episodes"] == 1024
+    text = wins.report([final, kept], tmp_path, "a CPU", "p")
+    assert "periodic 1024-game evaluation with the most games won" in text
+    assert "(1024 episodes each)" in wins.win_curves(tmp_path, {"r": {100: [0.5]}}, [final, kept])
 
 
 @pytest.mark.parametrize("name", SNAKE_WINS_STUDIES)
