@@ -277,8 +277,7 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]],
     if not rows:
         rows = sorted(set.union(*(set(c) for c in curves.values())))
         where = "every env step a run evaluated at (n/a: that run did not evaluate there)"
-    size = periodic_size(results).removesuffix("-game")
-    lines = ["", f"Greedy win rate per seed ({size} episodes each) at {where}:",
+    lines = ["", f"Greedy win rate per seed ({periodic_size(results)} episodes each) at {where}:",
              "", "| env steps | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for step in rows:
         cells = [", ".join(f"{100 * w:.0f}%" for w in curves[n][step]) if step in curves[n]
@@ -287,14 +286,13 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]],
     return "\n".join(lines + ["", "![win rate](win_rate.png)", ""])
 
 
-def periodic_size(results: list[dict[str, Any]]) -> str:
-    """The periodic evaluations' size in words: "256-game" unless a run's --eval-episodes said
-    otherwise."""
-    sizes = sorted({r.get("periodic_episodes", 256) for r in results})
-    return " or ".join(f"{n}" for n in sizes) + "-game"
+def periodic_size(results: Sequence[dict[str, Any]]) -> str:
+    """The periodic evaluations' games each, in words: "256" unless a run's --eval-episodes
+    said otherwise ("256 or 1024" for a mix)."""
+    return " or ".join(str(n) for n in sorted({r.get("periodic_episodes", 256) for r in results}))
 
 
-def best_pick(results: list[dict[str, Any]]) -> str:
+def best_pick(results: Sequence[dict[str, Any]]) -> str:
     """What a ``best`` row's policy was picked by (``--keep-best-by``), in words."""
     keys = sorted({r.get("picked_by", "return") for r in results if r["run"].endswith(" best")})
     words = {"return": "the highest mean return", "win": "the most games won"}
@@ -316,8 +314,8 @@ def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str)
              "where it was timed, otherwise the training clock (all seeds together, resumed "
              "sessions added up); the time to 90% wins is always the training clock.\n",
              *([f"Rows ending in `best`: the run's `--keep-best` policy (the periodic "
-                f"{periodic_size(results)} evaluation with {best_pick(results)}), at the env steps "
-                "it was picked at, on 1024 "
+                f"{periodic_size(results)}-game evaluation with {best_pick(results)}), at the env "
+                "steps it was picked at, on 1024 "
                 f"other games (`ppo-eval RUN/best_policy.msgpack --episodes 1024 --seed "
                 f"SEED+{BEST_EVAL_SEED_OFFSET}`).\n"] if any(r["run"].endswith(" best")
                                                              for r in results) else []),

@@ -188,11 +188,11 @@ class Trainer:
         self.info_keys = info_metrics(env, env_params)
         self._obs_shape = tuple(env.observation_space(env_params).shape)
         self._mask_fn = action_mask_fn(env, env_params) if config.action_mask else None
-        if config.uniform_kl_coef and not isinstance(env.action_space(env_params),
-                                                     spaces.Discrete):
-            raise ConfigError("--uniform-kl-coef needs a Discrete action space")
-        if config.logit_cap and not isinstance(env.action_space(env_params), spaces.Discrete):
-            raise ConfigError("--logit-cap needs a Discrete action space")
+        discrete = isinstance(env.action_space(env_params), spaces.Discrete)
+        for flag, value in (("--uniform-kl-coef", config.uniform_kl_coef),
+                            ("--logit-cap", config.logit_cap)):
+            if value and not discrete:
+                raise ConfigError(f"{flag} needs a Discrete action space")
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
         self.recurrent = getattr(config, "rnn", "none") != "none"

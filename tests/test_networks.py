@@ -11,6 +11,7 @@ import pytest
 
 from ppo_trainer.config import TrainConfig
 from ppo_trainer.envs import make_action_fn, make_env
+from ppo_trainer.errors import ConfigError
 from ppo_trainer.networks import (
     MIN_STD,
     CNNActorCritic,
@@ -18,6 +19,7 @@ from ppo_trainer.networks import (
     TransformerActorCritic,
     make_network,
 )
+from ppo_trainer.ppo import Trainer
 
 SMALL = dict(hidden_size=8, num_hidden_layers=1, d_model=8, num_layers=1, num_heads=2)
 
@@ -126,9 +128,6 @@ def test_logit_cap_squashes_the_logits_and_keeps_every_move_possible(shared: boo
 
 
 def test_logit_cap_needs_discrete_actions() -> None:
-    from ppo_trainer.errors import ConfigError
-    from ppo_trainer.ppo import Trainer
-
     cfg = TrainConfig(env="Pendulum-v1", logit_cap=2.0)
     env, env_params = make_env(cfg)
     with pytest.raises(ConfigError, match="--logit-cap needs a Discrete action space"):
