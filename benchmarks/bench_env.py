@@ -131,6 +131,10 @@ CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "relative-egocentric-tail-reach-food-reach": (
         {"actions": "relative", "observation": "egocentric", "tail_reach": True},
         {"food_reach_shaping": 0.5}),
+    "relative-egocentric-tail-reach-food-reach-retry": (
+        {"actions": "relative", "observation": "egocentric", "tail_reach": True,
+         "retry_death": 0.5},
+        {"food_reach_shaping": 0.5, "starvation_is_death": True}),
     "curriculum": ({"curriculum_start": 0.3}, {}),
     "reachability-curriculum": ({"reachability": True, "curriculum_start": 0.3}, {}),
     "all-options": (

@@ -12,7 +12,7 @@ import gymnax
 
 from snake_gymnax.env import ACTION_MODES, Snake
 from snake_gymnax.observations import CHANNELS, EGOCENTRIC_CHANNELS, NUM_CHANNELS, OBSERVATIONS
-from snake_gymnax.state import CurriculumState, EnvParams, EnvState
+from snake_gymnax.state import CurriculumState, EnvParams, EnvState, RetryState
 
 ENV_ID = "Snake-v0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "OBSERVATIONS",
     "EnvParams",
     "EnvState",
+    "RetryState",
     "Snake",
     "make_snake",
 ]

@@ -63,9 +63,11 @@ from snake_gymnax.state import (
     INITIAL_LENGTH,
     EnvParams,
     EnvState,
+    RetryState,
     body_dtype,
     is_off,
     resolve_limit,
+    with_saved,
     with_start_length,
 )
 from snake_gymnax.symmetries import Symmetry, action_permutation, board_symmetry
@@ -74,7 +76,7 @@ ACTION_MODES = ("absolute", "relative")
 
 
 def _check_options(width: int, height: int, actions: str, observation: str,
-                   curriculum_start: float, low: float, high: float) -> None:
+                   curriculum_start: float, low: float, high: float, retry_death: float) -> None:
     """One ``ValueError`` naming the first constructor option out of range."""
     if width < INITIAL_LENGTH or height < 1 or width * height <= INITIAL_LENGTH:
         raise ValueError(
@@ -87,6 +89,8 @@ def _check_options(width: int, height: int, actions: str, observation: str,
         raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
     if not 0.0 <= curriculum_start <= 1.0:
         raise ValueError(f"curriculum_start must be in [0, 1], got {curriculum_start}")
+    if not 0.0 <= retry_death <= 1.0:
+        raise ValueError(f"retry_death must be in [0, 1], got {retry_death}")
     if not 0.0 <= low <= high <= 1.0:
         raise ValueError(
             f"need 0 <= curriculum_min_fill <= curriculum_max_fill <= 1, got {low}, {high}"
@@ -111,7 +115,11 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     ``reach``, ``tail_reach``, ``tail``, ``hunger``.  ``mask_fatal_moves``: ``valid_actions``
     also rules out the moves that die at once (wall or body) unless every move does, so that a
     trainer's action mask (``--action-mask``) is a one-step safety shield; the dynamics never
-    change.  All are off by default and then cost nothing.
+    change.  ``retry_death``: the chance that a game that dies (a crash, or starvation with
+    ``starvation_is_death``) restarts from the state right after its last apple, time going on
+    (so the time limit still ends it), instead of from a new start: the late-game states where
+    a policy starves or crashes come back for training far more often than they arise.  All
+    are off by default and then cost nothing.
     """
 
     def __init__(
@@ -128,12 +136,15 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         tail_channel: bool = False,
         tail_reach: bool = False,
         hunger_channel: bool = False,
+        retry_death: float = 0.0,
     ):
         super().__init__()
         width, height = int(width), int(height)
         curriculum_start = float(curriculum_start)
         low, high = float(curriculum_min_fill), float(curriculum_max_fill)
-        _check_options(width, height, actions, observation, curriculum_start, low, high)
+        retry_death = float(retry_death)
+        _check_options(width, height, actions, observation, curriculum_start, low, high,
+                       retry_death)
         self.width = width
         self.height = height
         self.actions = actions
@@ -144,6 +155,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.tail_reach = bool(tail_reach)
         self.hunger_channel = bool(hunger_channel)
         self.curriculum_start = curriculum_start
+        self.retry_death = retry_death
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
         self.body_dtype = body_dtype(self.num_cells)
@@ -192,8 +204,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     @property
     def evaluation_kwargs(self) -> dict[str, float]:
         """Constructor kwargs that shape training only, undone for greedy evaluation: a policy
-        trained with a curriculum start is evaluated on the game itself (the centre start)."""
-        return {"curriculum_start": 0.0} if self.curriculum_start > 0 else {}
+        trained with a curriculum start or retries is evaluated on the game itself (the centre
+        start, one life)."""
+        undo = {"curriculum_start": self.curriculum_start, "retry_death": self.retry_death}
+        return {name: 0.0 for name, value in undo.items() if value > 0}
 
     @property
     def default_params(self) -> EnvParams:
@@ -238,6 +252,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
         obs_re, state_re = self.initial(reset_u, params, start_u, self.curriculum_uniforms(key))
+        if self.retry_death:
+            obs_re, state_re = self._retry(key, state_st, obs_re, state_re)
         state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
         obs = jax.lax.select(done, obs_re, obs_st)
         info = {
@@ -271,6 +287,17 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             jax.random.uniform(key), params, start_u, self.curriculum_uniforms(key)
         )
 
+    def _retry(
+        self, key: jax.Array, state: RetryState, obs_re: jax.Array, state_re: RetryState
+    ) -> tuple[jax.Array, RetryState]:
+        """The reset after ``state``: its retry point where it died and the ``retry_death``
+        draw (from a folded key) says so, else ``(obs_re, state_re)``."""
+        again = jax.random.uniform(jax.random.fold_in(key, 3)) < self.retry_death
+        flag = jnp.asarray(state.dead, jnp.bool_) & again
+        point = with_saved(state.saved.replace(time=state.time), state.saved, state.saved_obs)
+        state_re = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), point, state_re)
+        return jax.lax.select(flag, state.saved_obs, obs_re), state_re
+
     def curriculum_uniforms(self, key: jax.Array) -> jax.Array | None:
         """The curriculum start's five uniforms (long start or not, length, offset, symmetry,
         food), from a folded key; ``None`` without the option (no extra draw)."""
@@ -303,7 +330,12 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         direction = self.next_direction(state.direction, action)
         moved = rules.move(state, direction, params, food_u)
         new_state, reward, terminated, info = rules.starve(*moved, self.resolve_params(params))
-        return self.get_obs(new_state, params), new_state, reward, terminated, info
+        obs = self.get_obs(new_state, params)
+        if self.retry_death:  # an apple eaten: this is the new retry point
+            point = with_saved(new_state, new_state, obs)
+            ate = new_state.steps_without_food == 0
+            new_state = jax.tree.map(lambda p, s: jax.lax.select(ate, p, s), point, new_state)
+        return obs, new_state, reward, terminated, info
 
     def initial(
         self,
@@ -332,13 +364,13 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             obs = self._with_hunger(obs, state, params)
         else:
             obs = self.get_obs(state, params)
-        if self.curriculum_start:
+        if self.curriculum_start or self.retry_death:
             state = with_start_length(state, INITIAL_LENGTH)
         if params is not None and not is_off(params.random_start):
             random = placement.random_start_state(
                 self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
             )
-            if self.curriculum_start:
+            if self.curriculum_start or self.retry_death:
                 random = with_start_length(random, INITIAL_LENGTH)
             flag = jnp.asarray(params.random_start, jnp.bool_)
             state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
@@ -356,6 +388,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             flag = curriculum_u[0] < self.curriculum_start
             state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), long, state)
             obs = jax.lax.select(flag, self.get_obs(long, params), obs)
+        if self.retry_death:  # a new game is its own first retry point
+            state = with_saved(state, state, obs)
         return obs, state
 
     def get_obs(
