@@ -116,7 +116,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     also rules out the moves that die at once (wall or body) unless every move does, so that a
     trainer's action mask (``--action-mask``) is a one-step safety shield; the dynamics never
     change.  ``retry_death``: the chance that a game that dies (a crash, or starvation with
-    ``starvation_is_death``) restarts from the state right after its last apple, time going on
+    ``starvation_is_death``) restarts from the state right after its last apple (once per
+    apple), time going on
     (so the time limit still ends it), instead of from a new start: the late-game states where
     a policy starves or crashes come back for training far more often than they arise.  All
     are off by default and then cost nothing.
@@ -290,11 +291,14 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     def _retry(
         self, key: jax.Array, state: RetryState, obs_re: jax.Array, state_re: RetryState
     ) -> tuple[jax.Array, RetryState]:
-        """The reset after ``state``: its retry point where it died and the ``retry_death``
-        draw (from a folded key) says so, else ``(obs_re, state_re)``."""
+        """The reset after ``state``: its retry point where it died, had not restarted from
+        it yet and the ``retry_death`` draw (from a folded key) says so, else ``(obs_re,
+        state_re)``.  Once per point: a position where every move dies is not replayed until
+        the time limit."""
         again = jax.random.uniform(jax.random.fold_in(key, 3)) < self.retry_death
-        flag = jnp.asarray(state.dead, jnp.bool_) & again
-        point = with_saved(state.saved.replace(time=state.time), state.saved, state.saved_obs)
+        flag = jnp.asarray(state.dead, jnp.bool_) & ~state.retried & again
+        point = with_saved(state.saved.replace(time=state.time), state.saved, state.saved_obs,
+                           retried=True)
         state_re = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), point, state_re)
         return jax.lax.select(flag, state.saved_obs, obs_re), state_re
 

@@ -57,18 +57,23 @@ def with_start_length(state: EnvState, start_length: Any) -> CurriculumState:
 @struct.dataclass
 class RetryState(CurriculumState):
     """``CurriculumState`` plus the game as it was right after its last apple (``saved``, a
-    ``CurriculumState``) and that state's observation, used only by a ``Snake`` built with
-    ``retry_death > 0``: a game that dies may restart from there instead of from scratch."""
+    ``CurriculumState``), that state's observation, and whether the game already restarted
+    from it (``retried``), used only by a ``Snake`` built with ``retry_death > 0``: a game that
+    dies may restart from there once instead of from scratch."""
 
     saved: Any = None
     saved_obs: Any = None
+    retried: Any = False  # bool
 
 
-def with_saved(state: EnvState, saved: EnvState, saved_obs: jax.Array) -> RetryState:
+def with_saved(
+    state: EnvState, saved: EnvState, saved_obs: jax.Array, retried: Any = False
+) -> RetryState:
     """``state`` as a ``RetryState`` whose retry point is ``saved`` (seen as ``saved_obs``)."""
     fields = {name: getattr(state, name) for name in CurriculumState.__dataclass_fields__}
     kept = CurriculumState(**{name: getattr(saved, name) for name in fields})
-    return RetryState(**fields, saved=kept, saved_obs=saved_obs)
+    return RetryState(**fields, saved=kept, saved_obs=saved_obs,
+                      retried=jnp.asarray(retried, jnp.bool_))
 
 
 @struct.dataclass

@@ -42,6 +42,13 @@ def test_a_crash_restarts_right_after_the_last_apple_with_the_clock_running():
     assert int(state.steps_without_food) == 0 and not bool(state.dead)
     np.testing.assert_array_equal(np.asarray(obs), np.asarray(obs_after_apple))
     np.testing.assert_array_equal(np.asarray(obs), np.asarray(env.get_obs(state, params)))
+    assert bool(state.retried)
+    for t in range(10, 20):  # the same crash again: once per apple, so a new game
+        obs, state, reward, terminated, _, _ = step(jax.random.key(t), state, STRAIGHT, params)
+        if bool(terminated):
+            break
+    assert bool(terminated) and int(state.time) == 0 and int(state.length) == 3
+    assert not bool(state.retried)
 
 
 def test_starving_with_starvation_is_death_retries_from_the_start_if_no_apple_was_eaten():
@@ -60,7 +67,7 @@ def test_starving_with_starvation_is_death_retries_from_the_start_if_no_apple_wa
     np.testing.assert_array_equal(np.asarray(obs), np.asarray(start.saved_obs))
 
 
-def test_a_fraction_of_deaths_retry_and_nothing_else_does():
+def test_a_fraction_of_first_deaths_retry_and_nothing_else_does():
     env = Snake(5, 5, retry_death=0.5)
     params = env.default_params.replace(max_steps_in_episode=30)
 
@@ -69,19 +76,22 @@ def test_a_fraction_of_deaths_retry_and_nothing_else_does():
 
         def body(state, k):
             a, e = jax.random.split(k)
+            second = state.retried  # this game already restarted from its point
             obs, state, _, terminated, truncated, _ = env.step(
                 e, state, jax.random.randint(a, (), 0, 4), params)
-            return state, (terminated, truncated, state.time)
+            return state, (terminated, truncated, second, state.time)
 
         return jax.lax.scan(body, state, jax.random.split(key, 80))[1]
 
-    terminated, truncated, time = map(
+    terminated, truncated, second, time = map(
         np.asarray, jax.jit(jax.vmap(play))(jax.random.split(jax.random.key(3), 256)))
     died = terminated & ~truncated  # a 5x5 board is not won by random moves
-    retried = time[died] > 0  # a fresh start has its clock at 0
-    count = died.sum()
-    assert count > 1000
+    first = died & ~second
+    retried = time[first] > 0  # a fresh start has its clock at 0
+    count = first.sum()
+    assert count > 1000 and (died & second).sum() > 100
     assert abs(retried.mean() - 0.5) < 4 * np.sqrt(0.25 / count), (retried.mean(), count)
+    assert (time[died & second] == 0).all()  # a second death at the same point: a new game
     assert (time[truncated & ~terminated] == 0).all()  # the time limit: always a new game
 
 
