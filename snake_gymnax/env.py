@@ -116,11 +116,10 @@ class Snake(environment.Environment[EnvState, EnvParams]):
     also rules out the moves that die at once (wall or body) unless every move does, so that a
     trainer's action mask (``--action-mask``) is a one-step safety shield; the dynamics never
     change.  ``retry_death``: the chance that a game that dies (a crash, or starvation with
-    ``starvation_is_death``) restarts from the state right after its last apple (once per
-    apple), time going on
-    (so the time limit still ends it), instead of from a new start: the late-game states where
-    a policy starves or crashes come back for training far more often than they arise.  All
-    are off by default and then cost nothing.
+    ``starvation_is_death``) restarts from the state right after its last apple (at most once
+    per apple, its clock going on) instead of from a new start, so the late-game states where
+    a policy starves or crashes come back for training.  All are off by default and then cost
+    nothing.
     """
 
     def __init__(
