@@ -229,6 +229,7 @@ HELD_OUT_STUDIES = (
     "snake-calm-clock",  # snake-calm-charge + the hunger channel, unclipped value, uniform pull
     "snake-calm-deep",  # snake-calm-charge with four hidden layers
     "snake-calm-win",  # snake-calm-charge, the best policy picked by wins on 1024-game evaluations
+    "snake-calm-deep-win",  # four hidden layers and the pick by wins together
 )
 
 
