@@ -124,6 +124,10 @@ class TrainConfig:
                                 "actions: keeps every move sampled now and then (its pull on a "
                                 "move at probability p stays ~1/n where the entropy bonus's "
                                 "fades as p log p)", bound="non_negative")
+    weights_ema: float = _f(0.0, "keep an exponential moving average of the weights with this "
+                            "decay per update (0.99: about the last 100 updates), and evaluate, "
+                            "keep (--keep-best) and export it instead of the latest weights; "
+                            "training is unchanged (0: off)", resume="locked", bound="unit_open")
     vf_coef: float = _f(0.5, "value loss coefficient", bound="non_negative")
 
     # --- network ---

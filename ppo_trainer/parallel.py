@@ -158,6 +158,7 @@ def state_shardings(mesh: Mesh, state: Any, *, seed_axis: bool = True) -> Any:
         update_step=whole,
         opt_step=whole,
         carry=jax.tree.map(lambda _: env, state.carry),  # a recurrent policy's, per env
+        ema=jax.tree.map(lambda _: whole, state.ema),
     )
 
 

@@ -92,6 +92,15 @@ class RunnerState(NamedTuple):
     # Recurrent policies: each env's hidden state per cell (networks.initial_carry), reset where
     # an episode starts; {} (no leaves) for a feed-forward network, as in older checkpoints.
     carry: Any = {}  # noqa: RUF012 (never mutated: a pytree)
+    # --weights-ema D: an exponential moving average of params, updated after every update and
+    # never trained on; {} (no leaves) when off, as in older checkpoints.
+    ema: Any = {}  # noqa: RUF012 (never mutated: a pytree)
+
+    @property
+    def policy_params(self) -> Any:
+        """The weights a policy is evaluated, kept and exported with: the average of
+        ``--weights-ema`` where it is on, else the trained ``params``."""
+        return self.ema if self.ema else self.params
 
 
 class Transition(NamedTuple):
@@ -196,6 +205,7 @@ class Trainer:
         self._symmetries = symmetry_tables(env, env_params) if config.augment_symmetry else None
         self._dropout = config.dropout > 0 and isinstance(self.network, TransformerActorCritic)
         self.recurrent = getattr(config, "rnn", "none") != "none"
+        self.weights_ema = float(getattr(config, "weights_ema", 0.0))
         # Data parallelism (ppo_trainer/parallel.py): with a mesh of several devices, env-batched
         # arrays are constrained to be split on their env axis; with none, nothing changes.
         self.mesh = mesh if mesh is not None and mesh.size > 1 else None
@@ -237,6 +247,7 @@ class Trainer:
             update_step=jnp.zeros((), jnp.int32),
             opt_step=jnp.zeros((), jnp.int32),
             carry=carry,
+            ema=params if self.weights_ema else {},
         )
 
     # ------------------------------------------------------------------ the policy
@@ -295,6 +306,8 @@ class Trainer:
         new_state = RunnerState(
             params, opt_state, env_state, last_obs, norm, rng, rs.update_step + 1,
             rs.opt_step + cfg.update_epochs * cfg.num_minibatches, carry,
+            optax.incremental_update(params, rs.ema, 1.0 - self.weights_ema)
+            if self.weights_ema else {},  # static: off, no average is kept
         )
         if self.progress_fn is not None:
             jax.lax.cond((index + 1) % self.progress_every == 0,

@@ -96,7 +96,8 @@ def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) 
                               f"(the run has {num_seeds}), got {list(kept)}")
     index = jnp.asarray(kept, jnp.int32)
     state = jax.device_get(jax.tree_util.tree_map(lambda x: x[index], loaded.runner_state))
-    write_policy(Path(out), state.params, state.norm.obs, loaded.config, kept, loaded.update)
+    write_policy(Path(out), state.policy_params, state.norm.obs, loaded.config, kept,
+                 loaded.update)
     return load_policy(Path(out))
 
 
@@ -190,6 +191,6 @@ def load_playable(path: Path) -> Policy:
         return load_policy(policy_file)
     loaded = load_run(path)
     state = loaded.runner_state
-    return Policy(loaded.config, loaded.setup, state.params, state.norm,
+    return Policy(loaded.config, loaded.setup, state.policy_params, state.norm,
                   tuple(range(loaded.config.num_seeds)), loaded.update, loaded.meta, "checkpoint",
                   run.gif)

@@ -317,7 +317,8 @@ class Session:
             self.evaluator = Evaluator(self.setup.trainer, self.setup.env_params,
                                        self.config.eval_episodes)
         key = eval_key(self.config.seed, self.update)
-        summary = {"update": self.update, **self.evaluator(state.params, state.norm, key)}
+        summary = {"update": self.update, **self.evaluator(state.policy_params, state.norm,
+                                                              key)}
         step = self.update * self.config.batch_size
         for sink in self.sinks:
             sink.log_eval(summary, step, final)
@@ -336,7 +337,7 @@ class Session:
         score = float(np.mean(summary["episodes"][key]))
         if self.best is not None and score <= self.best:
             return
-        write_policy(self.run.best_policy, state.params, state.norm.obs, self.config,
+        write_policy(self.run.best_policy, state.policy_params, state.norm.obs, self.config,
                      range(self.config.num_seeds), self.update,
                      {"selection": {"score": score, "metric": selection_metric(key),
                                     "episodes_per_seed": summary["episodes_per_seed"]}})
@@ -375,7 +376,7 @@ class Session:
             return None
         state = jax.tree_util.tree_map(lambda x: x[0], state)
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 7)
-        stats = record_gif(self.setup.trainer, self.setup.env_params, state.params, state.norm,
+        stats = record_gif(self.setup.trainer, self.setup.env_params, state.policy_params, state.norm,
                            key, self.run.gif)
         self.say(f"GIF of one greedy episode ({stats['steps']} steps, return "
                  f"{stats['return']:.2f}): {self.run.gif}")
