@@ -67,6 +67,7 @@ from snake_gymnax.state import (
     body_dtype,
     is_off,
     resolve_limit,
+    select_tree,
     with_saved,
     with_start_length,
 )
@@ -156,6 +157,8 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         self.hunger_channel = bool(hunger_channel)
         self.curriculum_start = curriculum_start
         self.retry_death = retry_death
+        # the state carries start_length (a CurriculumState) with either option on
+        self.tracks_start_length = bool(curriculum_start or retry_death)
         self.curriculum_min_fill, self.curriculum_max_fill = low, high
         self.num_cells = width * height
         self.body_dtype = body_dtype(self.num_cells)
@@ -254,8 +257,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         obs_re, state_re = self.initial(reset_u, params, start_u, self.curriculum_uniforms(key))
         if self.retry_death:
             obs_re, state_re = self._retry(key, state_st, obs_re, state_re)
-        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
-        obs = jax.lax.select(done, obs_re, obs_st)
+        obs, state = select_tree(done, (obs_re, state_re), (obs_st, state_st))
         info = {
             **info,
             "terminated": terminated,
@@ -298,8 +300,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         flag = jnp.asarray(state.dead, jnp.bool_) & ~state.retried & again
         point = with_saved(state.saved.replace(time=state.time), state.saved, state.saved_obs,
                            retried=True)
-        state_re = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), point, state_re)
-        return jax.lax.select(flag, state.saved_obs, obs_re), state_re
+        return select_tree(flag, (state.saved_obs, point), (obs_re, state_re))
 
     def curriculum_uniforms(self, key: jax.Array) -> jax.Array | None:
         """The curriculum start's five uniforms (long start or not, length, offset, symmetry,
@@ -337,7 +338,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
         if self.retry_death:  # an apple eaten: this is the new retry point
             point = with_saved(new_state, new_state, obs)
             ate = new_state.steps_without_food == 0
-            new_state = jax.tree.map(lambda p, s: jax.lax.select(ate, p, s), point, new_state)
+            new_state = select_tree(ate, point, new_state)
         return obs, new_state, reward, terminated, info
 
     def initial(
@@ -367,17 +368,16 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             obs = self._with_hunger(obs, state, params)
         else:
             obs = self.get_obs(state, params)
-        if self.curriculum_start or self.retry_death:
+        if self.tracks_start_length:
             state = with_start_length(state, INITIAL_LENGTH)
         if params is not None and not is_off(params.random_start):
             random = placement.random_start_state(
                 self._random_starts, food_u, start_u, self.height, self.width, self.body_dtype
             )
-            if self.curriculum_start or self.retry_death:
+            if self.tracks_start_length:
                 random = with_start_length(random, INITIAL_LENGTH)
             flag = jnp.asarray(params.random_start, jnp.bool_)
-            state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), random, state)
-            obs = jax.lax.select(flag, self.get_obs(random, params), obs)
+            obs, state = select_tree(flag, (self.get_obs(random, params), random), (obs, state))
         if self.curriculum_start and curriculum_u is not None:
             long, length = placement.long_start_state(
                 curriculum_u[1:],
@@ -389,8 +389,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
             )
             long = with_start_length(long, length)
             flag = curriculum_u[0] < self.curriculum_start
-            state = jax.tree.map(lambda r, s: jax.lax.select(flag, r, s), long, state)
-            obs = jax.lax.select(flag, self.get_obs(long, params), obs)
+            obs, state = select_tree(flag, (self.get_obs(long, params), long), (obs, state))
         if self.retry_death:  # a new game is its own first retry point
             state = with_saved(state, state, obs)
         return obs, state
@@ -563,7 +562,7 @@ class Snake(environment.Environment[EnvState, EnvParams]):
                 "dead": spaces.Discrete(2),
                 **(
                     {"start_length": spaces.Box(INITIAL_LENGTH, n, (), jnp.int32)}
-                    if self.curriculum_start
+                    if self.tracks_start_length
                     else {}
                 ),
             }

@@ -76,6 +76,13 @@ def with_saved(
                       retried=jnp.asarray(retried, jnp.bool_))
 
 
+def select_tree(flag: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``on_true`` where the scalar ``flag`` holds, else ``on_false``, leaf by leaf: the one
+    way the env picks between two states of the same structure (a reset, a retry point, a
+    start) without a branch."""
+    return jax.tree.map(lambda a, b: jax.lax.select(flag, a, b), on_true, on_false)
+
+
 @struct.dataclass
 class EnvParams(environment.EnvParams):
     """Everything that does not change an array shape, so it can be vmapped.
