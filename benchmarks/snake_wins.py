@@ -208,8 +208,10 @@ def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
     axes[1].set_xlabel("env steps per seed")
     axes[1].set_ylabel("training games won (%)")
     axes[1].grid(alpha=0.3)
+    # noisy per-update curves compress badly: a smaller image stays small (a lever study's, with
+    # its legend below the plots, smaller still)
     _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png",
-            dpi=70)  # noisy per-update curves compress badly: a smaller image stays small
+            dpi=70 if len(curves) <= 8 else 55)
     points = max(len(c["global_step"]) for c in curves.values())
     return "\n".join(["", "Training games per seed (the policy's sampled actions), at "
                        f"{points} evenly spaced updates of each run's training log:", "",
@@ -232,10 +234,16 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path, dpi: int = 
 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 8:  # a lever study's 30-odd runs: below the plot, not over it
+        dpi = min(dpi, 80)  # and the taller image kept small
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=3,
+                   fontsize=6, frameon=False)
+    else:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -329,8 +337,9 @@ def report(results: list[dict[str, Any]], out: Path, hardware: str, preset: str)
                      f"{100 * r['win_rate']:.1f}% | {r['mean_apples']:.1f} | {per_win} | {first} |")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.arange(0, 99) - 0.5
-    for r in results:
-        ax.stairs(r["apples_counts"], bins[:len(r["apples_counts"]) + 1], label=r["run"])
+    for colour, r in zip(_run_colors(len(results)), results, strict=True):
+        ax.stairs(r["apples_counts"], bins[:len(r["apples_counts"]) + 1], label=r["run"],
+                  color=colour)
     ax.set_yscale("log")
     _finish(fig, ax, "apples per episode (97 fill the board)", "episodes (of 1024)",
             out / "apples_hist.png")
