@@ -29,15 +29,17 @@ LIBRARY_CHILD = textwrap.dedent(
     from ppo_trainer.optim import make_optimizer
     from ppo_trainer.ppo import Trainer
 
-    # normalization on: its statistics must be those of the global batch on any device count
+    # normalization on: its statistics must be those of the global batch on any device count;
+    # the average of the weights (--weights-ema) replicated and equal, as the weights are
     cfg = TrainConfig(env="CartPole-v1", network="mlp", hidden_size=16, num_envs=8, num_steps=8,
                       total_timesteps=256, update_epochs=2, num_minibatches=2, optimizer="muon",
-                      normalize_obs=True, normalize_reward=True)
+                      normalize_obs=True, normalize_reward=True, weights_ema=0.9)
     env, env_params = make_env(cfg)
     tx, lr_schedule = make_optimizer(cfg)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)  # 2 seeds x 4 devices in one program
     out = {"device_count": jax.device_count(), "xla_flags": __import__("os").environ["XLA_FLAGS"]}
     runs = {}
+    weights = lambda state: (state.params, state.opt_state, state.ema)
     for n in (1, 2, 4):
         calls = []
         mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
@@ -54,13 +56,13 @@ LIBRARY_CHILD = textwrap.dedent(
             "env_shard_rows": sorted({s.data.shape[1] for x in env_leaves
                                       for s in x.addressable_shards}),
             "params_replicated": all(x.sharding.is_fully_replicated
-                                     for x in jax.tree.leaves((state.params, state.opt_state))),
+                                     for x in jax.tree.leaves(weights(state))),
             "params_devices": sorted({len(x.sharding.device_set)
-                                      for x in jax.tree.leaves((state.params, state.opt_state))}),
+                                      for x in jax.tree.leaves(weights(state))}),
             "shards_identical": all(
                 all(np.array_equal(np.asarray(s.data), np.asarray(x.addressable_shards[0].data))
                     for s in x.addressable_shards)
-                for x in jax.tree.leaves((state.params, state.opt_state))),
+                for x in jax.tree.leaves(weights(state))),
         }
     for n in (2, 4):
         m1, mn = runs[1][1], runs[n][1]
@@ -68,8 +70,8 @@ LIBRARY_CHILD = textwrap.dedent(
                                                            - np.asarray(mn[k], np.float64))))
                                  for k in m1}
         out[n]["param_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                                   for a, b in zip(jax.tree.leaves(runs[1][0].params),
-                                                   jax.tree.leaves(runs[n][0].params)))
+                                   for a, b in zip(jax.tree.leaves(weights(runs[1][0])),
+                                                   jax.tree.leaves(weights(runs[n][0]))))
         out[n]["env_equal_obs_diff"] = float(np.max(np.abs(np.asarray(runs[1][0].last_obs)
                                                            - np.asarray(runs[n][0].last_obs))))
         out[n]["norm_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
