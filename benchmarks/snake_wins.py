@@ -211,7 +211,7 @@ def training_curves(out: Path, curves: dict[str, dict[str, Any]]) -> str:
     # noisy per-update curves compress badly: a smaller image stays small (a lever study's, with
     # its legend below the plots, smaller still)
     _finish(fig, axes[0], "env steps per seed", "apples per training game", out / "training.png",
-            dpi=70 if len(curves) <= 8 else 55)
+            dpi=70 if len(curves) <= LEGEND_INSIDE_MAX else 55)
     points = max(len(c["global_step"]) for c in curves.values())
     return "\n".join(["", "Training games per seed (the policy's sampled actions), at "
                        f"{points} evenly spaced updates of each run's training log:", "",
@@ -228,6 +228,10 @@ def _run_colors(count: int) -> list[Any]:
     return [matplotlib.colormaps["tab20"](i % 20) for i in range(count)]
 
 
+LEGEND_INSIDE_MAX = 8
+"""The most runs whose legend fits inside a plot; more go below it, in a smaller image."""
+
+
 def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path, dpi: int = 100) -> None:
     """Labels, legend and grid, then save and close the figure."""
     import matplotlib.pyplot as plt
@@ -235,7 +239,7 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path, dpi: int = 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     handles, labels = ax.get_legend_handles_labels()
-    if len(labels) > 8:  # a lever study's 30-odd runs: below the plot, not over it
+    if len(labels) > LEGEND_INSIDE_MAX:  # a lever study's 30-odd runs: below the plot
         dpi = min(dpi, 80)  # and the taller image kept small
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=3,
                    fontsize=6, frameon=False)

@@ -39,7 +39,7 @@ LIBRARY_CHILD = textwrap.dedent(
     keys = jax.random.split(jax.random.PRNGKey(0), 2)  # 2 seeds x 4 devices in one program
     out = {"device_count": jax.device_count(), "xla_flags": __import__("os").environ["XLA_FLAGS"]}
     runs = {}
-    weights = lambda state: (state.params, state.opt_state, state.ema)
+    replicated_parts = lambda state: (state.params, state.opt_state, state.ema)
     for n in (1, 2, 4):
         calls = []
         mesh = parallel.make_mesh(jax.devices()[:n]) if n > 1 else None
@@ -56,13 +56,13 @@ LIBRARY_CHILD = textwrap.dedent(
             "env_shard_rows": sorted({s.data.shape[1] for x in env_leaves
                                       for s in x.addressable_shards}),
             "params_replicated": all(x.sharding.is_fully_replicated
-                                     for x in jax.tree.leaves(weights(state))),
+                                     for x in jax.tree.leaves(replicated_parts(state))),
             "params_devices": sorted({len(x.sharding.device_set)
-                                      for x in jax.tree.leaves(weights(state))}),
+                                      for x in jax.tree.leaves(replicated_parts(state))}),
             "shards_identical": all(
                 all(np.array_equal(np.asarray(s.data), np.asarray(x.addressable_shards[0].data))
                     for s in x.addressable_shards)
-                for x in jax.tree.leaves(weights(state))),
+                for x in jax.tree.leaves(replicated_parts(state))),
         }
     for n in (2, 4):
         m1, mn = runs[1][1], runs[n][1]
@@ -70,8 +70,8 @@ LIBRARY_CHILD = textwrap.dedent(
                                                            - np.asarray(mn[k], np.float64))))
                                  for k in m1}
         out[n]["param_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                                   for a, b in zip(jax.tree.leaves(weights(runs[1][0])),
-                                                   jax.tree.leaves(weights(runs[n][0]))))
+                                   for a, b in zip(jax.tree.leaves(replicated_parts(runs[1][0])),
+                                                   jax.tree.leaves(replicated_parts(runs[n][0]))))
         out[n]["env_equal_obs_diff"] = float(np.max(np.abs(np.asarray(runs[1][0].last_obs)
                                                            - np.asarray(runs[n][0].last_obs))))
         out[n]["norm_diff"] = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 import pytest
 from conftest import tiny_config
 from flax import serialization
@@ -15,6 +14,7 @@ from flax import serialization
 from ppo_trainer.app import export_cli
 from ppo_trainer.app import train_cli as cli
 from ppo_trainer.envs import make_env
+from ppo_trainer.optim import make_optimizer
 from ppo_trainer.ppo import Trainer
 
 RUN = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "adam",
@@ -23,20 +23,23 @@ RUN = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "
        "--eval-episodes", "2", "--env-params.max_steps_in_episode=30", "--no-anneal-lr"]
 
 
-def adam(cfg) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
-
-
 def assert_trees(check, a, b) -> None:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         check(np.asarray(x), np.asarray(y))
 
 
+def differ(a, b) -> bool:
+    """Whether two trees of arrays differ anywhere."""
+    return not all(np.array_equal(x, y)
+                   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
 def test_the_average_follows_its_recursion_and_training_is_unchanged() -> None:
     cfg = tiny_config(total_timesteps=4 * 8 * 3)
     env, env_params = make_env(cfg)
-    plain = Trainer(cfg, env, env_params, adam(cfg))
-    averaged = Trainer(cfg.replace(weights_ema=0.75), env, env_params, adam(cfg))
+    tx = make_optimizer(cfg)[0]  # tiny_config's Adam
+    plain = Trainer(cfg, env, env_params, tx)
+    averaged = Trainer(cfg.replace(weights_ema=0.75), env, env_params, tx)
     key = jax.random.PRNGKey(3)
     s_plain, s_avg = plain.init(key), averaged.init(key)
     assert s_plain.ema == {} and s_plain.policy_params is s_plain.params
@@ -52,8 +55,7 @@ def test_the_average_follows_its_recursion_and_training_is_unchanged() -> None:
         assert_trees(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6),
                      s_avg.ema, expected)
     assert s_avg.policy_params is s_avg.ema
-    assert not all(np.array_equal(x, y) for x, y in zip(
-        jax.tree.leaves(s_avg.ema), jax.tree.leaves(s_avg.params), strict=True))
+    assert differ(s_avg.ema, s_avg.params)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,7 @@ def test_the_checkpoint_keeps_both_and_the_policy_files_hold_the_average(run: Pa
     assert export_cli.main([str(run), str(out)]) == 0
     exported = serialization.msgpack_restore(out.read_bytes())["params"]
     assert_trees(np.testing.assert_array_equal, exported, ckpt["ema"])
-    assert not all(np.array_equal(x, y) for x, y in zip(
-        jax.tree.leaves(ckpt["ema"]), jax.tree.leaves(ckpt["params"]), strict=True))
+    assert differ(ckpt["ema"], ckpt["params"])
     best = serialization.msgpack_restore((run / "best_policy.msgpack").read_bytes())["params"]
     assert jax.tree.structure(best) == jax.tree.structure(ckpt["ema"])
 

@@ -317,8 +317,8 @@ class Session:
             self.evaluator = Evaluator(self.setup.trainer, self.setup.env_params,
                                        self.config.eval_episodes)
         key = eval_key(self.config.seed, self.update)
-        summary = {"update": self.update, **self.evaluator(state.policy_params, state.norm,
-                                                              key)}
+        summary = {"update": self.update,
+                   **self.evaluator(state.policy_params, state.norm, key)}
         step = self.update * self.config.batch_size
         for sink in self.sinks:
             sink.log_eval(summary, step, final)
@@ -376,8 +376,8 @@ class Session:
             return None
         state = jax.tree_util.tree_map(lambda x: x[0], state)
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 7)
-        stats = record_gif(self.setup.trainer, self.setup.env_params, state.policy_params, state.norm,
-                           key, self.run.gif)
+        stats = record_gif(self.setup.trainer, self.setup.env_params, state.policy_params,
+                           state.norm, key, self.run.gif)
         self.say(f"GIF of one greedy episode ({stats['steps']} steps, return "
                  f"{stats['return']:.2f}): {self.run.gif}")
         return self.run.gif
