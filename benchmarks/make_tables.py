@@ -234,10 +234,20 @@ HELD_OUT_STUDIES = (
 )
 
 
+def _crash_rows() -> list[dict[str, Any]]:
+    """The crash record's rows: ``results.json``, then ``results-2.json``, ``results-3.json``...
+    in order. A row keeps every lost game's numbers (a thousand for a policy that collapsed), so
+    the record grows in parts, each well under the repository's 1 MB limit on a file."""
+    folder = RESULTS / "snake-crashes"
+    parts = sorted(folder.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    return [row for part in [folder / "results.json", *parts]
+            for row in json.loads(part.read_text())["rows"]]
+
+
 def snake_crashes() -> str:
     """Each lost greedy game of a Snake policy by its cause, without and with the shield."""
     rows = []
-    for r in _json("snake-crashes/results.json")["rows"]:
+    for r in _crash_rows():
         g, s, n = r["greedy"], r["shielded"], r["episodes"]
         rows.append([r["label"], f"**{100 * g['wins'] / n:.1f}%**",
                      f"{g['blunder']} ({g['blunder_next_to_tail']})", str(g["cornered"]),
@@ -251,7 +261,7 @@ def snake_loops() -> str:
     """What a Snake policy thought at the step it starved: the rows of the crash record that
     keep it (how sure it was of its move, and the return its value head still expected)."""
     rows = []
-    for r in _json("snake-crashes/results.json")["rows"]:
+    for r in _crash_rows():
         g = r["greedy"]
         if "starved_move_prob" not in g or not g["starved"]:
             continue

@@ -180,6 +180,21 @@ def test_a_changed_record_makes_its_table_stale(monkeypatch: pytest.MonkeyPatch)
     assert "docs/results.md: default-run" in tables.stale()
 
 
+def test_the_crash_record_is_read_in_its_parts_in_order() -> None:
+    """results.json, then results-2.json...: every part's rows reach the crash table, in order."""
+    tables = _load("make_tables")
+    folder = RESULTS / "snake-crashes"
+    parts = [folder / "results.json", *sorted(folder.glob("results-*.json"),
+                                              key=lambda p: int(p.stem.split("-")[1]))]
+    assert len(parts) >= 2
+    labels = [r["label"] for p in parts for r in json.loads(p.read_text())["rows"]]
+    assert [r["label"] for r in tables._crash_rows()] == labels
+    table = tables.snake_crashes()
+    last_of_first = json.loads(parts[0].read_text())["rows"][-1]["label"]
+    first_of_second = json.loads(parts[1].read_text())["rows"][0]["label"]
+    assert table.index(f"| {last_of_first} |") < table.index(f"| {first_of_second} |")
+
+
 @pytest.mark.parametrize("study", ["suite", "suite-cpu-rerun", "suite-cpu-10m"])
 def test_suite_pages_follow_from_raw(study: str) -> None:
     from ppo_trainer.app.suite.cli import DEFAULT_OPTIMIZERS, load_suite
