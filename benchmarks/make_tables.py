@@ -238,10 +238,10 @@ def _crash_rows() -> list[dict[str, Any]]:
     """The crash record's rows: ``results.json``, then ``results-2.json``, ``results-3.json``...
     in order. A row keeps every lost game's numbers (a thousand for a policy that collapsed), so
     the record grows in parts, each well under the repository's 1 MB limit on a file."""
-    folder = RESULTS / "snake-crashes"
-    parts = sorted(folder.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-    return [row for part in [folder / "results.json", *parts]
-            for row in json.loads(part.read_text())["rows"]]
+    parts = sorted((RESULTS / "snake-crashes").glob("results-*.json"),
+                   key=lambda p: int(p.stem.split("-")[1]))
+    return [row for name in ["results.json", *(p.name for p in parts)]
+            for row in _json(f"snake-crashes/{name}")["rows"]]
 
 
 def snake_crashes() -> str:
