@@ -265,8 +265,9 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]],
                results: Sequence[dict[str, Any]] = ()) -> str:
     """Greedy win rate per seed against env steps, per run: a plot and a table at the steps all
     runs evaluated, so optimizers are compared at equal env steps even if one run was stopped;
-    runs that share no such step (other batch sizes or evaluation intervals) get a table over
-    every step any of them evaluated at, "n/a" where one did not."""
+    runs that share few such steps (other batch sizes or evaluation intervals: fewer than half
+    of the most evaluated run's) get a table over every step any of them evaluated at, "n/a"
+    where one did not."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,7 +287,7 @@ def win_curves(out: Path, curves: dict[str, dict[int, list[float]]],
     names = list(curves)
     rows = sorted(set.intersection(*(set(c) for c in curves.values())))
     where = "the env steps every run evaluated"
-    if not rows:
+    if 2 * len(rows) < max(len(c) for c in curves.values()):
         rows = sorted(set.union(*(set(c) for c in curves.values())))
         where = "every env step a run evaluated at (n/a: that run did not evaluate there)"
     lines = ["", f"Greedy win rate per seed ({periodic_size(results)} episodes each) at {where}:",

@@ -358,9 +358,12 @@ def test_the_slow_default_run_threshold_is_below_the_measured_spread() -> None:
 
 def test_snake_wins_periodic_table_when_runs_share_no_step(tmp_path: Path) -> None:
     """Runs evaluated at different env steps still get a table (every step, n/a where a run did
-    not evaluate); runs that share steps get only the shared ones."""
+    not evaluate), as do runs that share fewer than half of their steps; runs that share most
+    steps get only the shared ones."""
     win_curves = _load("snake_wins").win_curves
     apart = win_curves(tmp_path, {"a": {100: [0.5]}, "b": {200: [0.25]}})
     assert "| 100 | 50% | n/a |" in apart and "| 200 | n/a | 25% |" in apart
     shared = win_curves(tmp_path, {"a": {100: [0.5], 300: [1.0]}, "b": {100: [0.75]}})
     assert "| 100 | 50% | 75% |" in shared and "| 300 |" not in shared
+    few = win_curves(tmp_path, {"a": {100: [0.5], 200: [0.6], 300: [1.0]}, "b": {300: [0.75]}})
+    assert "| 100 | 50% | n/a |" in few and "| 300 | 100% | 75% |" in few
