@@ -13,7 +13,7 @@ Dynamics, per step:
   snake eats on this step (then the tail stays and that cell is deadly);
 * entering the food cell grows the snake by one (reward ``apple_reward``) and new food is drawn
   uniformly from the free cells; filling the whole board is a win (``terminated`` with
-  ``info["win"]``);
+  ``info["win"]``; its step earns ``win_reward`` on top of the apple);
 * any other step gives ``step_penalty``, plus the optional food-distance shaping term
   ``coef * (d_before - d_after) / (height + width)`` (Manhattan distances from the head to the
   food; ``coef = food_shaping * max(0, 1 - food_shaping_decay * length / area)``).  Eating and
@@ -164,6 +164,8 @@ def move(
     if not is_off(params.food_reach_shaping):  # traced: exactly ``reward`` where it is 0
         shaped = reward + food_reach_shaping(state, new_state, dies | win, params)
         reward = jnp.where(params.food_reach_shaping != 0, shaped, reward)
+    if not is_off(params.win_reward):  # traced: exactly ``reward`` where it is 0
+        reward = reward + jnp.where(win, params.win_reward, 0.0).astype(jnp.float32)
     start_length = getattr(state, "start_length", INITIAL_LENGTH)
     info = {"apples": length - start_length, "length": length, "win": win}
     return new_state, reward, dies | win, {**info, "discount": discount(dies | win)}

@@ -102,6 +102,7 @@ class EnvParams(environment.EnvParams):
     food_reach_shaping: float = 0.0  # -c on the step that walls the food off from the head, +c on the one that frees it; 0: off
     random_start: bool = False  # random start cell and heading instead of centre, heading right
     starvation_is_death: bool = False  # the starvation limit ends the game as a death (terminated)
+    win_reward: float = 0.0  # added to the apple's reward on the step that fills the board; 0: off
 
 
 def body_dtype(num_cells: int) -> Any:

@@ -313,6 +313,32 @@ def test_food_reach_shaping_charges_walling_the_food_off_and_pays_freeing_it(tra
     assert float(step(jax.random.key(0), eat, LEFT, base.replace(food_reach_shaping=0.5))[2]) == 1.0
 
 
+# ------------------------------------------------------------------------------- win reward
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_win_reward_pays_only_the_step_that_fills_the_board(traced):
+    env = Snake(3, 3)
+    base = env.default_params
+    # Eight cells of a 3x3 board; the head at (0, 1) moves left onto the last free cell, the food.
+    full = build_state(
+        env, [(0, 1), (0, 2), (1, 2), (1, 1), (1, 0), (2, 0), (2, 1), (2, 2)], food=(0, 0),
+        direction=LEFT,
+    )
+    short = build_state(env, [(0, 1), (0, 2), (1, 2)], food=(0, 0), direction=LEFT)
+    step = jax.jit(env.step_env) if traced else env.step_env
+
+    def eat(state, params):
+        _, _, reward, done, info = step(jax.random.key(0), state, LEFT, params)
+        return float(reward), bool(done), bool(info["win"])
+
+    assert eat(full, base) == (1.0, True, True)  # off: exactly the apple's reward
+    assert eat(full, base.replace(win_reward=5.0)) == (6.0, True, True)
+    assert eat(short, base.replace(win_reward=5.0)) == (1.0, False, False)  # not a win
+    die = step(jax.random.key(0), full, UP, base.replace(win_reward=5.0))[2]
+    assert float(die) == -1.0
+
+
 # ----------------------------------------------------------------------------- random start
 
 
