@@ -135,6 +135,9 @@ CONFIGS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
         {"actions": "relative", "observation": "egocentric", "tail_reach": True,
          "retry_death": 0.5},
         {"food_reach_shaping": 0.5, "starvation_is_death": True}),
+    "relative-egocentric-tail-reach-food-reach-holes": (
+        {"actions": "relative", "observation": "egocentric", "tail_reach": True},
+        {"food_reach_shaping": 0.5, "hole_shaping": 0.5}),
     "curriculum": ({"curriculum_start": 0.3}, {}),
     "reachability-curriculum": ({"reachability": True, "curriculum_start": 0.3}, {}),
     "all-options": (

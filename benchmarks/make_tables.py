@@ -565,6 +565,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-env-options": speed_env_options,
     "speed-env-food-reach": lambda: speed_env_options("speed/env_food_reach.json"),
     "speed-env-retry": lambda: speed_env_options("speed/env_retry.json"),
+    "speed-env-holes": lambda: speed_env_options("speed/env_holes.json"),
     "suite-time-to-90": suite_time_to_90, "speed-adapters": speed_adapters,
     "suite-10seeds": suite_10seeds,
 }

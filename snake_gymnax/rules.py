@@ -20,7 +20,9 @@ Dynamics, per step:
   fatal steps get no distance shaping: their rewards are ``apple_reward`` / ``death_penalty``;
   with ``food_reach_shaping = c`` a step after which the head cannot reach the food (the
   reachability flood fill of ``reach.py``) where it could before costs ``c`` more, the reverse
-  earns ``c`` (eating steps too, with the new food; not the game's last step);
+  earns ``c`` (eating steps too, with the new food; not the game's last step); with
+  ``hole_shaping = c`` each free cell that a step walls in on all four sides costs ``c``, each
+  it opens earns ``c`` (not the game's last step);
 * two truncations: ``max_steps_in_episode`` (time limit) and ``max_steps_without_food``
   (starvation limit, so looping policies cannot stall an episode).  ``0`` means "derived from
   the board": ``max(50 * area, area**2 // 2)`` and ``2 * area`` (``Snake.resolve_params``; the
@@ -105,6 +107,26 @@ def food_reach_shaping(
     return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
 
 
+def holes(body: jax.Array) -> jax.Array:
+    """The free cells whose four neighbours are all body or wall (int32 count): a cell the head
+    can only enter as a dead end, and where food, once drawn there, is out of the snake's way."""
+    blocked = jnp.pad(body > 0, 1, constant_values=True)
+    walled = blocked[:-2, 1:-1] & blocked[2:, 1:-1] & blocked[1:-1, :-2] & blocked[1:-1, 2:]
+    return (walled & (body == 0)).sum(dtype=jnp.int32)
+
+
+def hole_shaping(
+    state: EnvState, new_state: EnvState, unshaped: jax.Array, params: EnvParams
+) -> jax.Array:
+    """``-c * (holes_after - holes_before)``, a potential like ``food_reach_shaping``'s: the step
+    that walls a free cell in costs ``c`` at once, the one that opens it pays ``c`` back.  A
+    looping policy loses most of its late games to two such cells its circuit leaves out, the
+    food drawn into one of them (``benchmarks/snake_circuits.py``).  Not the game's last step."""
+    shaping = -params.hole_shaping * (holes(new_state.body) - holes(state.body)).astype(
+        jnp.float32)
+    return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
+
+
 def advance_body(
     body: jax.Array, flat: jax.Array, length: jax.Array, eats: jax.Array, dies: jax.Array
 ) -> jax.Array:
@@ -164,6 +186,9 @@ def move(
     if not is_off(params.food_reach_shaping):  # traced: exactly ``reward`` where it is 0
         shaped = reward + food_reach_shaping(state, new_state, dies | win, params)
         reward = jnp.where(params.food_reach_shaping != 0, shaped, reward)
+    if not is_off(params.hole_shaping):  # traced: exactly ``reward`` where it is 0
+        shaped = reward + hole_shaping(state, new_state, dies | win, params)
+        reward = jnp.where(params.hole_shaping != 0, shaped, reward)
     if not is_off(params.win_reward):  # traced: exactly ``reward`` where it is 0
         reward = reward + jnp.where(win, params.win_reward, 0.0).astype(jnp.float32)
     start_length = getattr(state, "start_length", INITIAL_LENGTH)

@@ -103,6 +103,7 @@ class EnvParams(environment.EnvParams):
     random_start: bool = False  # random start cell and heading instead of centre, heading right
     starvation_is_death: bool = False  # the starvation limit ends the game as a death (terminated)
     win_reward: float = 0.0  # added to the apple's reward on the step that fills the board; 0: off
+    hole_shaping: float = 0.0  # -c per free cell the step walls in on all four sides, +c per one it opens; 0: off
 
 
 def body_dtype(num_cells: int) -> Any:

@@ -13,6 +13,7 @@ import pytest
 from conftest import build_state
 
 from snake_gymnax import EGOCENTRIC_CHANNELS, EnvParams, EnvState, Snake
+from snake_gymnax.rules import holes
 
 DROW = np.array([-1, 0, 1, 0])
 DCOL = np.array([0, 1, 0, -1])
@@ -311,6 +312,32 @@ def test_food_reach_shaping_charges_walling_the_food_off_and_pays_freeing_it(tra
     assert (inside, die) == (-0.25, -1.0)  # reachability unchanged; a fatal step is not shaped
     eat = build_state(env, [(0, 1), (0, 2), (1, 2)], food=(0, 0), direction=LEFT)
     assert float(step(jax.random.key(0), eat, LEFT, base.replace(food_reach_shaping=0.5))[2]) == 1.0
+
+
+# ----------------------------------------------------------------------------- hole shaping
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_hole_shaping_charges_walling_a_cell_in_and_pays_opening_it(traced):
+    """The head at (1, 1) turning up walls the corner (0, 0) in (its neighbours: the new head and
+    the body at (1, 0)); the next step frees (1, 0) and opens it again."""
+    env = Snake(6, 6)
+    base = env.default_params.replace(step_penalty=-0.25)
+    state = build_state(env, [(1, 1), (1, 0), (2, 0)], food=(5, 5), direction=RIGHT)
+    step = jax.jit(env.step_env) if traced else env.step_env
+
+    def rewards(params):
+        walled, r_wall = step(jax.random.key(0), state, UP, params)[1:3]
+        r_open = step(jax.random.key(0), walled, RIGHT, params)[2]
+        r_plain = step(jax.random.key(0), state, RIGHT, params)[2]  # walls nothing in
+        r_die = step(jax.random.key(0), walled, UP, params)[2]  # off the board
+        return float(r_wall), float(r_open), float(r_plain), float(r_die)
+
+    assert int(holes(state.body)) == 0
+    assert rewards(base) == (-0.25, -0.25, -0.25, -1.0)  # off: exactly the unshaped rewards
+    wall, opened, plain, die = rewards(base.replace(hole_shaping=0.5))
+    assert wall == pytest.approx(-0.75) and opened == pytest.approx(0.25)
+    assert (plain, die) == (-0.25, -1.0)  # no hole made; a fatal step is not shaped
 
 
 # ------------------------------------------------------------------------------- win reward
