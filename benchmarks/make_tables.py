@@ -188,7 +188,7 @@ def snake_master() -> str:
 
 # The lever records, in the order their rows join the one lever table: the first reached the
 # size limit of a record (tests/test_docs.py), so later levers on the tuning seed start another.
-LEVER_STUDIES = ("snake-levers", "snake-calm-levers", "snake-calm-adam")
+LEVER_STUDIES = ("snake-levers", "snake-calm-levers", "snake-calm-levers-2", "snake-calm-adam")
 
 
 def snake_levers() -> str:
