@@ -231,6 +231,7 @@ HELD_OUT_STUDIES = (
     "snake-calm-win",  # snake-calm-charge, the best policy picked by wins on 1024-game evaluations
     "snake-calm-deep-win",  # four hidden layers and the pick by wins together
     "snake-calm-ema",  # snake-calm-charge playing an average of its weights (--weights-ema 0.98)
+    "snake-calm-holes",  # snake-calm-charge + hole_shaping 1.0, one held-out seed
 )
 
 
