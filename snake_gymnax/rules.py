@@ -189,8 +189,9 @@ def move(
     if not is_off(params.hole_shaping):  # traced: exactly ``reward`` where it is 0
         shaped = reward + hole_shaping(state, new_state, dies | win, params)
         reward = jnp.where(params.hole_shaping != 0, shaped, reward)
-    if not is_off(params.win_reward):  # traced: exactly ``reward`` where it is 0
-        reward = reward + jnp.where(win, params.win_reward, 0.0).astype(jnp.float32)
+    if not is_off(params.win_reward):  # traced: exactly ``reward`` where it is 0 (-0.0 kept)
+        paid = win & (params.win_reward != 0)
+        reward = jnp.where(paid, reward + params.win_reward, reward).astype(jnp.float32)
     start_length = getattr(state, "start_length", INITIAL_LENGTH)
     info = {"apples": length - start_length, "length": length, "win": win}
     return new_state, reward, dies | win, {**info, "discount": discount(dies | win)}
