@@ -42,7 +42,7 @@ import numpy as np
 from ppo_trainer.app.evaluate import eval_key, step_cap
 from ppo_trainer.app.policy import load_playable
 from ppo_trainer.envs import batched_step
-from snake_gymnax.rules import holes
+from snake_gymnax.rules import hole_cells
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import provenance  # noqa: E402
@@ -85,12 +85,10 @@ def describe(bodies: np.ndarray, heads: np.ndarray, foods: np.ndarray) -> dict[s
     period = lap(np.stack([bodies, food_planes], axis=1))
     body, food = bodies[-1], int(foods[-1])
     free = body == 0
-    blocked = np.pad(~free, 1, constant_values=True)
-    food_row, food_col = divmod(food, width)
-    walled_in = all(blocked[food_row + 1 + dr, food_col + 1 + dc]
-                    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)))
+    walled_in = np.asarray(hole_cells(body))  # the food cell is free, so it can be one
     out: dict[str, Any] = {"length": int(body.max()), "lap": period, "free": int(free.sum()),
-                           "holes": int(holes(body)), "food_walled_in": bool(walled_in)}
+                           "holes": int(walled_in.sum()),
+                           "food_walled_in": bool(walled_in[divmod(food, width)])}
     if period is not None:
         circuit = np.zeros((height, width), bool)
         circuit[heads[-period:, 0], heads[-period:, 1]] = True
@@ -147,8 +145,10 @@ def circuits(path: Path, episodes: int, seed: int | None = None) -> list[dict[st
             foods[slot] = np.asarray(game.food)
             key, obs, state, memory, done, info = step(key, obs, state, memory)
             done, info = np.asarray(done) & alive, jax.device_get(info)
-            order = [(t - k) % window for k in range(min(t + 1, window) - 1, -1, -1)]
-            for i in np.nonzero(done & np.asarray(info["starved"]) & ~np.asarray(info["win"]))[0]:
+            starved = np.nonzero(done & np.asarray(info["starved"]) & ~np.asarray(info["win"]))[0]
+            order = [(t - k) % window for k in range(min(t + 1, window) - 1, -1, -1)
+                     ] if starved.size else []  # the kept boards, oldest first
+            for i in starved:
                 games.append({"game": int(i), "apples": int(info["apples"][i]), "steps": t + 1,
                               **describe(bodies[order, i], heads[order, i], foods[order, i])})
             alive &= ~done

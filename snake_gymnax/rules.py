@@ -107,12 +107,17 @@ def food_reach_shaping(
     return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
 
 
-def holes(body: jax.Array) -> jax.Array:
-    """The free cells whose four neighbours are all body or wall (int32 count): a cell the head
-    can only enter as a dead end, and where food, once drawn there, is out of the snake's way."""
+def hole_cells(body: jax.Array) -> jax.Array:
+    """Bool board of the free cells whose four neighbours are all body or wall: cells the head
+    can only enter as a dead end, where food, once drawn there, is out of the snake's way."""
     blocked = jnp.pad(body > 0, 1, constant_values=True)
     walled = blocked[:-2, 1:-1] & blocked[2:, 1:-1] & blocked[1:-1, :-2] & blocked[1:-1, 2:]
-    return (walled & (body == 0)).sum(dtype=jnp.int32)
+    return walled & (body == 0)
+
+
+def holes(body: jax.Array) -> jax.Array:
+    """How many ``hole_cells`` the board has (int32)."""
+    return hole_cells(body).sum(dtype=jnp.int32)
 
 
 def hole_shaping(
