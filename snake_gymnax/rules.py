@@ -132,6 +132,23 @@ def hole_shaping(
     return jnp.where(unshaped, 0.0, shaping).astype(jnp.float32)
 
 
+# The potential terms ``move`` adds, each under its own ``EnvParams`` coefficient.
+POTENTIALS = (("food_reach_shaping", food_reach_shaping), ("hole_shaping", hole_shaping))
+
+
+def add_potentials(
+    reward: jax.Array, state: EnvState, new_state: EnvState, unshaped: jax.Array,
+    params: EnvParams,
+) -> jax.Array:
+    """``reward`` plus each ``POTENTIALS`` term whose coefficient is on.  A static 0 skips the
+    term's work; a traced coefficient selects, so the reward stays bit for bit where it is 0."""
+    for field, term in POTENTIALS:
+        coef = getattr(params, field)
+        if not is_off(coef):
+            reward = jnp.where(coef != 0, reward + term(state, new_state, unshaped, params), reward)
+    return reward
+
+
 def advance_body(
     body: jax.Array, flat: jax.Array, length: jax.Array, eats: jax.Array, dies: jax.Array
 ) -> jax.Array:
@@ -188,12 +205,7 @@ def move(
         dead=dies,
     )
     reward = step_reward(state, row, col, eats, dies, params)
-    if not is_off(params.food_reach_shaping):  # traced: exactly ``reward`` where it is 0
-        shaped = reward + food_reach_shaping(state, new_state, dies | win, params)
-        reward = jnp.where(params.food_reach_shaping != 0, shaped, reward)
-    if not is_off(params.hole_shaping):  # traced: exactly ``reward`` where it is 0
-        shaped = reward + hole_shaping(state, new_state, dies | win, params)
-        reward = jnp.where(params.hole_shaping != 0, shaped, reward)
+    reward = add_potentials(reward, state, new_state, dies | win, params)
     if not is_off(params.win_reward):  # traced: exactly ``reward`` where it is 0 (-0.0 kept)
         paid = win & (params.win_reward != 0)
         reward = jnp.where(paid, reward + params.win_reward, reward).astype(jnp.float32)
