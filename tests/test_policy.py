@@ -19,9 +19,11 @@ from flax import serialization
 from ppo_trainer.app import eval_cli, export_cli
 from ppo_trainer.app import train_cli as cli
 from ppo_trainer.app.evaluate import evaluate_run
+from ppo_trainer.app.policy import read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "docs" / "results" / "snake-wins"
+BEST_10X10 = ROOT / "docs" / "results" / "snake-calm-holes-deep" / "policy.msgpack"
 RUN = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "adam",
        "--num-envs", "4", "--num-steps", "8", "--total-timesteps", "128", "--num-minibatches", "2",
        "--update-epochs", "1", "--hidden-size", "16", "--num-hidden-layers", "1",
@@ -165,6 +167,20 @@ def test_committed_snake_policy_plays_and_eats(tmp_path: Path) -> None:
     assert summary["mean_apples"] >= 50
     assert max(summary["episodes"]["win"][0]) == 1.0
     assert (tmp_path / "demo.gif").read_bytes()[:3] == b"GIF"
+
+
+def test_committed_best_10x10_policy_is_the_recipe_it_claims_and_wins(tmp_path: Path) -> None:
+    """The best 10x10 policy of the records (99.5% of 1024 greedy games): the file carries the
+    recipe its page names (four hidden layers, the hole charge) and wins a greedy game: a
+    uniformly random policy eats 0.18 apples per episode, and this one lost 5 of 1024."""
+    assert BEST_10X10.stat().st_size < 1_000_000
+    gif = tmp_path / "best.gif"  # not beside the committed file, ppo-eval's default
+    summary = evaluate_run(BEST_10X10, episodes=4, gif=str(gif), gif_every=8)
+    config = read_meta(BEST_10X10)["config"]
+    assert config["num_hidden_layers"] == 4 and config["env_params"]["hole_shaping"] == 1.0
+    assert summary["unfinished_episodes"] == 0 and summary["mean_apples"] >= 50
+    assert max(summary["episodes"]["win"][0]) == 1.0
+    assert gif.read_bytes()[:3] == b"GIF" and not BEST_10X10.with_suffix(".gif").exists()
 
 
 def test_committed_demo_gif_is_small_and_ends_on_a_full_board() -> None:
