@@ -185,6 +185,14 @@ def test_snake_calm_charge_preset_is_the_recorded_runs(seed: int) -> None:
     assert_preset_is_recorded_run("snake-calm-charge", record / f"seed{seed}" / "config.json")
 
 
+@pytest.mark.parametrize("seed", [43, 44, 45])
+def test_snake_calm_holes_preset_is_the_recorded_runs(seed: int) -> None:
+    """``snake-calm-holes`` is the command of the held-out 30M runs its table reports (recorded
+    as ``snake-calm-charge`` with the hole charge and four layers as flags)."""
+    record = RESULTS / "snake-calm-holes-deep"
+    assert_preset_is_recorded_run("snake-calm-holes", record / f"seed{seed}" / "config.json")
+
+
 def test_staged_20x20_preset_is_the_recorded_run() -> None:
     """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
     continuations as stages."""
