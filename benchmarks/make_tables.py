@@ -233,6 +233,7 @@ HELD_OUT_STUDIES = (
     "snake-calm-ema",  # snake-calm-charge playing an average of its weights (--weights-ema 0.98)
     "snake-calm-holes",  # snake-calm-charge + hole_shaping 1.0, one held-out seed
     "snake-calm-holes-deep",  # the same with four hidden layers, seeds 43-45
+    "snake-calm-holes-hunger",  # the same with the hunger channel, seeds 46-48
 )
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from flax import serialization
@@ -19,11 +20,11 @@ from flax import serialization
 from ppo_trainer.app import eval_cli, export_cli
 from ppo_trainer.app import train_cli as cli
 from ppo_trainer.app.evaluate import evaluate_run
-from ppo_trainer.app.policy import read_meta
+from ppo_trainer.app.policy import load_policy, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "docs" / "results" / "snake-wins"
-BEST_10X10 = ROOT / "docs" / "results" / "snake-calm-holes-deep" / "policy.msgpack"
+BEST_10X10 = ROOT / "docs" / "results" / "snake-calm-holes-hunger" / "policy.msgpack"
 RUN = ["--env", "Snake-v0", "--env-kwargs", "width=5,height=5", "--optimizer", "adam",
        "--num-envs", "4", "--num-steps", "8", "--total-timesteps", "128", "--num-minibatches", "2",
        "--update-epochs", "1", "--hidden-size", "16", "--num-hidden-layers", "1",
@@ -114,6 +115,30 @@ def test_one_seed_export_plays_that_seeds_games(run: Path, tmp_path: Path, capsy
     assert shifted["episodes"] != of_seed["episodes"]
 
 
+def test_half_precision_export_stores_rounded_weights_and_plays_them_widened(
+        run: Path, exported: Path, tmp_path: Path, capsys) -> None:
+    half = tmp_path / "half.msgpack"
+    assert export_cli.main([str(run), str(half), "--dtype", "float16"]) == 0
+    assert "KiB" in capsys.readouterr().out
+    payload = serialization.msgpack_restore(half.read_bytes())
+    full = serialization.msgpack_restore(exported.read_bytes())
+    assert read_meta(half)["dtype"] == "float16" and "dtype" not in read_meta(exported)
+    stored = jax.tree_util.tree_leaves(payload["params"])
+    exact = jax.tree_util.tree_leaves(full["params"])
+    assert {np.asarray(x).dtype for x in stored} == {np.dtype("float16")}
+    for got, want in zip(stored, exact, strict=True):  # rounded once, to half precision
+        np.testing.assert_array_equal(got, np.asarray(want).astype(np.float16))
+    # the observation statistics stay exact (their count would overflow half precision)
+    np.testing.assert_array_equal(payload["obs_norm"]["count"], full["obs_norm"]["count"])
+    policy = load_policy(half)  # widened back to the network's dtype, so it computes as trained
+    assert {x.dtype for x in jax.tree_util.tree_leaves(policy.params)} == {np.dtype("float32")}
+    for got, want in zip(jax.tree_util.tree_leaves(policy.params), stored, strict=True):
+        np.testing.assert_array_equal(got, np.asarray(want, np.float32))
+    weights = sum(np.asarray(x).nbytes for x in exact)  # the file shrinks by half the weights
+    assert half.stat().st_size < exported.stat().st_size - 0.45 * weights
+    assert evaluate(half, tmp_path / "half.json", "--gif", "none")["episodes_per_seed"] == 4
+
+
 def test_a_folder_holding_policy_msgpack_is_played_like_the_file(exported: Path,
                                                                  tmp_path: Path) -> None:
     folder = tmp_path / "agent"
@@ -143,6 +168,10 @@ def test_bad_paths_and_files_are_one_line_exit_2(run: Path, tmp_path: Path, caps
     for module, argv, needles in cases:
         assert module.main(argv) == 2, argv
         one_line_error(capsys.readouterr().err, *needles)
+    with pytest.raises(SystemExit) as exited:  # argparse's own check, before any jax
+        export_cli.main([str(run), str(tmp_path / "p.msgpack"), "--dtype", "int8"])
+    assert exited.value.code == 2
+    one_line_error(capsys.readouterr().err, "--dtype", "float16")
     assert not (tmp_path / "p.msgpack").exists()
 
 
@@ -157,11 +186,11 @@ def test_export_help_is_fast_no_jax() -> None:
 # ------------------------------------------------------------------- the committed demo
 @pytest.mark.parametrize("policy", [DEMO / "policy.msgpack", BEST_10X10], ids=["demo", "best"])
 def test_committed_snake_policy_plays_and_eats(policy: Path, tmp_path: Path) -> None:
-    """The 10x10 winners ship as policy files (the README's demo, and the best of the records,
-    99.5% of 1024 greedy games). Threshold: a uniformly random policy in this env eats 0.18
+    """The 10x10 winners ship as policy files (the README's demo, and the preset
+    ``snake-calm-holes-hunger``'s seed 48, 99.6% of 1024 greedy games, stored at half precision). Threshold: a uniformly random policy in this env eats 0.18
     apples per episode (4096 episodes, none more than 3); the demo's 1024-episode evaluation
     eats 93.7 (4% of games under 50), so a mean under 50 over 8 greedy games has a bootstrap
-    probability below 1e-5, and no win in 8 games 0.065**8; the best one loses 5 of 1024."""
+    probability below 1e-5, and no win in 8 games 0.065**8; the best one loses 4 of 1024."""
     assert policy.stat().st_size < 1_000_000
     gif = tmp_path / "demo.gif"  # not beside the committed file, ppo-eval's default
     summary = evaluate_run(policy, episodes=8, gif=str(gif), gif_every=8)
@@ -172,9 +201,13 @@ def test_committed_snake_policy_plays_and_eats(policy: Path, tmp_path: Path) -> 
 
 
 def test_best_10x10_policy_carries_the_recipe_its_page_names() -> None:
-    """Four hidden layers and the hole charge, as docs/results/snake-calm-holes-deep says."""
-    config = read_meta(BEST_10X10)["config"]
+    """Four hidden layers, the hole charge and the hunger channel, as
+    docs/results/snake-calm-holes-hunger says, stored at half precision."""
+    meta = read_meta(BEST_10X10)
+    config = meta["config"]
     assert config["num_hidden_layers"] == 4 and config["env_params"]["hole_shaping"] == 1.0
+    assert config["env_kwargs"]["hunger_channel"] is True and config["seed"] == 48
+    assert meta["dtype"] == "float16"
 
 
 def test_committed_demo_gif_is_small_and_ends_on_a_full_board() -> None:

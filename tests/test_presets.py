@@ -193,6 +193,14 @@ def test_snake_calm_holes_preset_is_the_recorded_runs(seed: int) -> None:
     assert_preset_is_recorded_run("snake-calm-holes", record / f"seed{seed}" / "config.json")
 
 
+@pytest.mark.parametrize("seed", [46, 47, 48])
+def test_snake_calm_holes_hunger_preset_is_the_recorded_runs(seed: int) -> None:
+    """``snake-calm-holes-hunger`` is the command of the held-out 30M runs its table reports."""
+    record = RESULTS / "snake-calm-holes-hunger"
+    assert_preset_is_recorded_run("snake-calm-holes-hunger",
+                                  record / f"seed{seed}" / "config.json")
+
+
 def test_staged_20x20_preset_is_the_recorded_run() -> None:
     """``snake-20x20-tail`` is the committed 25M run's command as data, then its two recorded
     continuations as stages."""

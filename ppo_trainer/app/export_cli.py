@@ -27,6 +27,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--seed-index", type=int, action="append", default=None, dest="seeds",
                    metavar="I", help="keep only the run's seed I (0-based; repeat to keep "
                    "several; default: every seed)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16"),
+                   help="how the file stores the weights: float16 halves it, and ppo-eval "
+                   "plays the weights rounded to half precision (default: float32, exact)")
     return p
 
 
@@ -34,7 +37,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from ppo_trainer.app.policy import export_policy  # jax: after parsing, --help stays fast
 
-    policy = export_policy(Path(args.run_dir), Path(args.out), args.seeds)
+    policy = export_policy(Path(args.run_dir), Path(args.out), args.seeds, args.dtype)
     size = Path(args.out).stat().st_size
     print(f"wrote {args.out} ({size / 1024:.1f} KiB): {policy.config.env}, update "
           f"{policy.update}, seed index{'es' if len(policy.seeds) > 1 else ''} "

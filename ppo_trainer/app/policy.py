@@ -11,6 +11,10 @@ and the run's config (without its machine paths), so a trained agent can be ship
      "params": ..., "obs_norm": ...,      # leading axis: the seeds kept
      "meta": JSON {"config", "seeds", "update", "package", "package_version"}}
 
+``ppo-export --dtype float16`` stores the network's weights at half precision (half the
+file; ``meta["dtype"]`` says so; the observation statistics stay float32) and loading casts them back to the network's own dtype, so the
+network computes as trained, with its weights rounded once.
+
 ``seeds`` are the indices of the kept seeds among the run's ``num_seeds``, so an evaluation of
 the file plays the same games as the run's own evaluation of those seeds. :func:`load_playable`
 reads either kind (a policy file or a run directory's last checkpoint) into one :class:`Policy`.
@@ -38,6 +42,7 @@ from ppo_trainer.version import DISTRIBUTION, package_version
 FORMAT = "ppo-trainer/policy"
 VERSION = 1
 PACKAGE = DISTRIBUTION
+DTYPES = ("float32", "float16")  # how a policy file may store its floating-point leaves
 
 
 @dataclass
@@ -85,9 +90,13 @@ class Policy:
     gif: Path | None = None
 
 
-def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) -> Policy:
+def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None,
+                  dtype: str = "float32") -> Policy:
     """Write the policy of a run's last checkpoint to ``out`` (``seeds``: the seed indices to
-    keep, default all) and return it as ``load_policy`` would read it back."""
+    keep, default all; ``dtype``: one of ``DTYPES``, how its floats are stored) and return it
+    as ``load_policy`` would read it back."""
+    if dtype not in DTYPES:
+        raise PolicyFileError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     loaded = load_run(Path(run_dir))
     num_seeds = loaded.config.num_seeds
     kept = tuple(range(num_seeds)) if seeds is None else tuple(int(s) for s in seeds)
@@ -96,8 +105,12 @@ def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None) 
                               f"(the run has {num_seeds}), got {list(kept)}")
     index = jnp.asarray(kept, jnp.int32)
     state = jax.device_get(jax.tree_util.tree_map(lambda x: x[index], loaded.runner_state))
-    write_policy(Path(out), state.policy_params, state.norm.obs, loaded.config, kept,
-                 loaded.update)
+    params = state.policy_params
+    if dtype != "float32":  # the weights only: the observation statistics' count overflows it
+        params = jax.tree_util.tree_map(
+            lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
+    write_policy(Path(out), params, state.norm.obs, loaded.config, kept, loaded.update,
+                 {"dtype": dtype} if dtype != "float32" else None)
     return load_policy(Path(out))
 
 
@@ -169,7 +182,9 @@ def load_policy(path: Path) -> Policy:
     if misfit:
         raise PolicyFileError(f"{path}: leaf {misfit[0]} has shape {misfit[1]}, the config "
                               f"expects {misfit[2]}")
-    params, obs = jax.tree_util.tree_map(jnp.asarray, (params, obs))
+    # as the network's own dtype: a half-precision file's leaves come back widened
+    params, obs = jax.tree_util.tree_map(lambda want, got: jnp.asarray(got, want.dtype),
+                                         (template.params, template.norm.obs), (params, obs))
     norm = jax.tree_util.tree_map(lambda t: jnp.zeros((len(seeds), *t.shape[1:]), t.dtype),
                                   template.norm)._replace(obs=obs)
     return Policy(config, setup, params, norm, seeds, update, meta, "policy file",
