@@ -187,10 +187,11 @@ def test_export_help_is_fast_no_jax() -> None:
 @pytest.mark.parametrize("policy", [DEMO / "policy.msgpack", BEST_10X10], ids=["demo", "best"])
 def test_committed_snake_policy_plays_and_eats(policy: Path, tmp_path: Path) -> None:
     """The 10x10 winners ship as policy files (the README's demo, and the preset
-    ``snake-calm-holes-hunger``'s seed 48, 99.6% of 1024 greedy games, stored at half precision). Threshold: a uniformly random policy in this env eats 0.18
-    apples per episode (4096 episodes, none more than 3); the demo's 1024-episode evaluation
-    eats 93.7 (4% of games under 50), so a mean under 50 over 8 greedy games has a bootstrap
-    probability below 1e-5, and no win in 8 games 0.065**8; the best one loses 4 of 1024."""
+    ``snake-calm-holes-hunger``'s seed 48, 99.6% of 1024 greedy games, stored at half
+    precision). Threshold: a uniformly random policy in this env eats 0.18 apples per episode
+    (4096 episodes, none more than 3); the demo's 1024-episode evaluation eats 93.7 (4% of
+    games under 50), so a mean under 50 over 8 greedy games has a bootstrap probability below
+    1e-5, and no win in 8 games 0.065**8; the best one loses 4 of 1024."""
     assert policy.stat().st_size < 1_000_000
     gif = tmp_path / "demo.gif"  # not beside the committed file, ppo-eval's default
     summary = evaluate_run(policy, episodes=8, gif=str(gif), gif_every=8)

@@ -12,8 +12,9 @@ and the run's config (without its machine paths), so a trained agent can be ship
      "meta": JSON {"config", "seeds", "update", "package", "package_version"}}
 
 ``ppo-export --dtype float16`` stores the network's weights at half precision (half the
-file; ``meta["dtype"]`` says so; the observation statistics stay float32) and loading casts them back to the network's own dtype, so the
-network computes as trained, with its weights rounded once.
+file; ``meta["dtype"]`` says so; the observation statistics stay float32) and loading casts
+them back to the network's own dtype, so the network computes as trained, with its weights
+rounded once.
 
 ``seeds`` are the indices of the kept seeds among the run's ``num_seeds``, so an evaluation of
 the file plays the same games as the run's own evaluation of those seeds. :func:`load_playable`
@@ -105,12 +106,12 @@ def export_policy(run_dir: Path, out: Path, seeds: Sequence[int] | None = None,
                               f"(the run has {num_seeds}), got {list(kept)}")
     index = jnp.asarray(kept, jnp.int32)
     state = jax.device_get(jax.tree_util.tree_map(lambda x: x[index], loaded.runner_state))
-    params = state.policy_params
+    params, extra = state.policy_params, None
     if dtype != "float32":  # the weights only: the observation statistics' count overflows it
         params = jax.tree_util.tree_map(
             lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
-    write_policy(Path(out), params, state.norm.obs, loaded.config, kept, loaded.update,
-                 {"dtype": dtype} if dtype != "float32" else None)
+        extra = {"dtype": dtype}
+    write_policy(Path(out), params, state.norm.obs, loaded.config, kept, loaded.update, extra)
     return load_policy(Path(out))
 
 
